@@ -1,0 +1,34 @@
+"""Small HTTP helpers every route module uses: app state key, ETag'd JSON, RFC 9457 problems."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from agent.context import AgentContext
+
+CTX: web.AppKey[AgentContext] = web.AppKey("ctx", AgentContext)
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+def json_etag(request: web.Request, data: Any) -> web.Response:
+    """JSON body with a strong ETag; answers 304 when If-None-Match matches."""
+    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    inm = request.headers.get("If-None-Match", "")
+    if inm and (inm.strip() == "*" or etag in (t.strip() for t in inm.split(","))):
+        return web.Response(status=304, headers={"ETag": etag})
+    return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> web.Response:
+    """An RFC 9457 problem document."""
+    doc: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        doc["detail"] = detail
+    doc.update(extra)
+    return web.Response(status=status, body=json.dumps(doc).encode(), content_type=PROBLEM_TYPE)
