@@ -93,9 +93,7 @@ class ProcessRunner:
             if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 raise
             raise CommandTimeout(argv, timeout) from None
-        result = Completed(
-            argv, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
-        )
+        result = Completed(argv, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
         if check and result.returncode != 0:
             raise CommandFailed(argv, result.returncode, result.stdout, result.stderr)
         return result

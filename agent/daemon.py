@@ -1,0 +1,261 @@
+"""agentd: the composition root. Builds every part once and passes it down.
+
+agentd run [--root DIR] [--config FILE] [--log-format auto|journal|json|text]
+agentd check-config [--root DIR] [--config FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from agent import __version__
+from agent.api.app import ApiInfo, build_app
+from agent.config import LoadedConfig, load_config, render_redacted
+from agent.context import AgentContext
+from agent.controller import Controller, Supervisor
+from agent.errors import ConfigError, StateError
+from agent.fsio import remove_stale_temps
+from agent.logs import setup_logging
+from agent.model.config import AgentConfig
+from agent.paths import Paths
+from agent.sdnotify import Notifier
+from agent.state import StateStore
+from agent.status import StatusBoard
+from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.watch import Watch
+
+log = logging.getLogger("agent.daemon")
+
+EXIT_CONFIG = 2
+
+
+@dataclass
+class Options:
+    root: Path
+    config: Path | None
+    log_format: str
+
+
+def parse_args(argv: list[str] | None) -> tuple[str, Options]:
+    parser = argparse.ArgumentParser(prog="agentd", description="edge-agent daemon")
+    parser.add_argument("--version", action="version", version=f"agentd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "run the daemon"), ("check-config", "print the merged config or every error")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--root", type=Path, default=Path("/"), help="run against this root directory")
+        p.add_argument("--config", type=Path, help="operator config file instead of /etc/edge-agent/agent.toml")
+        p.add_argument("--log-format", choices=["auto", "journal", "json", "text"], default="auto")
+    ns = parser.parse_args(argv)
+    return ns.command, Options(ns.root.resolve(), ns.config, ns.log_format)
+
+
+def check_config(opts: Options) -> int:
+    try:
+        loaded = load_config(Paths(opts.root), opts.config)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"error: {p}", file=sys.stderr)
+        print(f"{len(exc.problems)} error(s); the config was not accepted", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"# merged from: {', '.join(loaded.sources) or 'built-in defaults only'}")
+    print(f"# digest: {loaded.digest}")
+    print(render_redacted(loaded.config), end="")
+    return 0
+
+
+class Agent:
+    """The running daemon: config, state, controllers, API, signals, sd_notify."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.paths = Paths(opts.root)
+        self.board = StatusBoard()
+        self.store = StateStore(self.paths.state_file)
+        self.notifier = Notifier()
+        self.info = ApiInfo()
+        self.stopping = asyncio.Event()
+        self.ctx: AgentContext | None = None
+        self.supervisor: Supervisor | None = None
+        self.api_runner: web.AppRunner | None = None
+
+    # -- config ---------------------------------------------------------
+    def initial_config(self) -> AgentConfig:
+        """The config to start on. Never raises: a bad config falls back to the
+        last known good one (kept in state) or the built-in defaults."""
+        try:
+            loaded = load_config(self.paths, self.opts.config)
+        except ConfigError as exc:
+            return self._config_rejected(exc, self._last_good())
+        self._config_accepted(loaded)
+        return loaded.config
+
+    def _last_good(self) -> tuple[AgentConfig, str]:
+        kept = self.store.get("config").get("last_good")
+        if isinstance(kept, dict):
+            try:
+                return AgentConfig.model_validate(kept), "the last known good config"
+            except ValidationError:
+                log.warning("the last known good config in state no longer validates; using defaults")
+        return AgentConfig(), "the built-in defaults"
+
+    def _config_rejected(self, exc: ConfigError, fallback: tuple[AgentConfig, str]) -> AgentConfig:
+        config, what = fallback
+        for p in exc.problems:
+            log.error("config rejected: %s", p)
+        first = exc.problems[0]
+        more = f" (+{len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+        self.board.set_condition(
+            "ConfigValid", "False", "Invalid", f"{first}{more}; running on {what}; see agentd check-config"
+        )
+        return config
+
+    def _config_accepted(self, loaded: LoadedConfig) -> None:
+        self.info.config_digest = loaded.digest
+        self.info.config_sources = loaded.sources
+        self.board.set_condition("ConfigValid", "True", "Loaded", f"{len(loaded.sources)} file(s) merged")
+        try:
+            self.store.put("config", {"last_good": dict(loaded.merged)})
+        except StateError as exc:
+            log.error("%s", exc)
+
+    def reload(self) -> None:
+        assert self.ctx is not None
+        try:
+            loaded = load_config(self.paths, self.opts.config)
+        except ConfigError as exc:
+            self._config_rejected(exc, (self.ctx.config.value, "the previous config"))
+            return
+        self._config_accepted(loaded)
+        self.ctx.config.set(loaded.config)
+        log.info("config reloaded (%s)", loaded.digest)
+
+    # -- lifecycle ------------------------------------------------------
+    def prepare_dirs(self) -> None:
+        for d, mode in ((self.paths.state_dir, 0o700), (self.paths.run_dir, 0o755)):
+            d.mkdir(parents=True, exist_ok=True)
+            d.chmod(mode)
+        remove_stale_temps(self.paths.state_dir)
+        try:
+            self.store.load()
+        except StateError as exc:
+            self.board.set_condition("StateValid", "False", "Unreadable", str(exc))
+            return
+        if self.store.problem:
+            self.board.set_condition("StateValid", "False", "Corrupt", self.store.problem)
+        else:
+            self.board.set_condition("StateValid", "True", "Loaded", str(self.paths.state_file))
+
+    def build_controllers(self, ctx: AgentContext, api_runner: web.AppRunner) -> list[Controller]:
+        return []
+
+    async def serve_socket(self, api_runner: web.AppRunner, group: str) -> None:
+        sock_path = self.paths.socket
+        if sock_path.exists():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(sock_path))
+            except OSError:
+                sock_path.unlink()  # stale socket of a dead agent
+            else:
+                raise SystemExit(f"agentd: another agent is already serving {sock_path}")
+            finally:
+                probe.close()
+        old_umask = os.umask(0o117)
+        try:
+            await web.UnixSite(api_runner, str(sock_path)).start()
+        finally:
+            os.umask(old_umask)
+        sock_path.chmod(0o660)
+        try:
+            os.chown(sock_path, -1, grp.getgrnam(group).gr_gid)
+        except KeyError:
+            log.info("group %s does not exist; %s stays root-only", group, sock_path)
+        except PermissionError:
+            log.info("cannot hand %s to group %s (not root)", sock_path, group)
+
+    async def watchdog(self, interval: float) -> None:
+        # Pinged from the event loop itself, so a blocked loop misses pings and systemd restarts us.
+        while True:
+            self.notifier.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def run(self) -> int:
+        self.prepare_dirs()
+        config = self.initial_config()
+        logging.getLogger().setLevel(config.agent.log_level.upper())
+        ctx = AgentContext(
+            paths=self.paths,
+            runner=ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH)),
+            board=self.board,
+            store=self.store,
+            config=Watch(config),
+        )
+        self.ctx = ctx
+        app = build_app(ctx, self.info)
+        self.api_runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self.api_runner.setup()
+        await self.serve_socket(self.api_runner, config.api.socket_group)
+
+        self.supervisor = Supervisor(self.build_controllers(ctx, self.api_runner), self.board)
+        self.info.restarts = self.supervisor.restarts
+        self.supervisor.start()
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        tasks = []
+        interval = self.notifier.watchdog_interval()
+        if interval:
+            tasks.append(asyncio.create_task(self.watchdog(interval)))
+        tasks.append(asyncio.create_task(self.report_status()))
+        self.notifier.notify("READY=1", f"STATUS=serving on {self.paths.socket}")
+        log.info("agentd %s ready on %s (root %s)", __version__, self.paths.socket, self.paths.root)
+
+        await self.stopping.wait()
+        log.info("stopping")
+        self.notifier.notify("STOPPING=1")
+        for t in tasks:
+            t.cancel()
+        await self.supervisor.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.api_runner.cleanup(), 1.5)
+        with contextlib.suppress(FileNotFoundError):
+            self.paths.socket.unlink()
+        return 0
+
+    async def report_status(self) -> None:
+        """Keep systemd's STATUS= line in step with the conditions."""
+        last = ""
+        while True:
+            degraded = self.board.degraded()
+            line = "healthy" if not degraded else "degraded: " + ", ".join(c.type for c in degraded)
+            if line != last:
+                self.notifier.notify(f"STATUS={line}")
+                last = line
+            await self.board.wait_change()
+
+
+def main(argv: list[str] | None = None) -> int:
+    command, opts = parse_args(argv)
+    if command == "check-config":
+        return check_config(opts)
+    setup_logging("info", opts.log_format)
+    return asyncio.run(Agent(opts).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
