@@ -1,0 +1,1 @@
+"""Command-line tools. agentctl's hot path imports only the standard library."""

@@ -1,0 +1,178 @@
+"""agentctl: talk to the local edge-agent over its unix socket.
+
+Standard library only on the hot path: a technician on a slow box types this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from agent.cli.transport import Reply, Unreachable, request
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy still reads the block below
+
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
+EXIT_OK, EXIT_DEGRADED, EXIT_UNREACHABLE = 0, 1, 2
+
+EPILOG = """\
+exit codes:
+  0  the agent answered and is healthy (for 'upgrade': the request was accepted / succeeded)
+  1  the agent answered and is degraded (some condition is not True; see the list), or refused the request
+  2  the agent is unreachable: no socket, nothing listening, no answer in time, or an answer that is not JSON
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="agentctl",
+        description="Ask the local edge-agent how it is.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--socket", help=f"agent socket (default {DEFAULT_SOCKET})")
+    where.add_argument("--root", help="root directory the agent runs under (agentd --root)")
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="give up on a request after S seconds (default 5)",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("status", help="health, conditions and a summary of each part")
+    st.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    st.add_argument("--wait", action="store_true", help="wait until the agent is ready")
+    st.add_argument("--timeout", type=float, default=60.0, metavar="S", help="with --wait: give up after S seconds")
+
+    inv = sub.add_parser("inventory", help="the detected hardware")
+    inv.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+    up = sub.add_parser("upgrade", help="upgrade from a signed bundle, or show upgrade status")
+    up.add_argument("source", help="bundle path or URL, or 'status'")
+    up.add_argument("id", nargs="?", help="with 'status': the upgrade id (default: the latest)")
+    up.add_argument("--wait", action="store_true", help="follow the upgrade until it ends")
+    up.add_argument("--force", action="store_true", help="also try a version that failed before")
+    up.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    return p
+
+
+def socket_path(ns: argparse.Namespace) -> str:
+    if ns.socket:
+        return str(ns.socket)
+    if ns.root:
+        return os.path.join(ns.root, DEFAULT_SOCKET.lstrip("/"))
+    return DEFAULT_SOCKET
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def cmd_status(sock: str, ns: argparse.Namespace) -> int:
+    deadline = time.monotonic() + ns.timeout
+    while True:
+        try:
+            reply = request(sock, "GET", "/v1/status", ns.request_timeout)
+            ready = reply.status == 200 and isinstance(reply.body, dict) and reply.body.get("health") == "healthy"
+            if not ns.wait or ready or time.monotonic() >= deadline:
+                break
+        except Unreachable:
+            if not ns.wait or time.monotonic() >= deadline:
+                raise
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    doc = reply.body
+    if reply.status != 200 or not isinstance(doc, dict):
+        raise Unreachable(f"the agent answered {reply.status} to /v1/status")
+    if ns.output == "json":
+        emit_json(doc)
+    else:
+        from agent.cli.status_view import render_status
+
+        sys.stdout.write(render_status(doc, use_color()))
+    return EXIT_OK if doc.get("health") == "healthy" else EXIT_DEGRADED
+
+
+def cmd_inventory(sock: str, ns: argparse.Namespace) -> int:
+    reply = request(sock, "GET", "/v1/inventory", ns.request_timeout)
+    if reply.status != 200:
+        return problem_exit(reply)
+    if ns.output == "json":
+        emit_json(reply.body)
+    else:
+        from agent.cli.inventory_view import render_inventory
+
+        sys.stdout.write(render_inventory(reply.body, color=use_color()))
+    return EXIT_OK
+
+
+def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
+    from agent.cli.upgrade_view import render_upgrade
+
+    tty = sys.stdout.isatty()
+    if ns.source == "status":
+        reply = request(sock, "GET", f"/v1/upgrades/{ns.id}" if ns.id else "/v1/upgrades", ns.request_timeout)
+        if reply.status != 200:
+            return problem_exit(reply)
+        emit_json(reply.body) if ns.output == "json" else sys.stdout.write(render_upgrade(reply.body, tty=tty))
+        return EXIT_OK
+    source = ns.source
+    if "://" not in source:
+        source = os.path.abspath(source)
+    reply = request(sock, "POST", "/v1/upgrades", ns.request_timeout, {"source": source, "force": ns.force})
+    if reply.status not in (200, 201, 202):
+        return problem_exit(reply)
+    doc = reply.body
+    while ns.wait and isinstance(doc, dict) and doc.get("state") not in ("committed", "rolled-back", "failed"):
+        if tty:
+            sys.stdout.write("\r" + render_upgrade(doc, tty=True).rstrip("\n"))
+            sys.stdout.flush()
+        time.sleep(0.5)
+        try:
+            reply = request(sock, "GET", f"/v1/upgrades/{doc['id']}", ns.request_timeout)
+        except Unreachable:
+            continue  # the agent restarts during its own upgrade: keep asking
+        doc = reply.body if reply.status == 200 else doc
+    if tty and ns.wait:
+        sys.stdout.write("\r")
+    emit_json(doc) if ns.output == "json" else sys.stdout.write(render_upgrade(doc, tty=tty))
+    failed = isinstance(doc, dict) and doc.get("state") in ("rolled-back", "failed")
+    return EXIT_DEGRADED if failed else EXIT_OK
+
+
+def problem_exit(reply: Reply) -> int:
+    body = reply.body if isinstance(reply.body, dict) else {}
+    detail = body.get("detail") or body.get("title") or f"HTTP {reply.status}"
+    print(f"agentctl: the agent refused: {detail}", file=sys.stderr)
+    return EXIT_DEGRADED
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    sock = socket_path(ns)
+    handlers = {"status": cmd_status, "inventory": cmd_inventory, "upgrade": cmd_upgrade}
+    try:
+        return handlers[ns.command](sock, ns)
+    except Unreachable as exc:
+        print(f"agentctl: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
