@@ -1,0 +1,202 @@
+"""Pure renderer: desired state + a few facts about the box -> the exact files and argv.
+
+No I/O. The same input always gives the same bytes, so a reconcile that finds
+every file already holding them writes nothing and restarts nothing.
+Paths here are box paths; the controller maps them under ``Paths``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from agent.model.desired import DesiredKube
+from agent.runtime import yamltext
+
+K3S_BIN = "/usr/local/bin/k3s"
+K0S_BIN = "/usr/local/bin/k0s"
+K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+K3S_DROPIN = "/etc/rancher/k3s/config.yaml.d/50-edge-agent.yaml"
+K3S_IMAGES = "/var/lib/rancher/k3s/agent/images"
+K0S_CONFIG = "/etc/k0s/k0s.yaml"
+K0S_TOKEN = "/etc/k0s/join-token"  # noqa: S105 (a path, not a secret)
+K0S_NVIDIA = "/etc/k0s/containerd.d/nvidia.toml"
+K0S_IMAGES = "/var/lib/k0s/images"
+SYSTEMD = "/etc/systemd/system"
+
+MANAGED = "# Managed by edge-agent; rewritten on every reconcile, do not edit.\n"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the controller found on the box that the files depend on."""
+
+    node_name: str
+    nvidia_runtime: str = ""  # box path of nvidia-container-runtime, "" when absent
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    path: str
+    data: bytes
+    mode: int = 0o644
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    distribution: str
+    unit: str
+    files: tuple[FileSpec, ...]
+    remove: tuple[str, ...] = ()
+    install_argv: tuple[str, ...] = ()  # k0s only: the `k0s install ...` invocation
+
+    @property
+    def digest(self) -> str:
+        """sha256 over everything rendered (what was last applied, kept in state)."""
+        h = hashlib.sha256()
+        for f in sorted(self.files, key=lambda f: f.path):
+            h.update(f"{f.path}\0{f.mode:o}\0".encode())
+            h.update(hashlib.sha256(f.data).digest())
+        h.update("\0".join(self.install_argv).encode())
+        return h.hexdigest()
+
+
+def k3s_unit_name(role: str) -> str:
+    return "k3s" if role == "server" else "k3s-agent"
+
+
+def k0s_unit_name(role: str) -> str:
+    return "k0scontroller" if role == "server" else "k0sworker"
+
+
+def render(desired: DesiredKube, facts: Facts) -> Rendered:
+    return render_k3s(desired, facts) if desired.distribution == "k3s" else render_k0s(desired, facts)
+
+
+# --- k3s ---------------------------------------------------------------------------------
+
+
+def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
+    unit = k3s_unit_name(d.role)
+    other = k3s_unit_name("agent" if d.role == "server" else "server")
+    config: dict[str, yamltext.Value] = {"node-name": facts.node_name}
+    if d.role == "server":
+        config["write-kubeconfig-mode"] = "0600"
+        if d.cluster_init:
+            config["cluster-init"] = True
+    if d.server_url:
+        config["server"] = d.server_url
+    dropin: dict[str, yamltext.Value] = {}
+    if d.node_labels:
+        dropin["node-label"] = [f"{k}={v}" for k, v in sorted(d.node_labels.items())]
+    if d.node_taints:
+        dropin["node-taint"] = list(d.node_taints)
+    env = [f"K3S_TOKEN={d.token.get_secret_value()}"] if d.token.get_secret_value() else []
+    files = (
+        FileSpec(K3S_CONFIG, (MANAGED + yamltext.dump(config)).encode(), 0o600),
+        FileSpec(
+            K3S_DROPIN,
+            (
+                MANAGED
+                + "# Node labels and taints apply only when the node first registers.\n"
+                + (yamltext.dump(dropin) if dropin else "{}\n")
+            ).encode(),
+            0o600,
+        ),
+        FileSpec(f"{SYSTEMD}/{unit}.service", k3s_unit(d.role, unit).encode(), 0o644),
+        FileSpec(f"{SYSTEMD}/{unit}.service.env", "".join(f"{e}\n" for e in env).encode(), 0o600, secret=True),
+    )
+    return Rendered(
+        "k3s",
+        unit,
+        files,
+        remove=(f"{SYSTEMD}/{other}.service", f"{SYSTEMD}/{other}.service.env"),
+    )
+
+
+def k3s_unit(role: str, unit: str) -> str:
+    """The unit install.sh would write (contract A2), with our own ExecStart."""
+    command = "server" if role == "server" else "agent"
+    return f"""[Unit]
+Description=Lightweight Kubernetes ({unit}, managed by edge-agent)
+Documentation=https://k3s.io
+Wants=network-online.target
+After=network-online.target
+
+[Install]
+WantedBy=multi-user.target
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/default/%N
+EnvironmentFile=-/etc/sysconfig/%N
+EnvironmentFile=-{SYSTEMD}/{unit}.service.env
+KillMode=process
+Delegate=yes
+User=root
+LimitNOFILE=1048576
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+Restart=always
+RestartSec=5s
+ExecStartPre=-/sbin/modprobe br_netfilter
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart={K3S_BIN} {command}
+"""
+
+
+# --- k0s ---------------------------------------------------------------------------------
+
+
+def render_k0s(d: DesiredKube, facts: Facts) -> Rendered:
+    unit = k0s_unit_name(d.role)
+    other = k0s_unit_name("agent" if d.role == "server" else "server")
+    files: list[FileSpec] = []
+    argv: list[str] = [K0S_BIN, "install", "controller" if d.role == "server" else "worker"]
+    if d.role == "server":
+        files.append(FileSpec(K0S_CONFIG, k0s_config(d).encode(), 0o600))
+        argv += ["-c", K0S_CONFIG]
+        argv += ["--single"] if d.single else ["--enable-worker", "--no-taints"]
+    if d.server_url:
+        files.append(FileSpec(K0S_TOKEN, (d.token.get_secret_value() + "\n").encode(), 0o600, secret=True))
+        argv += ["--token-file", K0S_TOKEN]
+    if d.node_labels:
+        argv += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(d.node_labels.items()))]
+    if d.node_taints:
+        argv += ["--taints", ",".join(d.node_taints)]
+    argv += [f"--kubelet-extra-args=--hostname-override={facts.node_name}"]
+    if facts.nvidia_runtime:
+        files.append(FileSpec(K0S_NVIDIA, k0s_nvidia_dropin(facts.nvidia_runtime).encode(), 0o644))
+    return Rendered(
+        "k0s",
+        unit,
+        tuple(files),
+        remove=(f"{SYSTEMD}/{other}.service",) + (() if facts.nvidia_runtime else (K0S_NVIDIA,)),
+        install_argv=tuple(argv),
+    )
+
+
+def k0s_config(d: DesiredKube) -> str:
+    doc: dict[str, yamltext.Value] = {
+        "apiVersion": "k0s.k0sproject.io/v1beta1",
+        "kind": "ClusterConfig",
+        "metadata": {"name": "k0s"},
+        "spec": {"storage": {"type": "kine" if d.single else "etcd"}},
+    }
+    return MANAGED + yamltext.dump(doc)
+
+
+def k0s_nvidia_dropin(runtime: str) -> str:
+    """containerd drop-in adding the ``nvidia`` runtime (k0s does not detect it itself)."""
+    base = 'plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia'
+    return (
+        MANAGED
+        + "version = 2\n\n"
+        + f"[{base}]\n"
+        + '  runtime_type = "io.containerd.runc.v2"\n\n'
+        + f"[{base}.options]\n"
+        + f'  BinaryName = "{runtime}"\n'
+    )

@@ -1,0 +1,131 @@
+"""The pure planner: fleet wins over config, labels merged and checked, wiring refused early."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from agent.errors import ConfigError
+from agent.model.config import AgentConfig, KubernetesSection
+from agent.model.fleet import Assignment
+from agent.planner import config_problems, plan
+
+NFD = {"feature.node.kubernetes.io/pci-0300_10de.present": "true", "nvidia.com/gpu.present": "true"}
+
+
+def cfg(**kube: object) -> AgentConfig:
+    return AgentConfig(kubernetes=KubernetesSection.model_validate(kube))
+
+
+def test_nothing_asked_means_no_kubernetes() -> None:
+    assert plan(AgentConfig(), None, NFD) is None
+
+
+def test_config_server_with_hardware_and_config_labels() -> None:
+    d = plan(cfg(distribution="k3s", node_labels={"site": "lab", "nvidia.com/gpu.present": "false"}), None, NFD)
+    assert d is not None
+    assert (d.origin, d.distribution, d.role, d.single) == ("config", "k3s", "server", True)
+    # config labels win over hardware labels; keys come out sorted
+    assert d.node_labels == {
+        "feature.node.kubernetes.io/pci-0300_10de.present": "true",
+        "nvidia.com/gpu.present": "false",
+        "site": "lab",
+    }
+
+
+def test_fleet_assignment_wins_over_config() -> None:
+    a = Assignment(
+        cluster="c1",
+        distribution="k0s",
+        version="v1.36.3+k0s.1",
+        role="agent",
+        server_url="https://10.0.0.1:6443",
+        join_token=SecretStr("tok"),
+        labels={"site": "fleet"},
+        taints=["edge=true:NoSchedule"],
+    )
+    d = plan(cfg(distribution="k3s", role="server", node_labels={"site": "lab"}), a, {})
+    assert d is not None
+    assert (d.origin, d.cluster, d.distribution, d.role, d.version) == (
+        "fleet",
+        "c1",
+        "k0s",
+        "agent",
+        "v1.36.3+k0s.1",
+    )
+    assert d.node_labels == {"site": "fleet"}
+    assert d.node_taints == ("edge=true:NoSchedule",)
+    assert d.token.get_secret_value() == "tok"
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["kubernetes.io/role", "node-role.kubernetes.io/worker", "k8s.io/x", "foo.k8s.io/x"],
+)
+def test_reserved_label_refused_naming_the_key(label: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        plan(cfg(distribution="k3s", node_labels={label: "x"}), None, {})
+    assert f"kubernetes.node_labels.{label}" in str(err.value)
+    assert "reserved" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["node.kubernetes.io/instance-type", "feature.node.kubernetes.io/cpu-x", "kubernetes.io/arch", "example.com/a"],
+)
+def test_kubelet_allowed_labels_pass(label: str) -> None:
+    assert plan(cfg(distribution="k3s", node_labels={label: "x"}), None, {}) is not None
+
+
+@pytest.mark.parametrize(
+    ("labels", "fragment"),
+    [
+        ({"-bad": "x"}, "name part"),
+        ({"UPPER.example/x": "y"}, "prefix"),
+        ({"ok": "bad value with spaces"}, "value"),
+        ({"ok": "x" * 64}, "value"),
+    ],
+)
+def test_invalid_label_syntax(labels: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        plan(cfg(distribution="k0s", node_labels=labels), None, {})
+
+
+def test_bad_hardware_label_names_its_source() -> None:
+    with pytest.raises(ConfigError, match=r"hardware labels: kubernetes\.io/gpu"):
+        plan(cfg(distribution="k3s"), None, {"kubernetes.io/gpu": "x"})
+
+
+def test_bad_taint() -> None:
+    with pytest.raises(ConfigError, match="invalid taint 'gpu=true'"):
+        plan(cfg(distribution="k3s", node_taints=["gpu=true"]), None, {})
+
+
+def test_wiring_problems_are_all_listed() -> None:
+    problems = config_problems(
+        AgentConfig(
+            kubernetes=KubernetesSection(
+                distribution="k3s", role="agent", server_url="http://x:6443", binary_url="https://dl/k3s"
+            )
+        )
+    )
+    text = "\n".join(map(str, problems))
+    assert "kubernetes.server_url: must start with https://" in text
+    assert "kubernetes.token: joining a cluster needs its join token" in text
+    assert "kubernetes.binary_sha256" in text
+
+
+def test_agent_without_server() -> None:
+    with pytest.raises(ConfigError, match="an agent needs the URL"):
+        plan(cfg(distribution="k3s", role="agent"), None, {})
+
+
+def test_first_k3s_server_refuses_full_token() -> None:
+    with pytest.raises(ConfigError, match="short token"):
+        plan(cfg(distribution="k3s", cluster_init=True, token="K10abc::server:s"), None, {})
+
+
+def test_errors_never_show_the_token() -> None:
+    with pytest.raises(ConfigError) as err:
+        plan(cfg(distribution="k3s", role="agent", server_url="ftp://x", token="sekrit-123"), None, {})
+    assert "sekrit-123" not in str(err.value)
