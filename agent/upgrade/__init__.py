@@ -1,0 +1,18 @@
+"""Upgrades: signed bundles, staged versions, the health-gated switch, automatic rollback.
+
+Modules, in the order an upgrade goes through them:
+
+- ``manifest``   the signed manifest's schema and the checks that need no files
+- ``signing``    Ed25519 release keys, signatures over the manifest bytes
+- ``bundle``     the bundle file: a tar of manifest.json, manifest.sig and the payload
+- ``download``   fetch a bundle (URL or local path) with progress, off the event loop
+- ``verify``     signature, architecture, paths, sizes and sha256, before anything changes
+- ``stage``      install a verified bundle into versions/<version> (agent: a venv)
+- ``slots``      the versions directory, the switch, commit and rollback (stdlib only)
+- ``launcher``   ``agentd-launch``: picks the version and execs it (stdlib only)
+- ``gate``       the maintenance window and the update lock
+- ``skew``       k3s/k0s version-skew rules (pure)
+- ``kube``       k3s/k0s binary upgrade, health gate, rollback
+- ``manager``    one upgrade at a time, its states and progress
+- ``controller`` commits a candidate once healthy; publishes the "upgrade" section
+"""
