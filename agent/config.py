@@ -64,9 +64,15 @@ def unredacted(model: BaseModel) -> dict[str, Any]:
     return out
 
 
-def credential_seed() -> Path | None:
+def credential_seed(paths: Paths) -> Path:
+    """The seed passed as a systemd credential: the unit's own credentials when
+    systemd handed it some, else the system credentials PID 1 received
+    (nspawn --set-credential, SMBIOS type 11 under qemu). Read directly, so a
+    box without the credential still starts (LoadCredential= would fail it)."""
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    return Path(directory) / CREDENTIAL_NAME if directory else None
+    if directory:
+        return Path(directory) / CREDENTIAL_NAME
+    return paths.under("/run/credentials/@system") / CREDENTIAL_NAME
 
 
 def layer_files(paths: Paths, config_file: Path | None = None) -> Iterator[Path]:
@@ -76,9 +82,7 @@ def layer_files(paths: Paths, config_file: Path | None = None) -> Iterator[Path]
         yield from sorted(p for p in paths.config_dropins.iterdir() if p.suffix == ".toml")
     yield paths.kept_seed
     yield paths.boot_seed
-    cred = credential_seed()
-    if cred is not None:
-        yield cred
+    yield credential_seed(paths)
 
 
 def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+# edge-agent developer entry points. Two set-up commands matter (see README):
+#   make demo   - the agent on a scratch root, this machine's real hardware, a local registrar
+#   make test   - install everything the tests need, then run them (what .ci/run calls)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := python3-venv openssl curl iproute2 udev umockdev gir1.2-umockdev-1.0 \
+	debootstrap systemd-container wrk hyperfine lshw hwinfo
+STAMP_APT := $(VENV)/.apt-stamp
+STAMP_PIP := $(VENV)/.pip-stamp
+
+.PHONY: deps demo test test-fast lint system-test bench clean
+
+$(STAMP_APT):
+	@mkdir -p $(VENV)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	else echo "not root or no apt-get: install by hand: $(APT_PACKAGES)"; fi
+	@touch $@
+
+$(STAMP_PIP): pyproject.toml $(STAMP_APT)
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+deps: $(STAMP_PIP)
+
+demo: deps
+	$(PY) scripts/demo.py
+
+test: deps lint
+	$(PY) -m pytest -q -m "not system"
+
+test-fast: deps
+	$(PY) -m pytest -q -m "not system and not slow and not umockdev"
+
+lint: deps
+	$(VENV)/bin/ruff check agent tests bench scripts
+	$(VENV)/bin/ruff format --check agent tests bench scripts
+	$(VENV)/bin/mypy
+
+system-test: deps
+	bash tests/system/run.sh
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) scratch .pytest_cache .mypy_cache .ruff_cache
