@@ -1,0 +1,5 @@
+import sys
+
+from agent.registrar.cli import main
+
+sys.exit(main())

@@ -1,0 +1,267 @@
+"""edge-registrar: command line of the fleet registrar.
+
+    edge-registrar --state-dir DIR init
+    edge-registrar --state-dir DIR serve --listen HOST:PORT [--san NAME ...] [--servers 1|3] ...
+    edge-registrar --state-dir DIR token create [--ttl 24h] [--uses 1] [--site S] [--label k=v] [--require-approval]
+    edge-registrar --state-dir DIR nodes list|show ID|approve ID|revoke ID [-o json]
+    edge-registrar --state-dir DIR cert issue --role fleet:admin --name alice --out DIR
+    edge-registrar --state-dir DIR poll [-o json]
+
+Exit codes: 0 ok, 1 the operation failed (named), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import logging
+import re
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agent.errors import AgentError
+from agent.fsio import atomic_write
+from agent.registrar import views
+from agent.registrar.app import serve_forever
+from agent.registrar.ca import ROLES, CertificateAuthority, cert_pem, write_key
+from agent.registrar.poll import poll_fleet
+from agent.registrar.service import Registrar, Settings
+from agent.registrar.sqlite import SqliteRegistry
+from agent.registrar.tokens import TokenRecord, mint
+
+DEFAULT_STATE_DIR = Path("/var/lib/edge-registrar")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class UsageError(AgentError):
+    pass
+
+
+def duration(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 30m, 24h or 7d, got {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected k=v, got {text!r}")
+    return key, value
+
+
+def listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 the registrar serves the fleet
+
+
+def registry(state_dir: Path) -> SqliteRegistry:
+    return SqliteRegistry(state_dir / "registry.sqlite")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    d: Path = args.state_dir
+    if (d / "ca.key").exists() and not args.force:
+        ca = CertificateAuthority.load(d)
+        print(f"fleet CA already exists in {d}", file=sys.stderr)
+    else:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ca = CertificateAuthority.create()
+        ca.save(d)
+    registry(d).close()
+    issue_client(ca, "fleet:reader", "edge-registrar-poller", d / "poller", timedelta(days=3650))
+    print(ca.pin)
+    return 0
+
+
+def issue_client(ca: CertificateAuthority, role: str, name: str, out: Path, lifetime: timedelta) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = ca.issue(key.public_key(), common_name=name, role=role, lifetime=lifetime)
+    write_key(out / "client.key", key)
+    atomic_write(out / "client.pem", cert_pem(cert))
+    atomic_write(out / "ca.pem", cert_pem(ca.cert))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    d: Path = args.state_dir
+    settings = Settings(
+        cert_lifetime=timedelta(seconds=args.cert_lifetime),
+        retry_after=int(args.retry_after),
+        servers=args.servers,
+        distribution=args.distribution,
+        k8s_version=args.k8s_version,
+        guess_burst=args.guess_burst,
+        guess_window=args.guess_window,
+    )
+    reg = Registrar(d, CertificateAuthority.load(d), registry(d), settings)
+    host, port = args.listen
+    asyncio.run(serve_forever(reg, host, port, args.san))
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    token_id, secret_hash, token = mint()
+    now = time.time()
+    record = TokenRecord(
+        token_id=token_id,
+        secret_hash=secret_hash,
+        expires_at=now + args.ttl,
+        uses_left=args.uses,
+        site=args.site,
+        labels=dict(args.label),
+        require_approval=args.require_approval,
+        created_at=now,
+    )
+    db = registry(args.state_dir)
+    db.add_token(record)
+    db.close()
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    db = registry(args.state_dir)
+    tokens = db.list_tokens()
+    db.close()
+    print(views.tokens(tokens, args.output))
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    db = registry(args.state_dir)
+    try:
+        if args.nodes_cmd == "list":
+            print(views.nodes(db.list_nodes(), args.output))
+            return 0
+        node = db.get_node(args.node_id)
+        if node is None:
+            print(f"edge-registrar: no node {args.node_id!r}", file=sys.stderr)
+            return 1
+        if args.nodes_cmd == "show":
+            print(views.node(node, args.output))
+        elif args.nodes_cmd == "approve":
+            if node.state == "revoked":
+                print(f"edge-registrar: node {node.node_id} is revoked; it cannot be approved", file=sys.stderr)
+                return 1
+            db.set_state(node.node_id, "approved")
+            print(f"approved {node.node_id}")
+        elif args.nodes_cmd == "revoke":
+            n = db.revoke_node(node.node_id)
+            print(f"revoked {node.node_id} ({n} certificate(s) now on the CRL)")
+        return 0
+    finally:
+        db.close()
+
+
+def cmd_cert_issue(args: argparse.Namespace) -> int:
+    ca = CertificateAuthority.load(args.state_dir)
+    issue_client(ca, args.role, args.name, args.out, timedelta(seconds=args.lifetime))
+    print(f"wrote {args.out}/client.pem, client.key (0600) and ca.pem for {args.name} ({args.role})")
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    db = registry(args.state_dir)
+    nodes = [n for n in db.list_nodes() if n.state == "approved" and n.serial]
+    db.close()
+    rows = asyncio.run(poll_fleet(nodes, args.state_dir / "poller", timeout=args.timeout, concurrency=args.concurrency))
+    print(views.poll(rows, args.output))
+    return 0
+
+
+def _rollout_module() -> Any | None:
+    if importlib.util.find_spec("agent.registrar.rollout_cli") is None:
+        return None
+    return importlib.import_module("agent.registrar.rollout_cli")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-registrar", description="fleet CA, enrollment and registry")
+    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("init", help="make the fleet CA and print its pin")
+    s.add_argument("--force", action="store_true", help="replace an existing CA (every box must be re-seeded)")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("serve", help="serve EST and the membership API over TLS")
+    s.add_argument("--listen", type=listen, default=listen(":8443"), help="HOST:PORT (default 0.0.0.0:8443)")
+    s.add_argument("--san", action="append", default=[], help="extra name or address in the serving cert")
+    s.add_argument("--servers", type=int, choices=[1, 3], default=1, help="servers per cluster")
+    s.add_argument("--distribution", choices=["k3s", "k0s"], default="k3s")
+    s.add_argument("--k8s-version", default="")
+    s.add_argument("--cert-lifetime", type=duration, default=90 * 86400.0, help="node certificate life")
+    s.add_argument("--retry-after", type=duration, default=60.0, help="Retry-After while pending approval")
+    s.add_argument("--guess-burst", type=int, default=10, help="failed enrollments allowed per source")
+    s.add_argument("--guess-window", type=duration, default=60.0, help="...refilled over this long")
+    s.set_defaults(func=cmd_serve)
+
+    tok = sub.add_parser("token", help="bootstrap tokens").add_subparsers(dest="token_cmd", required=True)
+    s = tok.add_parser("create", help="mint a bootstrap token and print it (shown once)")
+    s.add_argument("--ttl", type=duration, default=86400.0)
+    s.add_argument("--uses", type=int, default=1)
+    s.add_argument("--site", default="")
+    s.add_argument("--label", "--labels", type=label, action="append", default=[])
+    s.add_argument("--require-approval", action="store_true", help="boxes wait for 'nodes approve'")
+    s.set_defaults(func=cmd_token_create)
+    s = tok.add_parser("list", help="tokens (never their secrets)")
+    s.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    s.set_defaults(func=cmd_token_list)
+
+    nodes = sub.add_parser("nodes", help="enrolled boxes").add_subparsers(dest="nodes_cmd", required=True)
+    for name in ("list", "show", "approve", "revoke"):
+        s = nodes.add_parser(name)
+        if name != "list":
+            s.add_argument("node_id")
+        s.add_argument("-o", "--output", choices=["table", "json"], default="table")
+        s.set_defaults(func=cmd_nodes)
+
+    cert = sub.add_parser("cert", help="operator certificates").add_subparsers(dest="cert_cmd", required=True)
+    s = cert.add_parser("issue", help="issue a client certificate for the remote agent API")
+    s.add_argument("--role", choices=ROLES, required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--lifetime", type=duration, default=365 * 86400.0)
+    s.set_defaults(func=cmd_cert_issue)
+
+    s = sub.add_parser("poll", help="query every enrolled agent's remote API")
+    s.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    s.add_argument("--timeout", type=duration, default=5.0)
+    s.add_argument("--concurrency", type=int, default=200)
+    s.set_defaults(func=cmd_poll)
+
+    rollout = _rollout_module()
+    if rollout is not None:
+        rollout.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        rc: int = args.func(args)
+    except AgentError as exc:
+        print(f"edge-registrar: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Membership API over mTLS (node certificates only): register, heartbeat, assignment; the public CRL.
+
+Wire documents (JSON, schema ``edge-registrar.membership/v1``):
+- ``POST /v1/fleet/register``  {addresses, api_port, inventory, dmi_serial, site, labels}
+- ``POST /v1/fleet/heartbeat`` {status, join_tokens?: {server, agent}}
+- ``GET  /v1/fleet/assignment``
+each answered with {node_id, cluster, assignment | null, waiting, crl_number}.
+``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.api.http import problem
+from agent.registrar.assign import assignment_for, choose_role
+from agent.registrar.registry import Node
+from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
+
+log = logging.getLogger("edge-registrar.membership")
+
+SCHEMA = "edge-registrar.membership/v1"
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RegisterRequest(_Wire):
+    addresses: list[str] = Field(default_factory=list, max_length=64)
+    api_port: int = Field(7443, ge=0, le=65535)
+    inventory: dict[str, Any] = Field(default_factory=dict)
+    dmi_serial: str = Field("", max_length=128)
+    site: str = Field("", max_length=128)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class JoinTokensWire(_Wire):
+    server: str = Field(min_length=1, max_length=4096)
+    agent: str = Field("", max_length=4096)
+
+
+class HeartbeatRequest(_Wire):
+    status: dict[str, Any] = Field(default_factory=dict)
+    join_tokens: JoinTokensWire | None = None
+
+
+def _member(request: web.Request) -> Node | web.Response:
+    peer = peer_of(request)
+    if peer is None:
+        return problem(401, "Unauthorized", "a node client certificate of this fleet is required")
+    node = request.app[REGISTRAR].live_node(peer)
+    if node is None:
+        return problem(403, "Forbidden", "certificate revoked or not a node certificate")
+    return node
+
+
+async def _body(request: web.Request, model: type[M]) -> M | web.Response:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return problem(400, "Bad request", f"{where}: {first['msg']}")
+
+
+def _answer(reg: Registrar, node: Node) -> web.Response:
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "node_id": node.node_id,
+        "cluster": node.cluster,
+        "assignment": None,
+        "waiting": "",
+        "crl_number": reg.registry.crl_number(),
+    }
+    if node.cluster:
+        cluster = reg.cluster(node.cluster)
+        doc["assignment"], doc["waiting"] = assignment_for(cluster, reg.registry.cluster_members(cluster.name), node)
+    else:
+        doc["waiting"] = "not registered yet"
+    return web.json_response(doc)
+
+
+async def register(request: web.Request) -> web.StreamResponse:
+    reg = request.app[REGISTRAR]
+    node = _member(request)
+    if isinstance(node, web.Response):
+        return node
+    body = await _body(request, RegisterRequest)
+    if isinstance(body, web.Response):
+        return body
+    site = node.site or body.site or "default"
+    labels = {**body.labels, **node.labels}  # the token's labels win over the box's claims
+    reg.registry.record_register(
+        node.node_id,
+        addresses=body.addresses,
+        observed=source_of(request),
+        api_port=body.api_port,
+        inventory=body.inventory,
+        dmi_serial=body.dmi_serial,
+        site=site,
+        labels=labels,
+    )
+    fresh = reg.registry.get_node(node.node_id)
+    assert fresh is not None
+    if not fresh.role:
+        cluster = reg.cluster(site)
+        role, init = choose_role(cluster, reg.registry.cluster_members(cluster.name), fresh)
+        reg.registry.set_assignment(fresh.node_id, cluster.name, role, init)
+        log.info("node %s assigned to cluster %s as %s%s", fresh.node_id, site, role, " (init)" if init else "")
+        fresh = reg.registry.get_node(fresh.node_id)
+        assert fresh is not None
+    return _answer(reg, fresh)
+
+
+async def heartbeat(request: web.Request) -> web.StreamResponse:
+    reg = request.app[REGISTRAR]
+    node = _member(request)
+    if isinstance(node, web.Response):
+        return node
+    body = await _body(request, HeartbeatRequest)
+    if isinstance(body, web.Response):
+        return body
+    reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
+    if body.join_tokens is not None:
+        if node.role != "server" or not node.cluster:
+            return problem(403, "Forbidden", "only servers of a cluster report its join tokens")
+        cluster = reg.cluster(node.cluster)
+        if cluster.distribution == "k3s" and not body.join_tokens.server.startswith("K10"):
+            return problem(400, "Bad request", "join_tokens.server: expected a k3s 'K10<ca-hash>::' token")
+        reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, body.join_tokens.agent)
+        log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
+    return _answer(reg, node)
+
+
+async def assignment(request: web.Request) -> web.StreamResponse:
+    node = _member(request)
+    if isinstance(node, web.Response):
+        return node
+    return _answer(request.app[REGISTRAR], node)
+
+
+async def crl(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=request.app[REGISTRAR].crl_der(), content_type="application/pkix-crl")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/fleet/register", register)
+    app.router.add_post("/v1/fleet/heartbeat", heartbeat)
+    app.router.add_get("/v1/fleet/assignment", assignment)
+    app.router.add_get("/v1/fleet/crl", crl)

@@ -1,0 +1,97 @@
+"""What the registrar remembers, behind a small interface (``Registry``).
+
+Records are plain dataclasses; ``agent.registrar.sqlite.SqliteRegistry`` is the
+embedded default. Every write is one targeted statement so the CLI (approve,
+revoke) and a running server can share the store without lost updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from agent.registrar.tokens import TokenRecord
+
+NodeState = Literal["pending", "approved", "revoked"]
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: str
+    state: NodeState
+    token_id: str
+    key_fingerprint: str
+    site: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    serial: str = ""  # hex serial of the newest certificate
+    cert_not_after: float = 0.0
+    cluster: str = ""
+    role: str = ""  # "", "server" or "agent"
+    cluster_init: bool = False
+    addresses: list[str] = field(default_factory=list)
+    observed: str = ""
+    api_port: int = 7443
+    inventory: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    last_seen: float = 0.0
+    dmi_serial: str = ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    distribution: Literal["k3s", "k0s"]
+    version: str
+    servers: int
+    server_token: str = ""
+    agent_token: str = ""
+
+
+class Registry(Protocol):
+    # tokens
+    def add_token(self, token: TokenRecord) -> None: ...
+    def get_token(self, token_id: str) -> TokenRecord | None: ...
+    def use_token(self, token_id: str) -> bool:
+        """Take one use; False when none is left."""
+        ...
+
+    def list_tokens(self) -> list[TokenRecord]: ...
+
+    # nodes
+    def create_node(self, node: Node) -> None: ...
+    def get_node(self, node_id: str) -> Node | None: ...
+    def list_nodes(self) -> list[Node]: ...
+    def set_state(self, node_id: str, state: NodeState) -> bool: ...
+    def record_cert(self, node_id: str, serial: int, not_after: float) -> None: ...
+    def record_register(
+        self,
+        node_id: str,
+        *,
+        addresses: list[str],
+        observed: str,
+        api_port: int,
+        inventory: dict[str, Any],
+        dmi_serial: str,
+        site: str,
+        labels: dict[str, str],
+    ) -> None: ...
+    def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> None: ...
+    def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None: ...
+
+    # certificates
+    def cert_owner(self, serial: int) -> str | None: ...
+    def revoke_node(self, node_id: str) -> int:
+        """Mark the node revoked and every certificate of it; returns how many certificates."""
+        ...
+
+    def revoked(self) -> list[tuple[int, float]]: ...
+    def crl_number(self) -> int: ...
+
+    # clusters
+    def get_cluster(self, name: str) -> Cluster | None: ...
+    def put_cluster(self, cluster: Cluster) -> None: ...
+    def set_join_tokens(self, name: str, server: str, agent: str) -> None: ...
+    def cluster_members(self, name: str) -> list[Node]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,135 @@
+"""The registrar service object: CA, registry, settings, guess limiter, TLS context, peer identity."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import psutil
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from agent.fsio import atomic_write
+from agent.registrar.ca import CertificateAuthority, cert_pem, parse_san, write_key
+from agent.registrar.ratelimit import GuessLimiter
+from agent.registrar.registry import Cluster, Node, Registry
+
+PEERCERT_ROLE = "organizationalUnitName"
+
+
+@dataclass(frozen=True)
+class Settings:
+    cert_lifetime: timedelta = timedelta(days=90)
+    retry_after: int = 60
+    servers: int = 1
+    distribution: Literal["k3s", "k0s"] = "k3s"
+    k8s_version: str = ""
+    guess_burst: int = 10
+    guess_window: float = 60.0
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The verified client certificate of an mTLS request."""
+
+    common_name: str
+    role: str
+    serial: int
+
+
+@dataclass
+class Registrar:
+    state_dir: Path
+    ca: CertificateAuthority
+    registry: Registry
+    settings: Settings = field(default_factory=Settings)
+    limiter: GuessLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = GuessLimiter(self.settings.guess_burst, self.settings.guess_window)
+
+    def cluster(self, name: str) -> Cluster:
+        existing = self.registry.get_cluster(name)
+        if existing is not None:
+            return existing
+        made = Cluster(name, self.settings.distribution, self.settings.k8s_version, self.settings.servers)
+        self.registry.put_cluster(made)
+        return made
+
+    def live_node(self, peer: Peer) -> Node | None:
+        """The node behind a node certificate that is neither revoked nor superseded by revocation."""
+        if peer.role != "fleet:node" or self.registry.cert_owner(peer.serial) != peer.common_name:
+            return None
+        node = self.registry.get_node(peer.common_name)
+        return node if node is not None and node.state == "approved" else None
+
+    def crl_der(self) -> bytes:
+        revoked = [(serial, datetime.fromtimestamp(at, UTC)) for serial, at in self.registry.revoked()]
+        return self.ca.crl(revoked, self.registry.crl_number()).public_bytes(Encoding.DER)
+
+    def ssl_context(self, names: list[str]) -> ssl.SSLContext:
+        """Serving context: a certificate of the fleet CA for every name; client certs optional
+        (EST enrollment has none yet), verified against the fleet CA when given."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = self.ca.issue(
+            key.public_key(),
+            common_name=names[0] if names else "edge-registrar",
+            role="fleet:admin",
+            lifetime=timedelta(days=365),
+            names=[parse_san(n) for n in dict.fromkeys(names)],
+            server=True,
+        )
+        write_key(self.state_dir / "server.key", key)
+        atomic_write(self.state_dir / "server.pem", cert_pem(cert) + cert_pem(self.ca.cert))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=cert_pem(self.ca.cert).decode())
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_cert_chain(self.state_dir / "server.pem", self.state_dir / "server.key")
+        return ctx
+
+
+REGISTRAR: web.AppKey[Registrar] = web.AppKey("registrar", Registrar)
+
+
+def peer_of(request: web.Request) -> Peer | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    cert = transport.get_extra_info("peercert")
+    if not cert:
+        return None
+    fields = {k: v for rdn in cert.get("subject", ()) for k, v in rdn}
+    try:
+        serial = int(cert["serialNumber"], 16)
+    except (KeyError, ValueError):
+        return None
+    return Peer(str(fields.get("commonName", "")), str(fields.get(PEERCERT_ROLE, "")), serial)
+
+
+def source_of(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def serving_names(host: str, extra: list[str]) -> list[str]:
+    """Names the serving certificate covers: the listen address (every local address
+    for a wildcard), the host name, and whatever --san adds."""
+    names: list[str] = []
+    try:
+        wildcard = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        wildcard = False
+    if wildcard:
+        names += [socket.gethostname(), "localhost"]
+        for addrs in psutil.net_if_addrs().values():
+            for a in addrs:
+                if a.family in (socket.AF_INET, socket.AF_INET6):
+                    names.append(a.address.split("%")[0])
+    else:
+        names.append(host)
+    return list(dict.fromkeys([*names, *extra]))

@@ -1,0 +1,318 @@
+"""The embedded registry: one SQLite file in WAL mode, schema versioned by ``PRAGMA user_version``.
+
+``MIGRATIONS[n]`` holds the statements that turn schema n into n+1; a file
+newer than this code is refused rather than guessed at. The file is 0600:
+it holds join tokens the registrar hands to members.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.errors import StateError
+from agent.registrar.registry import Cluster, Node, NodeState
+from agent.registrar.tokens import TokenRecord
+
+SCHEMA = 1
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    0: (
+        """CREATE TABLE tokens (
+            token_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, expires_at REAL NOT NULL,
+            uses_left INTEGER NOT NULL, site TEXT NOT NULL, labels TEXT NOT NULL,
+            require_approval INTEGER NOT NULL, created_at REAL NOT NULL)""",
+        """CREATE TABLE nodes (
+            node_id TEXT PRIMARY KEY, state TEXT NOT NULL, token_id TEXT NOT NULL,
+            key_fingerprint TEXT NOT NULL, site TEXT NOT NULL, labels TEXT NOT NULL,
+            created_at REAL NOT NULL, serial TEXT NOT NULL DEFAULT '',
+            cert_not_after REAL NOT NULL DEFAULT 0, cluster TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL DEFAULT '', cluster_init INTEGER NOT NULL DEFAULT 0,
+            addresses TEXT NOT NULL DEFAULT '[]', observed TEXT NOT NULL DEFAULT '',
+            api_port INTEGER NOT NULL DEFAULT 7443, inventory TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT '{}', last_seen REAL NOT NULL DEFAULT 0,
+            dmi_serial TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX nodes_cluster ON nodes(cluster)",
+        """CREATE TABLE certs (
+            serial TEXT PRIMARY KEY, node_id TEXT NOT NULL, not_after REAL NOT NULL,
+            revoked_at REAL)""",
+        "CREATE INDEX certs_node ON certs(node_id)",
+        """CREATE TABLE clusters (
+            name TEXT PRIMARY KEY, distribution TEXT NOT NULL, version TEXT NOT NULL,
+            servers INTEGER NOT NULL, server_token TEXT NOT NULL DEFAULT '',
+            agent_token TEXT NOT NULL DEFAULT '')""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO meta VALUES ('crl_number', 1)",
+    ),
+}
+
+_NODE_COLS = (
+    "node_id, state, token_id, key_fingerprint, site, labels, created_at, serial, cert_not_after, "
+    "cluster, role, cluster_init, addresses, observed, api_port, inventory, status, last_seen, dmi_serial"
+)
+
+
+def _node(row: sqlite3.Row) -> Node:
+    return Node(
+        node_id=row["node_id"],
+        state=row["state"],
+        token_id=row["token_id"],
+        key_fingerprint=row["key_fingerprint"],
+        site=row["site"],
+        labels=json.loads(row["labels"]),
+        created_at=row["created_at"],
+        serial=row["serial"],
+        cert_not_after=row["cert_not_after"],
+        cluster=row["cluster"],
+        role=row["role"],
+        cluster_init=bool(row["cluster_init"]),
+        addresses=json.loads(row["addresses"]),
+        observed=row["observed"],
+        api_port=row["api_port"],
+        inventory=json.loads(row["inventory"]),
+        status=json.loads(row["status"]),
+        last_seen=row["last_seen"],
+        dmi_serial=row["dmi_serial"],
+    )
+
+
+def _token(row: sqlite3.Row) -> TokenRecord:
+    return TokenRecord(
+        token_id=row["token_id"],
+        secret_hash=row["secret_hash"],
+        expires_at=row["expires_at"],
+        uses_left=row["uses_left"],
+        site=row["site"],
+        labels=json.loads(row["labels"]),
+        require_approval=bool(row["require_approval"]),
+        created_at=row["created_at"],
+    )
+
+
+class SqliteRegistry:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StateError(f"{path}: registry unusable: {exc}") from exc
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA:
+            raise StateError(f"{self.path}: registry schema {version} is newer than this registrar ({SCHEMA})")
+        while version < SCHEMA:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in MIGRATIONS[version]:
+                    self.db.execute(stmt)
+                version += 1
+                self.db.execute(f"PRAGMA user_version = {version}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    # tokens
+    def add_token(self, token: TokenRecord) -> None:
+        self.db.execute(
+            "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)",
+            (
+                token.token_id,
+                token.secret_hash,
+                token.expires_at,
+                token.uses_left,
+                token.site,
+                json.dumps(token.labels),
+                int(token.require_approval),
+                token.created_at or time.time(),
+            ),
+        )
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        row = self.db.execute("SELECT * FROM tokens WHERE token_id=?", (token_id,)).fetchone()
+        return _token(row) if row else None
+
+    def use_token(self, token_id: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE tokens SET uses_left = uses_left - 1 WHERE token_id=? AND uses_left > 0", (token_id,)
+        )
+        return cur.rowcount == 1
+
+    def list_tokens(self) -> list[TokenRecord]:
+        return [_token(r) for r in self.db.execute("SELECT * FROM tokens ORDER BY created_at")]
+
+    # nodes
+    def create_node(self, node: Node) -> None:
+        self.db.execute(
+            f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 19)})",  # noqa: S608 constant columns
+            (
+                node.node_id,
+                node.state,
+                node.token_id,
+                node.key_fingerprint,
+                node.site,
+                json.dumps(node.labels),
+                node.created_at or time.time(),
+                node.serial,
+                node.cert_not_after,
+                node.cluster,
+                node.role,
+                int(node.cluster_init),
+                json.dumps(node.addresses),
+                node.observed,
+                node.api_port,
+                json.dumps(node.inventory),
+                json.dumps(node.status),
+                node.last_seen,
+                node.dmi_serial,
+            ),
+        )
+
+    def get_node(self, node_id: str) -> Node | None:
+        sql = f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?"  # noqa: S608 constant columns
+        row = self.db.execute(sql, (node_id,)).fetchone()
+        return _node(row) if row else None
+
+    def list_nodes(self) -> list[Node]:
+        sql = f"SELECT {_NODE_COLS} FROM nodes ORDER BY node_id"  # noqa: S608 constant columns
+        return [_node(r) for r in self.db.execute(sql)]
+
+    def set_state(self, node_id: str, state: NodeState) -> bool:
+        return self.db.execute("UPDATE nodes SET state=? WHERE node_id=?", (state, node_id)).rowcount == 1
+
+    def record_cert(self, node_id: str, serial: int, not_after: float) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("INSERT INTO certs VALUES (?,?,?,NULL)", (f"{serial:x}", node_id, not_after))
+        self.db.execute(
+            "UPDATE nodes SET serial=?, cert_not_after=? WHERE node_id=?", (f"{serial:x}", not_after, node_id)
+        )
+        self.db.execute("COMMIT")
+
+    def record_register(
+        self,
+        node_id: str,
+        *,
+        addresses: list[str],
+        observed: str,
+        api_port: int,
+        inventory: dict[str, Any],
+        dmi_serial: str,
+        site: str,
+        labels: dict[str, str],
+    ) -> None:
+        self.db.execute(
+            "UPDATE nodes SET addresses=?, observed=?, api_port=?, inventory=?, dmi_serial=?, site=?, "
+            "labels=?, last_seen=? WHERE node_id=?",
+            (
+                json.dumps(addresses),
+                observed,
+                api_port,
+                json.dumps(inventory),
+                dmi_serial,
+                site,
+                json.dumps(labels),
+                time.time(),
+                node_id,
+            ),
+        )
+
+    def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> None:
+        self.db.execute(
+            "UPDATE nodes SET status=?, observed=?, last_seen=? WHERE node_id=?",
+            (json.dumps(status), observed, time.time(), node_id),
+        )
+
+    def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None:
+        self.db.execute(
+            "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?",
+            (cluster, role, int(cluster_init), node_id),
+        )
+
+    # certificates
+    def cert_owner(self, serial: int) -> str | None:
+        row = self.db.execute(
+            "SELECT node_id FROM certs WHERE serial=? AND revoked_at IS NULL", (f"{serial:x}",)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def revoke_node(self, node_id: str) -> int:
+        now = time.time()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE nodes SET state='revoked' WHERE node_id=?", (node_id,))
+            n = self.db.execute(
+                "UPDATE certs SET revoked_at=? WHERE node_id=? AND revoked_at IS NULL", (now, node_id)
+            ).rowcount
+            self.db.execute("UPDATE meta SET value = value + 1 WHERE key='crl_number'")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return int(n)
+
+    def revoked(self) -> list[tuple[int, float]]:
+        return [
+            (int(r[0], 16), float(r[1]))
+            for r in self.db.execute(
+                "SELECT serial, revoked_at FROM certs WHERE revoked_at IS NOT NULL AND not_after > ?",
+                (time.time() - 86400,),
+            )
+        ]
+
+    def crl_number(self) -> int:
+        return int(self.db.execute("SELECT value FROM meta WHERE key='crl_number'").fetchone()[0])
+
+    # clusters
+    def get_cluster(self, name: str) -> Cluster | None:
+        row = self.db.execute("SELECT * FROM clusters WHERE name=?", (name,)).fetchone()
+        if row is None:
+            return None
+        return Cluster(
+            name=row["name"],
+            distribution=row["distribution"],
+            version=row["version"],
+            servers=row["servers"],
+            server_token=row["server_token"],
+            agent_token=row["agent_token"],
+        )
+
+    def put_cluster(self, cluster: Cluster) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?)",
+            (
+                cluster.name,
+                cluster.distribution,
+                cluster.version,
+                cluster.servers,
+                cluster.server_token,
+                cluster.agent_token,
+            ),
+        )
+
+    def set_join_tokens(self, name: str, server: str, agent: str) -> None:
+        self.db.execute("UPDATE clusters SET server_token=?, agent_token=? WHERE name=?", (server, agent, name))
+
+    def cluster_members(self, name: str) -> list[Node]:
+        rows = self.db.execute(
+            f"SELECT {_NODE_COLS} FROM nodes WHERE cluster=? ORDER BY created_at",  # noqa: S608 constant columns
+            (name,),
+        )
+        return [_node(r) for r in rows]

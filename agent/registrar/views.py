@@ -1,0 +1,118 @@
+"""Text and JSON renderings of registrar records (tables for people, versioned JSON for tooling).
+
+JSON schemas: ``edge-registrar.nodes/v1``, ``edge-registrar.node/v1``,
+``edge-registrar.tokens/v1``, ``edge-registrar.poll/v1``. Secrets (token
+hashes, join tokens) are never rendered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from agent.registrar.poll import PollRow
+from agent.registrar.registry import Node
+from agent.registrar.tokens import TokenRecord
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _ago(ts: float) -> str:
+    if not ts:
+        return "never"
+    secs = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit} ago"
+    return f"{secs}s ago"
+
+
+def _node_doc(n: Node) -> dict[str, Any]:
+    doc = asdict(n)
+    doc["status"] = {"health": n.status.get("health", "unknown")}
+    return doc
+
+
+def nodes(items: Sequence[Node], output: str) -> str:
+    if output == "json":
+        return json.dumps({"schema": "edge-registrar.nodes/v1", "nodes": [_node_doc(n) for n in items]}, indent=1)
+    rows = [
+        [n.node_id, n.state, n.site, n.cluster, n.role + (" (init)" if n.cluster_init else ""), _ago(n.last_seen)]
+        for n in items
+    ]
+    return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "LAST SEEN"], rows)
+
+
+def node(n: Node, output: str) -> str:
+    if output == "json":
+        return json.dumps({"schema": "edge-registrar.node/v1", **asdict(n)}, indent=1)
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.cert_not_after)) if n.cert_not_after else "-"
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.cert_not_after)) if n.cert_not_after else "-"
+    lines = [
+        f"node:        {n.node_id}",
+        f"state:       {n.state}",
+        f"site:        {n.site}",
+        f"labels:      {', '.join(f'{k}={v}' for k, v in sorted(n.labels.items())) or '-'}",
+        f"cluster:     {n.cluster or '-'} ({n.role or 'unassigned'}{', init' if n.cluster_init else ''})",
+        f"addresses:   {', '.join(n.addresses) or '-'} (seen from {n.observed or '-'})",
+        f"certificate: serial {n.serial or '-'}, expires {expires}",
+        f"dmi serial:  {n.dmi_serial or '-'}",
+        f"last seen:   {_ago(n.last_seen)}",
+    ]
+    return "\n".join(lines)
+
+
+def tokens(items: Sequence[TokenRecord], output: str) -> str:
+    docs = [
+        {
+            "token_id": t.token_id,
+            "expires_at": t.expires_at,
+            "uses_left": t.uses_left,
+            "site": t.site,
+            "labels": t.labels,
+            "require_approval": t.require_approval,
+        }
+        for t in items
+    ]
+    if output == "json":
+        return json.dumps({"schema": "edge-registrar.tokens/v1", "tokens": docs}, indent=1)
+    now = time.time()
+    rows = [
+        [
+            str(d["token_id"]),
+            "expired" if t.expires_at <= now else f"{int(t.expires_at - now)}s",
+            str(t.uses_left),
+            t.site or "-",
+            "manual" if t.require_approval else "auto",
+        ]
+        for d, t in zip(docs, items, strict=True)
+    ]
+    return _table(["TOKEN ID", "EXPIRES IN", "USES LEFT", "SITE", "APPROVAL"], rows)
+
+
+def poll(rows: Sequence[PollRow], output: str) -> str:
+    if output == "json":
+        return json.dumps({"schema": "edge-registrar.poll/v1", "nodes": [r.to_json() for r in rows]}, indent=1)
+    table = [
+        [
+            r.node_id,
+            r.site,
+            r.role or "-",
+            r.k8s_ready if r.reachable else "unreachable",
+            "-" if r.gpus is None else str(r.gpus),
+            _ago(r.last_seen),
+        ]
+        for r in rows
+    ]
+    reachable = sum(r.reachable for r in rows)
+    return _table(["NODE", "SITE", "ROLE", "K8S READY", "GPUS", "LAST SEEN"], table) + (
+        f"\n{reachable}/{len(rows)} reachable"
+    )
