@@ -65,12 +65,16 @@ class StateStore:
             raise StateError(f"{self.path}: cannot write state: {exc.strerror}") from exc
 
 
-def migrate(doc: dict[str, Any]) -> dict[str, Any]:
+def migrate(
+    doc: dict[str, Any],
+    schema: int = SCHEMA,
+    migrations: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = MIGRATIONS,
+) -> dict[str, Any]:
     version = int(doc.get("schema", 0))
-    if version > SCHEMA:
-        raise ValueError(f"schema {version} is newer than this agent understands ({SCHEMA})")
-    while version < SCHEMA:
-        doc = MIGRATIONS[version](doc)
+    if version > schema:
+        raise ValueError(f"schema {version} is newer than this agent understands ({schema})")
+    while version < schema:
+        doc = migrations[version](doc)
         version += 1
         doc["schema"] = version
     return doc

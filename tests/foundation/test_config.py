@@ -1,0 +1,118 @@
+"""Config layers and the errors an operator sees for bad files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config, render_redacted, unredacted
+from agent.errors import ConfigError
+from agent.model.config import AgentConfig
+from agent.paths import Paths
+from tests.conftest import REPO
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def check_config(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.daemon", "check-config", "--root", str(root), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_layers_merge_in_order_and_dropins_sorted(agent_root: Path) -> None:
+    p = Paths(agent_root)
+    write(p.vendor_config, '[fleet]\nurl = "https://vendor:8443"\nsite = "vendor"\n[agent]\nlog_level = "debug"\n')
+    write(p.etc_config, '[fleet]\nsite = "etc"\n')
+    write(p.config_dropins / "20-b.toml", '[fleet]\nsite = "dropin-b"\n')
+    write(p.config_dropins / "10-a.toml", '[fleet]\nsite = "dropin-a"\nlabels = {rack = "r1"}\n')
+    write(p.config_dropins / "ignored.conf", "not toml at all [")
+    write(p.boot_seed, '[fleet]\nbootstrap_token = "tok"\n')
+    cfg = load_config(p).config
+    assert cfg.fleet.url == "https://vendor:8443"
+    assert cfg.fleet.site == "dropin-b"
+    assert cfg.fleet.labels == {"rack": "r1"}
+    assert cfg.agent.log_level == "debug"
+    assert cfg.fleet.bootstrap_token.get_secret_value() == "tok"
+
+
+def test_unknown_key_names_file_key_and_closest(agent_root: Path) -> None:
+    f = write(Paths(agent_root).etc_config, '[kubernetes]\ndistributon = "k3s"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(Paths(agent_root))
+    msg = str(e.value)
+    assert str(f) in msg and "kubernetes.distributon" in msg and "did you mean 'kubernetes.distribution'" in msg
+
+
+def test_wrong_type_names_key_path_and_expected_type(agent_root: Path) -> None:
+    write(Paths(agent_root).etc_config, '[inventory]\nnvidia_smi_timeout = "soon"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(Paths(agent_root))
+    assert "inventory.nvidia_smi_timeout" in str(e.value) and "expected float" in str(e.value)
+
+
+def test_malformed_toml_names_line_and_column(agent_root: Path) -> None:
+    f = write(Paths(agent_root).config_dropins / "50-x.toml", '[fleet]\nurl = "https://x\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(Paths(agent_root))
+    assert str(f) in str(e.value) and "line 2" in str(e.value) and "column" in str(e.value)
+
+
+def test_every_bad_file_is_reported_at_once(agent_root: Path) -> None:
+    p = Paths(agent_root)
+    write(p.etc_config, "[agent]\nlog_level = 'loud'\n")
+    write(p.config_dropins / "a.toml", "[nope]\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert len(e.value.problems) == 2
+
+
+def test_check_config_prints_merged_redacted_or_exits_2(agent_root: Path) -> None:
+    p = Paths(agent_root)
+    write(p.etc_config, '[fleet]\nbootstrap_token = "super-secret-token"\n[kubernetes]\ntoken = "K10abc::server:pw"\n')
+    ok = check_config(agent_root)
+    assert ok.returncode == 0, ok.stderr
+    assert "super-secret-token" not in ok.stdout and "K10abc" not in ok.stdout
+    assert tomllib.loads(ok.stdout)["fleet"]["bootstrap_token"] == "**********"
+    write(p.etc_config, '[fleet]\nbootstrap_token = 12345678\nur = "x"\n')
+    bad = check_config(agent_root)
+    assert bad.returncode == 2
+    assert "fleet.ur" in bad.stderr and "12345678" not in bad.stderr + bad.stdout
+    assert "Traceback" not in bad.stderr
+
+
+def test_check_config_missing_explicit_file(agent_root: Path) -> None:
+    r = check_config(agent_root, "--config", str(agent_root / "nope.toml"))
+    assert r.returncode == 2 and "nope.toml" in r.stderr and "no such file" in r.stderr
+
+
+def test_example_config_documents_every_key_with_its_default() -> None:
+    doc = tomllib.loads((REPO / "config.example.toml").read_text())
+    assert unredacted(AgentConfig.model_validate(doc)) == unredacted(AgentConfig())
+
+    def keys(d: dict[str, object], prefix: str = "") -> set[str]:
+        out = set()
+        for k, v in d.items():
+            if isinstance(v, dict) and k in AgentConfig.model_fields:
+                out |= keys(v, f"{k}.")
+            else:
+                out.add(prefix + k)
+        return out
+
+    assert keys(doc) == keys(AgentConfig().model_dump())
+
+
+def test_render_redacted_roundtrips() -> None:
+    cfg = AgentConfig()
+    assert AgentConfig.model_validate(tomllib.loads(render_redacted(cfg))) == cfg
