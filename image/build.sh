@@ -1,0 +1,181 @@
+#!/bin/bash
+# Build the edge-agent Debian 12 root tree (see image/README.md).
+#
+#   image/build.sh [--variant production|test] [--cache DIR] [--airgap DIR] [--out DIR]
+#
+# Prints the path of the finished tree on stdout (everything else goes to stderr).
+# Without --out the tree lands in the cache under a key of everything that goes into it,
+# so a second call with unchanged sources returns at once.
+#
+# Steps, each cached on its own:
+#   1. base:   debootstrap minbase of image/packages.txt           (~50 s, once per package list)
+#   2. wheels: the agent wheel from this checkout + dependency wheels for CPython 3.11 manylinux
+#   3. tree:   copy of base + venv at /opt/edge-agent/venv installed offline from those wheels,
+#              units, sysusers, tmpfiles, vendor config, identity scrubbed
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+variant=production
+cache=${EDGE_AGENT_IMAGE_CACHE:-/var/cache/edge-agent-image}
+airgap=""
+out=""
+suite=bookworm
+
+die() { echo "image/build.sh: error: $*" >&2; exit 1; }
+log() { echo "image/build.sh: $*" >&2; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --variant) variant=${2:?--variant needs production or test}; shift 2 ;;
+        --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
+        --airgap) airgap=${2:?--airgap needs a directory}; shift 2 ;;
+        --out) out=${2:?--out needs a directory}; shift 2 ;;
+        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+case "$variant" in production|test) ;; *) die "--variant must be 'production' or 'test', got '$variant'" ;; esac
+[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot, file ownership)"
+[[ -z "$airgap" || -d "$airgap" ]] || die "--airgap '$airgap' is not a directory"
+# EDGE_AGENT_UNIT tries a unit change before it lands in systemd/ (it is part of the tree key).
+unit=${EDGE_AGENT_UNIT:-"$repo/systemd/edge-agent.service"}
+[[ -f "$unit" ]] || die "missing $unit (the agent unit)"
+for tool in debootstrap chroot python3 sha256sum; do
+    command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install debootstrap)"
+done
+mkdir -p "$cache"
+
+# --- keys: a tree is rebuilt exactly when something that goes into it changed -------------
+hash_files() { # sorted file list on stdin -> one digest of names + contents
+    local f
+    while IFS= read -r f; do
+        [[ -f "$repo/$f" ]] || continue
+        printf '%s\0' "$f"; sha256sum < "$repo/$f"
+    done | sha256sum | cut -c1-16
+}
+packages=$(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$' | paste -sd, -)
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+mirror=${EDGE_AGENT_IMAGE_MIRROR:-${mirror:-http://deb.debian.org/debian}}
+base_key=$(printf '%s\n' "$suite" "$packages" "$mirror" "base-v1" | sha256sum | cut -c1-16)
+deps_key=$(echo pyproject.toml | hash_files)
+agent_key=$(git -C "$repo" ls-files -co --exclude-standard -- agent pyproject.toml README.md LICENSE | sort | hash_files)
+tree_inputs=(systemd image)
+[[ "$variant" == test ]] && tree_inputs+=(tests/standins)
+tree_key=$( { echo "$base_key $deps_key $agent_key $variant tree-v1"
+              git -C "$repo" ls-files -co --exclude-standard -- "${tree_inputs[@]}" | sort | hash_files
+              sha256sum < "$unit"
+              [[ -z "$airgap" ]] || (cd "$airgap" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+            } | sha256sum | cut -c1-16)
+
+final=${out:-"$cache/tree-$variant-$tree_key"}
+if [[ -z "$out" && -d "$final" ]]; then
+    log "cached: $final"
+    echo "$final"
+    exit 0
+fi
+
+# --- step 1: base -------------------------------------------------------------------------
+base="$cache/base-$base_key"
+if [[ ! -d "$base" ]]; then
+    log "debootstrap $suite ($packages) from $mirror -> $base"
+    rm -rf "$base.tmp"
+    debootstrap --variant=minbase --include="$packages" "$suite" "$base.tmp" "$mirror" >&2 \
+        || die "debootstrap failed (log: $base.tmp/debootstrap/debootstrap.log)"
+    rm -rf "$base.tmp/var/cache/apt/archives/"*.deb "$base.tmp/var/lib/apt/lists/"*_* 2>/dev/null || true
+    mv "$base.tmp" "$base"
+    find "$cache" -maxdepth 1 -name 'base-*' ! -name "base-$base_key" -exec rm -rf {} +
+fi
+
+# --- step 2: wheels -----------------------------------------------------------------------
+# The agent wheel, built from a copy of exactly the files git would ship (no caches, the
+# checkout left untouched); dependencies as binary wheels for the tree's interpreter (Debian's
+# CPython 3.11, glibc 2.36) whatever the host Python is, cached per pyproject.toml.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/src" "$work/wheels"
+git -C "$repo" ls-files -co --exclude-standard -z -- agent pyproject.toml README.md LICENSE \
+    | (cd "$repo" && xargs -0 cp --parents -t "$work/src")
+[[ -f "$work/src/README.md" ]] || echo "# edge-agent" > "$work/src/README.md"
+log "building the agent wheel from $repo"
+python3 -m pip wheel --quiet --no-deps --wheel-dir "$work/wheels" "$work/src" >&2
+deps="$cache/deps-$deps_key"
+if [[ ! -d "$deps" ]]; then
+    log "fetching dependency wheels for cp311 manylinux -> $deps"
+    rm -rf "$deps.tmp" && mkdir -p "$deps.tmp"
+    python3 -m pip download --quiet --only-binary=:all: --dest "$deps.tmp" \
+        --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
+        --platform manylinux_2_36_x86_64 --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_5_x86_64 \
+        --platform manylinux1_x86_64 --platform any \
+        "$work/wheels"/edge_agent-*.whl > "$work/pip.log" 2>&1 \
+        || { grep -v 'is ignored: it is neither' "$work/pip.log" >&2; die "pip download failed"; }
+    rm -f "$deps.tmp"/edge_agent-*.whl
+    mv "$deps.tmp" "$deps"
+    find "$cache" -maxdepth 1 -name 'deps-*' ! -name "deps-$deps_key" -exec rm -rf {} +
+fi
+
+# --- step 3: tree -------------------------------------------------------------------------
+tree="$final.tmp"
+rm -rf "$tree"
+log "assembling $variant tree -> $final"
+cp -a "$base" "$tree"
+in_tree() { chroot "$tree" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
+
+# The agent in its own venv, installed offline from the wheels (no index, no host pip config).
+mkdir -p "$tree/tmp/edge-agent-wheels"
+cp "$deps"/*.whl "$work/wheels"/*.whl "$tree/tmp/edge-agent-wheels/"
+in_tree python3 -m venv /opt/edge-agent/venv
+in_tree /opt/edge-agent/venv/bin/pip install --quiet --no-index --no-cache-dir --disable-pip-version-check \
+    --find-links /tmp/edge-agent-wheels edge-agent >&2 || die "installing the agent into the tree's venv failed"
+in_tree /opt/edge-agent/venv/bin/pip check >&2 || die "dependency check of the agent venv failed"
+rm -rf "$tree/tmp/edge-agent-wheels"
+for script in agentd agentctl agentd-launch; do
+    [[ -x "$tree/opt/edge-agent/venv/bin/$script" ]] || die "the agent venv lacks the '$script' console script"
+done
+ln -sf /opt/edge-agent/venv/bin/agentctl "$tree/usr/bin/agentctl"
+
+# Units and their companions.
+install -m 0644 "$unit" "$tree/usr/lib/systemd/system/edge-agent.service"
+install -D -m 0644 "$repo/systemd/edge-agent.sysusers" "$tree/usr/lib/sysusers.d/edge-agent.conf"
+install -D -m 0644 "$repo/systemd/edge-agent.tmpfiles" "$tree/usr/lib/tmpfiles.d/edge-agent.conf"
+cp -rT "$here/rootfs" "$tree"
+find "$tree/usr/lib/edge-agent" -name .keep -delete
+if [[ -n "$airgap" ]]; then
+    cp -a "$airgap"/. "$tree/usr/lib/edge-agent/airgap/"
+fi
+if [[ "$variant" == test ]]; then
+    bash "$here/add-standins.sh" "$repo/tests/standins" "$tree"
+fi
+in_tree systemd-sysusers >&2
+systemctl --root="$tree" enable edge-agent.service systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
+systemctl --root="$tree" is-enabled edge-agent.service >/dev/null || die "edge-agent.service did not get enabled"
+
+# No identity, no build-machine leftovers: every box makes its own at first boot.
+echo uninitialized > "$tree/etc/machine-id"
+ln -sf /etc/machine-id "$tree/var/lib/dbus/machine-id"
+rm -f "$tree/etc/hostname" "$tree/etc/resolv.conf" "$tree/var/lib/systemd/random-seed" \
+      "$tree/var/lib/systemd/credential.secret"
+rm -rf "$tree/var/lib/edge-agent" "$tree/run/edge-agent" "$tree/root/.cache" "$tree/root/.ssh" "$tree/tmp/"* "$tree/var/tmp/"* \
+       "$tree/var/cache/apt/"*.bin "$tree/var/log/"*.log "$tree/var/log/apt/"* "$tree/var/cache/debconf/"*-old
+find "$tree/opt/edge-agent/venv" -name 'direct_url.json' -delete   # names the build machine's paths
+
+commit=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$repo" status --porcelain -- agent pyproject.toml systemd image 2>/dev/null | head -c1)
+version=$(in_tree /opt/edge-agent/venv/bin/python -c 'import importlib.metadata as m; print(m.version("edge-agent"))')
+cat > "$tree/usr/lib/edge-agent/image-release" <<EOF
+IMAGE_VARIANT=$variant
+AGENT_VERSION=$version
+SOURCE_COMMIT=$commit${dirty:+-dirty}
+TREE_KEY=$tree_key
+EOF
+
+python3 "$here/check_tree.py" --variant "$variant" --standins "$repo/tests/standins" "$tree" >&2 \
+    || die "the $variant tree failed its checks (above); not publishing it"
+rm -rf "$final"
+mv "$tree" "$final"
+if [[ -z "$out" ]]; then   # keep the newest tree per variant only
+    find "$cache" -maxdepth 1 -name "tree-$variant-*" ! -name "tree-$variant-$tree_key" -exec rm -rf {} +
+fi
+log "done: $final"
+echo "$final"
