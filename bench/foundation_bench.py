@@ -1,0 +1,117 @@
+"""Foundation figures: agentctl start-up, agentd start-to-READY, idle RSS, /v1/status throughput.
+
+Every figure is printed beside a peer measured in the same run (a ratio), never asserted:
+  agentctl status      vs  python3 -c pass            (target <= 40 ms wall)
+  agentd exec->READY   vs  python3 -c 'import aiohttp.web' (target <= 700 ms)
+  agentd idle RSS      vs  python3 -c 'import aiohttp.web' RSS (target <= 45 MiB)
+  /v1/status req/s     over the unix socket with keep-alive, driven by curl (C)   (target >= 10,000)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RUNS = int(os.environ.get("BENCH_RUNS", "9"))
+BIN = Path(sys.executable).parent
+
+
+def wall(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
+def median_ms(cmd: list[str]) -> float:
+    wall(cmd)  # warm the page cache
+    return statistics.median(wall(cmd) for _ in range(RUNS)) * 1000
+
+
+def rss_kib(pid: int) -> int:
+    m = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1)) if m else 0
+
+
+def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float]:
+    notify = root.parent / f"notify-{time.monotonic_ns()}.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(notify))
+    srv.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(BIN / "agentd"), "run", "--root", str(root), "--log-format", "text"],
+                            env=env, stderr=subprocess.DEVNULL)
+    while b"READY=1" not in srv.recv(4096):
+        pass
+    ready = time.perf_counter() - t0
+    srv.close()
+    notify.unlink()
+    return proc, ready
+
+
+def peer_rss() -> int:
+    out = subprocess.run([sys.executable, "-c", "import aiohttp.web,re;print(re.search(r'VmRSS:\\s+(\\d+)',"
+                          "open('/proc/self/status').read()).group(1))"], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def status_rps(sock: Path, n: int = 20000, parallel: int = 8) -> float:
+    curl = shutil.which("curl")
+    if curl is None:
+        return float("nan")
+    t0 = time.perf_counter()
+    out = subprocess.run([curl, "-s", "-Z", "--parallel-max", str(parallel), "--unix-socket", str(sock),
+                          "-o", "/dev/null", "-w", "%{http_code}\n", f"http://agent/v1/status?[1-{n}]"],
+                         capture_output=True, text=True, check=True)
+    dt = time.perf_counter() - t0
+    ok = out.stdout.split().count("200")
+    assert ok == n, f"only {ok}/{n} requests answered 200"
+    return n / dt
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))
+    root = tmp / "root"
+    root.mkdir()
+    try:
+        readies = []
+        for i in range(5):
+            proc, ready = start_agent(root)
+            readies.append(ready)
+            if i < 4:
+                proc.terminate()
+                proc.wait()
+        time.sleep(2.0)
+        rss = rss_kib(proc.pid)
+        sock = root / "run/edge-agent/agent.sock"
+        ctl = median_ms([str(BIN / "agentctl"), "--socket", str(sock), "status"])
+        base = median_ms([sys.executable, "-c", "pass"])
+        peer_ready = median_ms([sys.executable, "-c", "import aiohttp.web"])
+        rps = statistics.median(status_rps(sock) for _ in range(3))
+        proc.terminate()
+        proc.wait()
+        prss = peer_rss()
+        ready_ms = statistics.median(readies) * 1000
+        print(f"agentctl status         {ctl:7.1f} ms   python -c pass {base:6.1f} ms   ratio {ctl / base:4.2f}x"
+              f"   target <= 40 ms  {'OK' if ctl <= 40 else 'MISS'}")
+        print(f"agentd exec -> READY    {ready_ms:7.1f} ms   import aiohttp.web {peer_ready:6.1f} ms   "
+              f"ratio {ready_ms / peer_ready:4.2f}x   target <= 700 ms  {'OK' if ready_ms <= 700 else 'MISS'}")
+        print(f"agentd idle RSS         {rss / 1024:7.1f} MiB  import aiohttp.web {prss / 1024:6.1f} MiB  "
+              f"ratio {rss / prss:4.2f}x   target <= 45 MiB  {'OK' if rss <= 45 * 1024 else 'MISS'}")
+        print(f"/v1/status over socket  {rps:7.0f} req/s (curl, keep-alive, 8 parallel)   "
+              f"target >= 10000  {'OK' if rps >= 10000 else 'MISS'}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
