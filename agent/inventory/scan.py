@@ -1,0 +1,93 @@
+"""One full inventory scan: every collector, then nvidia-smi enrichment.
+
+Collectors record unreadable fields as null with a reason. Should a collector
+fail as a whole (libudev gone, a device list that changes under it in a way
+it cannot follow), the scan still completes: that section is empty and
+``Inventory.problems[<section>]`` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pyudev
+
+from agent.inventory import nvidia
+from agent.inventory.block import root_devnum, root_disks, scan_blocks
+from agent.inventory.disks import collect_disks
+from agent.inventory.gpu import collect_gpus
+from agent.inventory.nic import collect_nics, host_addresses
+from agent.inventory.nvme import collect_nvme
+from agent.inventory.pci import collect_pci
+from agent.inventory.system import collect_system
+from agent.model.inventory import Inventory, System
+from agent.paths import Paths
+from agent.sysexec import Runner
+
+log = logging.getLogger("agent.inventory")
+T = TypeVar("T")
+
+
+class Scanner:
+    """Builds :class:`Inventory` records from udev/sysfs (``udev`` injectable: umockdev tests)."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        runner: Runner,
+        *,
+        udev: pyudev.Context | None = None,
+        root_dev: str | None = None,
+        addresses: Callable[[], Mapping[str, tuple[str, ...]]] = host_addresses,
+    ) -> None:
+        self.paths = paths
+        self.runner = runner
+        self.udev = udev if udev is not None else pyudev.Context()
+        self.root_dev = root_dev
+        self.addresses = addresses
+        self._smi: tuple[tuple[str, ...], nvidia.SmiResult] | None = None
+
+    def _guard(self, section: str, problems: dict[str, str], fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except Exception as exc:  # a collector must never take the scan down; the reason is published
+            log.warning("inventory: %s collector failed: %s: %s", section, type(exc).__name__, exc)
+            problems[section] = f"collector failed: {type(exc).__name__}: {exc}"
+            return None
+
+    def scan_hardware(self) -> Inventory:
+        """Everything udev and sysfs tell, without running any tool."""
+        problems: dict[str, str] = {}
+        udev = self.udev
+        pci_list = self._guard("pci", problems, lambda: collect_pci(udev)) or ()
+        pci = {p.address: p for p in pci_list}
+        blocks = self._guard("disks", problems, lambda: scan_blocks(udev)) or []
+        devnum = self.root_dev if self.root_dev is not None else root_devnum(str(self.paths.root))
+        root = root_disks(blocks, devnum)
+        addresses = self._guard("nics", problems, self.addresses) or {}
+        return Inventory(
+            scanned_at=datetime.now(UTC),
+            system=self._guard("system", problems, lambda: collect_system(udev, self.paths)) or System(),
+            pci=pci_list,
+            nvme=self._guard("nvme", problems, lambda: collect_nvme(udev, blocks, pci, root)) or (),
+            disks=self._guard("disks", problems, lambda: collect_disks(blocks, root)) or (),
+            gpus=self._guard("gpus", problems, lambda: collect_gpus(udev, pci)) or (),
+            nics=self._guard("nics", problems, lambda: collect_nics(udev, pci, addresses)) or (),
+            problems=problems,
+        )
+
+    async def scan(self, *, nvidia_timeout: float, refresh_tools: bool = True) -> Inventory:
+        """A full scan. nvidia-smi runs when NVIDIA GPUs are present and either
+        ``refresh_tools`` is set or the set of NVIDIA GPUs changed since its last run."""
+        inv = self.scan_hardware()
+        nv = tuple(g.pci.address for g in inv.gpus if g.vendor_id == nvidia.NVIDIA and g.pci)
+        if not nv:
+            return inv
+        if refresh_tools or self._smi is None or self._smi[0] != nv:
+            self._smi = (nv, await nvidia.query(self.runner, nvidia_timeout))
+            if self._smi[1].problem:
+                log.warning("inventory: %s", self._smi[1].problem)
+        return inv.model_copy(update={"gpus": nvidia.enrich(inv.gpus, self._smi[1])})

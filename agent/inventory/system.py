@@ -1,0 +1,178 @@
+"""The box itself: identity (machine id, DMI or device tree), CPU, memory, kernel, OS, boot mode.
+
+Files under /etc and /proc are read through :class:`~agent.paths.Paths` (so a
+test can point the collector at a scratch tree); sysfs is read at /sys (which
+umockdev redirects to a recorded tree).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+import pyudev
+
+from agent.inventory.sysfs import Fields, read_raw
+from agent.model.inventory import System
+from agent.paths import Paths
+
+DMI = "/sys/class/dmi/id"
+EFI = "/sys/firmware/efi"
+DT_MODEL = "/sys/firmware/devicetree/base/model"
+_ARM_IMPLEMENTERS = {"0x41": "ARM", "0x4e": "NVIDIA", "0x51": "Qualcomm", "0x61": "Apple", "0xc0": "Ampere"}
+_ARM_PARTS = {
+    "0xd03": "Cortex-A53",
+    "0xd04": "Cortex-A35",
+    "0xd05": "Cortex-A55",
+    "0xd08": "Cortex-A72",
+    "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1",
+    "0xd40": "Neoverse-V1",
+    "0xd41": "Cortex-A78",
+    "0xd42": "Cortex-A78AE",
+    "0xd49": "Neoverse-N2",
+    "0xd4f": "Neoverse-V2",
+}
+_MACHINE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _cpu_model(f: Fields) -> str | None:
+    text = f.document("proc/cpuinfo", "cpu_model", limit=16384)
+    if text is None:
+        return None
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info.setdefault(key.strip(), value.strip())
+    if info.get("model name"):
+        return info["model name"]
+    impl, part = info.get("CPU implementer"), info.get("CPU part")
+    if impl and part:
+        vendor = _ARM_IMPLEMENTERS.get(impl, f"implementer {impl}")
+        return f"{vendor} {_ARM_PARTS.get(part, f'part {part}')}"
+    for key in ("Hardware", "Processor", "cpu"):
+        if info.get(key):
+            return info[key]
+    f.note("cpu_model", "proc/cpuinfo: no 'model name' or CPU implementer/part")
+    return None
+
+
+def _memory(f: Fields) -> int | None:
+    text = f.document("proc/meminfo", "memory_bytes")
+    if text is None:
+        return None
+    m = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
+    if m is None:
+        f.note("memory_bytes", "proc/meminfo: no MemTotal line")
+        return None
+    return int(m.group(1)) * 1024
+
+
+def _os_release(paths: Paths, problems: dict[str, str]) -> str | None:
+    for rel in ("etc/os-release", "usr/lib/os-release"):
+        f = Fields(str(paths.root), {})
+        text = f.document(rel, "os_release")
+        if text is None:
+            continue
+        for line in text.splitlines():
+            if line.startswith("PRETTY_NAME="):
+                try:
+                    value = " ".join(shlex.split(line.partition("=")[2]))
+                except ValueError:
+                    problems["os_release"] = f"{rel}: PRETTY_NAME is not valid shell quoting"
+                    return None
+                return value or None
+        problems["os_release"] = f"{rel}: no PRETTY_NAME"
+        return None
+    problems["os_release"] = "etc/os-release and usr/lib/os-release: absent or unreadable"
+    return None
+
+
+def _machine_id(f: Fields) -> str | None:
+    value = f.text("etc/machine-id", "machine_id")
+    if value is not None and not _MACHINE_ID.match(value):
+        f.note("machine_id", "etc/machine-id: not 32 lower-case hex digits")
+        return None
+    return value
+
+
+def _topology(udev: pyudev.Context, problems: dict[str, str]) -> tuple[int | None, int | None, int | None]:
+    packages: set[int] = set()
+    cores: set[tuple[int, int]] = set()
+    threads = 0
+    unreadable = 0
+    for dev in udev.list_devices(subsystem="cpu"):
+        if not re.fullmatch(r"cpu\d+", dev.sys_name):
+            continue
+        f = Fields(dev.sys_path)
+        if f.integer("online", "online", required=False) == 0:
+            continue
+        pkg = f.integer("topology/physical_package_id", "sockets")
+        core = f.integer("topology/core_id", "cores")
+        threads += 1
+        if pkg is None or core is None:
+            unreadable += 1
+            continue
+        packages.add(pkg)
+        cores.add((pkg, core))
+    if threads == 0:
+        problems["threads"] = "no online CPU found in sysfs"
+        return None, None, None
+    if unreadable:
+        reason = f"topology unreadable for {unreadable} of {threads} CPUs"
+        problems["sockets"] = problems["cores"] = reason
+        return None, None, threads
+    return len(packages), len(cores), threads
+
+
+def _boot_mode(arch: str | None, problems: dict[str, str]) -> str | None:
+    if os.path.isdir(EFI):
+        return "uefi"
+    if arch in ("x86_64", "i686", "i386"):
+        return "bios"
+    problems["boot_mode"] = "no EFI runtime interface and not a PC BIOS platform"
+    return None
+
+
+def collect_system(udev: pyudev.Context, paths: Paths) -> System:
+    problems: dict[str, str] = {}
+    host = Fields(str(paths.root), problems)
+    dmi = Fields(DMI, problems)
+    vendor = product = serial = board_vendor = board_name = None
+    if os.path.isdir(DMI):
+        vendor = dmi.text("sys_vendor", "vendor")
+        product = dmi.text("product_name", "product")
+        serial = dmi.text("product_serial", "serial")
+        board_vendor = dmi.text("board_vendor", "board_vendor")
+        board_name = dmi.text("board_name", "board_name")
+    else:
+        reason = "no DMI table (device-tree system)" if os.path.exists(DT_MODEL) else "no DMI table"
+        raw, why = read_raw(DT_MODEL) if os.path.exists(DT_MODEL) else (None, None)
+        text = raw.decode("utf-8", "replace").replace("\x00", "").strip() if raw else None
+        product = text or None
+        if product is None:
+            problems["product"] = f"{reason}: device-tree model {why or 'empty'}" if why else reason
+        for field in ("vendor", "serial", "board_vendor", "board_name"):
+            problems[field] = reason
+    arch = host.text("proc/sys/kernel/arch", "architecture", required=False) or os.uname().machine
+    sockets, cores, threads = _topology(udev, problems)
+    return System(
+        machine_id=_machine_id(host),
+        vendor=vendor,
+        product=product,
+        serial=serial,
+        board_vendor=board_vendor,
+        board_name=board_name,
+        cpu_model=_cpu_model(host),
+        sockets=sockets,
+        cores=cores,
+        threads=threads,
+        memory_bytes=_memory(host),
+        kernel=host.text("proc/sys/kernel/osrelease", "kernel"),
+        os_release=_os_release(paths, problems),
+        boot_mode=_boot_mode(arch, problems),
+        architecture=arch,
+        problems=problems,
+    )
