@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from agent import __version__
-from agent.api.app import ApiInfo, build_app
+from agent.api.app import ApiInfo, RouteModule, build_app
 from agent.config import LoadedConfig, load_config, render_redacted
 from agent.context import AgentContext
 from agent.controller import Controller, Supervisor
@@ -40,6 +40,9 @@ from agent.watch import Watch
 log = logging.getLogger("agent.daemon")
 
 EXIT_CONFIG = 2
+
+# Route modules of the capabilities, served on the socket and the remote listener alike.
+ROUTE_MODULES: tuple[RouteModule, ...] = ()
 
 
 @dataclass
@@ -204,7 +207,7 @@ class Agent:
             config=Watch(config),
         )
         self.ctx = ctx
-        app = build_app(ctx, self.info)
+        app = build_app(ctx, self.info, ROUTE_MODULES)
         self.api_runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.api_runner.setup()
         await self.serve_socket(self.api_runner, config.api.socket_group)
