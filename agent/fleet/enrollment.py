@@ -1,0 +1,271 @@
+"""The enrollment controller ("fleet"): identity, EST enrollment, membership, heartbeats, renewal.
+
+One pass: make sure the box has an identity and a valid certificate (enroll,
+or renew at two thirds of its life), register once per start (and again when
+the inventory changes), else heartbeat; publish the assignment into
+``ctx.assignment`` and report the cluster's join tokens when this box is a
+server. Every failure backs off (capped exponential with jitter, cap
+``fleet.retry_max``) forever and says why in a condition; nothing blocks the
+rest of the agent, and nothing here ever needs a restart to recover.
+
+Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
+``IdentityReset`` (info, when a cloned image's identity was set aside).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from agent.context import AgentContext
+from agent.controller import backoff_delay
+from agent.errors import (
+    ConfigError,
+    EnrollmentDenied,
+    EnrollmentPending,
+    FleetError,
+    PinMismatch,
+)
+from agent.fleet import identity as ident
+from agent.fleet.addresses import local_addresses, split_listen
+from agent.fleet.est_client import EstClient, pinned_context
+from agent.fleet.registrar_client import MembershipAnswer, RegistrarClient
+from agent.fleet.transport import AiohttpTransport, Transport
+from agent.fsio import atomic_write
+from agent.model.config import FleetSection
+from agent.model.fleet import Assignment
+
+log = logging.getLogger("agent.fleet")
+
+STATE_SECTION = "fleet"
+
+
+class EnrollmentController:
+    name = "fleet"
+
+    def __init__(self, ctx: AgentContext, transport: Transport | None = None, *, base_delay: float = 1.0) -> None:
+        self.ctx = ctx
+        self.transport: Transport = transport or AiohttpTransport()
+        self.base_delay = base_delay
+        self._registered_for: tuple[str, int] | None = None  # (cert serial, inventory version)
+        self._reported_tokens: tuple[str, str] | None = None
+        self._sent_tokens: tuple[str, str] | None = None
+        self._crl_number = -1
+        self._section: dict[str, Any] = {}
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        attempt = 0
+        restored = False
+        while True:
+            version = self.ctx.config.version
+            cfg = self.ctx.config.value.fleet
+            if not cfg.url:
+                self._cond("Enrolled", "False", "NotConfigured", "no fleet.url in the config or seed", info=True)
+                await self.ctx.config.wait_newer(version)
+                continue
+            try:
+                identity = ident.load_or_create(self.ctx.paths)
+                if not restored:
+                    self._restore(identity)
+                    restored = True
+                delay = await self._pass(cfg, identity)
+                attempt = 0
+            except EnrollmentPending as exc:
+                attempt = 0
+                delay = min(exc.retry_after, cfg.retry_max)
+                self._cond("PendingApproval", "True", "AwaitingApproval", f"{exc}; asking again in {delay:.0f}s",
+                           info=True)  # fmt: skip
+                self._cond("Enrolled", "False", "PendingApproval", str(exc), info=True)
+            except (FleetError, ConfigError) as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, self.base_delay, cfg.retry_max)
+                self._failed(exc, delay, attempt)
+            await self._sleep(delay, version)
+
+    async def _sleep(self, delay: float, config_version: int) -> None:
+        """Sleep, but wake at once when the config (URL, pin, token) changes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ctx.config.wait_newer(config_version), timeout=delay)
+
+    def _failed(self, exc: Exception, delay: float, attempt: int) -> None:
+        reason, info = {
+            ident.NoMachineId: ("NoMachineId", True),
+            PinMismatch: ("PinMismatch", False),
+            EnrollmentDenied: ("Denied", False),
+            ConfigError: ("BadConfig", False),
+        }.get(type(exc), ("RegistrarUnreachable", True))
+        if type(exc) is FleetError:
+            reason, info = "RegistrarError", False
+        message = f"{exc} (attempt {attempt}, next in {delay:.1f}s)"
+        log.warning("fleet: %s", message)
+        if self.ctx.board.condition("Enrolled") is None or self._section.get("enrolled") is not True:
+            self._cond("Enrolled", "False", reason, message, info=info)
+        else:
+            self._cond("Enrolled", "True", reason, f"enrolled; registrar call failed: {message}", info=info)
+        self._publish(last_error=message, next_attempt_in=round(delay, 1))
+
+    # -- one pass ---------------------------------------------------------------------------
+    async def _pass(self, cfg: FleetSection, identity: ident.Identity) -> float:
+        if identity.replaced:
+            self._cond("IdentityReset", "True", "ClonedImage",
+                       f"identity {identity.replaced} was made for another machine; made {identity.node_id}",
+                       info=True)  # fmt: skip
+        est = EstClient(cfg.url, cfg.ca_pin, self.transport)
+        ca, cert = self._current(identity, est.pin)
+        if ca is None or cert is None or cert.not_valid_after_utc <= datetime.now(UTC):
+            ca, cert = await self._enroll(cfg, est, identity)
+        elif datetime.now(UTC) >= ident.renew_at(cert):
+            cert = await self._renew(est, identity, ca)
+        client = RegistrarClient(cfg.url, self.transport, self._mtls(identity, ca))
+        inventory_version = self.ctx.inventory.version
+        registration = (f"{cert.serial_number:x}", inventory_version)
+        if self._registered_for != registration:
+            answer = await client.register(self._register_doc(identity))
+            self._registered_for = registration
+        else:
+            answer = await client.heartbeat(self._heartbeat_doc())
+        await self._refresh_crl(client, identity, answer.crl_number)
+        self._apply(identity, answer)
+        self._publish(last_contact=time.time(), last_error="", next_attempt_in=None)
+        until_renewal = (ident.renew_at(cert) - datetime.now(UTC)).total_seconds()
+        return max(0.1, min(cfg.heartbeat_interval, until_renewal))
+
+    def _current(self, identity: ident.Identity, pin: str) -> tuple[x509.Certificate | None, x509.Certificate | None]:
+        ca = ident.load_cert(identity.files.ca)
+        if ca is None or ident.pin_of(ca) != pin:
+            return None, None  # a new pin (another fleet) means enrolling again
+        cert = ident.load_cert(identity.files.cert)
+        if cert is None or not ident.cert_matches_key(cert, identity.key):
+            return ca, None
+        return ca, cert
+
+    async def _enroll(
+        self, cfg: FleetSection, est: EstClient, identity: ident.Identity
+    ) -> tuple[x509.Certificate, x509.Certificate]:
+        self._cond("Enrolled", "False", "Enrolling", f"enrolling with {cfg.url}", info=True)
+        ca = await est.fetch_ca()  # checks the pin; nothing secret has been sent yet
+        token = cfg.bootstrap_token.get_secret_value()
+        if not token:
+            raise EnrollmentDenied("no fleet.bootstrap_token in the config or seed; cannot enroll")
+        cert = await est.simpleenroll(ca, identity.node_id, token, ident.make_csr(identity))
+        self._store_cert(identity, ca, cert)
+        log.info("fleet: enrolled as %s (certificate serial %x)", identity.node_id, cert.serial_number)
+        return ca, cert
+
+    async def _renew(self, est: EstClient, identity: ident.Identity, ca: x509.Certificate) -> x509.Certificate:
+        cert = await est.simplereenroll(self._mtls(identity, ca), ca, ident.make_csr(identity))
+        self._store_cert(identity, ca, cert)
+        log.info("fleet: certificate renewed (serial %x)", cert.serial_number)
+        return cert
+
+    def _store_cert(self, identity: ident.Identity, ca: x509.Certificate, cert: x509.Certificate) -> None:
+        atomic_write(identity.files.ca, ident.pem(ca), mode=0o644, dir_mode=0o700)
+        atomic_write(identity.files.cert, ident.pem(cert), mode=0o644, dir_mode=0o700)
+        self._cond("PendingApproval", "False", "Approved", "the registrar issued a certificate", info=True)
+        self._cond("Enrolled", "True", "Enrolled", f"node {identity.node_id}, certificate valid until "
+                   f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
+        self._publish(
+            enrolled=True,
+            cert_serial=f"{cert.serial_number:x}",
+            cert_not_after=cert.not_valid_after_utc.isoformat(),
+            renew_at=ident.renew_at(cert).isoformat(),
+        )
+
+    def _mtls(self, identity: ident.Identity, ca: x509.Certificate) -> ssl.SSLContext:
+        ctx = pinned_context(ca)
+        ctx.load_cert_chain(identity.files.cert, identity.files.key)
+        return ctx
+
+    async def _refresh_crl(self, client: RegistrarClient, identity: ident.Identity, number: int) -> None:
+        if number == self._crl_number and identity.files.crl.is_file():
+            return
+        der = await client.crl()
+        try:
+            crl = x509.load_der_x509_crl(der)
+        except ValueError as exc:
+            raise FleetError("the registrar's CRL is not a DER CRL") from exc
+        atomic_write(identity.files.crl, crl.public_bytes(Encoding.PEM), mode=0o644)
+        self._crl_number = number
+
+    # -- documents ----------------------------------------------------------------------------
+    def _register_doc(self, identity: ident.Identity) -> dict[str, Any]:
+        cfg = self.ctx.config.value
+        try:
+            listen = split_listen(cfg.api.remote_listen)
+        except ValueError:
+            listen = None
+        inventory = self.ctx.inventory.value
+        return {
+            "addresses": local_addresses(listen[0] if listen else ""),
+            "api_port": listen[1] if listen else 0,
+            "inventory": inventory.model_dump(mode="json") if inventory is not None else {},
+            "dmi_serial": identity.dmi_serial,
+            "site": cfg.fleet.site,
+            "labels": dict(cfg.fleet.labels),
+        }
+
+    def _heartbeat_doc(self) -> dict[str, Any]:
+        board = self.ctx.board
+        doc: dict[str, Any] = {
+            "status": {
+                "health": "degraded" if board.degraded() else "healthy",
+                "conditions": [c.model_dump(mode="json") for c in board.conditions()],
+                "sections": board.sections(),
+            }
+        }
+        tokens = self.ctx.join_tokens.value
+        assignment = self.ctx.assignment.value
+        if tokens is not None and assignment is not None and assignment.role == "server":
+            pair = (tokens.server.get_secret_value(), tokens.agent.get_secret_value())
+            if pair != self._reported_tokens:
+                doc["join_tokens"] = {"server": pair[0], "agent": pair[1]}
+                self._sent_tokens = pair
+        return doc
+
+    # -- results ------------------------------------------------------------------------------
+    def _apply(self, identity: ident.Identity, answer: MembershipAnswer) -> None:
+        if self._sent_tokens is not None:
+            self._reported_tokens, self._sent_tokens = self._sent_tokens, None
+        if answer.assignment is None:
+            if self.ctx.assignment.value is None:
+                self._cond("Assigned", "False", "Waiting", answer.waiting or "no assignment yet", info=True)
+            self._publish(waiting=answer.waiting)
+            return
+        a = answer.assignment
+        self.ctx.assignment.set(a)
+        init = ", initialising it" if a.cluster_init else ""
+        self._cond("Assigned", "True", "Assigned", f"cluster {a.cluster} ({a.distribution}) as {a.role}{init}")
+        self._publish(waiting="", cluster=a.cluster, role=a.role, cluster_init=a.cluster_init,
+                      server_url=a.server_url, distribution=a.distribution)  # fmt: skip
+        stored = a.model_dump(mode="json")
+        stored["join_token"] = a.join_token.get_secret_value()
+        self.ctx.store.put(STATE_SECTION, {"node_id": identity.node_id, "assignment": stored})
+
+    def _restore(self, identity: ident.Identity) -> None:
+        """The last assignment survives restarts and offline registrars (never another machine's)."""
+        saved = self.ctx.store.get(STATE_SECTION)
+        if saved.get("node_id") != identity.node_id or not saved.get("assignment"):
+            return
+        try:
+            a = Assignment.model_validate(saved["assignment"])
+        except ValueError:
+            return
+        if self.ctx.assignment.value is None:
+            self.ctx.assignment.set(a)
+            self._cond("Assigned", "True", "Restored", f"cluster {a.cluster} as {a.role} (kept from before)")
+
+    def _publish(self, **changes: Any) -> None:
+        self._section.update(changes)
+        self.ctx.board.set_section("fleet", dict(self._section))
+
+    def _cond(self, type_: str, status: Any, reason: str, message: str, *, info: bool = False) -> None:
+        self.ctx.board.set_condition(type_, status, reason, message, severity="info" if info else "error")
