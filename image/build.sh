@@ -60,7 +60,7 @@ mirror=${EDGE_AGENT_IMAGE_MIRROR:-${mirror:-http://deb.debian.org/debian}}
 base_key=$(printf '%s\n' "$suite" "$packages" "$mirror" "base-v1" | sha256sum | cut -c1-16)
 deps_key=$(echo pyproject.toml | hash_files)
 agent_key=$(git -C "$repo" ls-files -co --exclude-standard -- agent pyproject.toml README.md LICENSE | sort | hash_files)
-tree_inputs=(systemd image)
+tree_inputs=(systemd image README.md docs)
 [[ "$variant" == test ]] && tree_inputs+=(tests/standins)
 tree_key=$( { echo "$base_key $deps_key $agent_key $variant tree-v1"
               git -C "$repo" ls-files -co --exclude-standard -- "${tree_inputs[@]}" | sort | hash_files
@@ -137,10 +137,18 @@ ln -sf /opt/edge-agent/venv/bin/agentctl "$tree/usr/bin/agentctl"
 
 # Units and their companions.
 install -m 0644 "$unit" "$tree/usr/lib/systemd/system/edge-agent.service"
+for dropin in "$repo"/systemd/edge-agent.service.d/*.conf; do
+    install -D -m 0644 "$dropin" "$tree/usr/lib/systemd/system/edge-agent.service.d/$(basename "$dropin")"
+done
 install -D -m 0644 "$repo/systemd/edge-agent.sysusers" "$tree/usr/lib/sysusers.d/edge-agent.conf"
 install -D -m 0644 "$repo/systemd/edge-agent.tmpfiles" "$tree/usr/lib/tmpfiles.d/edge-agent.conf"
 cp -rT "$here/rootfs" "$tree"
 find "$tree/usr/lib/edge-agent" -name .keep -delete
+# The unit's Documentation= points here.
+mkdir -p "$tree/usr/share/doc/edge-agent"
+for doc in README.md docs image/README.md; do
+    if [[ -e "$repo/$doc" ]]; then cp -r "$repo/$doc" "$tree/usr/share/doc/edge-agent/${doc//\//-}"; fi
+done
 if [[ -n "$airgap" ]]; then
     cp -a "$airgap"/. "$tree/usr/lib/edge-agent/airgap/"
 fi

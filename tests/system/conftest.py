@@ -1,0 +1,118 @@
+"""Fixtures of the system tier: image trees (built once, cached), a scratch dir, booted boxes.
+
+Tests marked ``system`` run only through ``bash tests/system/run.sh`` (root, nspawn,
+veths); anywhere else they are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nspawn import Container, Link
+
+REPO = Path(__file__).resolve().parents[2]
+ENABLED = os.environ.get("EDGE_AGENT_SYSTEM_TESTS") == "1"
+# Host side of every link lives in 10.231.0.0/24; box i gets 10.231.0.(4i)/30.
+LINKS = ipaddress.ip_network("10.231.0.0/24")
+WORKDIR = Path(os.environ.get("EDGE_AGENT_E2E_WORKDIR", "/var/tmp/edge-agent-e2e"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ENABLED:
+        return
+    skip = pytest.mark.skip(reason="system tier: run `bash tests/system/run.sh` (root, systemd-nspawn)")
+    for item in items:
+        if item.get_closest_marker("system"):
+            item.add_marker(skip)
+
+
+def build_tree(variant: str) -> Path:
+    t0 = time.monotonic()
+    res = subprocess.run(
+        ["bash", str(REPO / "image" / "build.sh"), "--variant", variant],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        pytest.fail(f"image/build.sh --variant {variant} failed:\n{res.stderr[-4000:]}", pytrace=False)
+    tree = Path(res.stdout.strip().splitlines()[-1])
+    print(f"\n[image] {variant} tree {tree} ready in {time.monotonic() - t0:.1f}s")
+    return tree
+
+
+@pytest.fixture(scope="session")
+def production_tree() -> Path:
+    return build_tree("production")
+
+
+@pytest.fixture(scope="session")
+def test_tree() -> Path:
+    return build_tree("test")
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    if WORKDIR.exists():
+        shutil.rmtree(WORKDIR)
+    WORKDIR.mkdir(parents=True)
+    yield WORKDIR
+    if not os.environ.get("EDGE_AGENT_E2E_KEEP"):
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+
+
+class Boxes:
+    """Hands out containers with their own name and /30, and powers them all off at the end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.subnets = iter(LINKS.subnets(new_prefix=30))
+        self.running: list[Container] = []
+
+    def make(self, name: str, tree: Path, *, routes: tuple[str, ...] = ()) -> Container:
+        link = Link(next(self.subnets), routes=routes)
+        box = Container.from_tree(name, tree, self.workdir, link)
+        self.running.append(box)
+        return box
+
+    def close(self) -> None:
+        for box in self.running:
+            box.stop()
+
+
+@pytest.fixture
+def boxes(workdir: Path, request: pytest.FixtureRequest) -> Iterator[Boxes]:
+    made = Boxes(workdir)
+    yield made
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for box in made.running:
+            dump_box(box)
+    made.close()
+
+
+def dump_box(box: Container) -> None:
+    print(f"\n===== {box.name}: console tail\n{box.console_tail()}")
+    try:
+        print(f"===== {box.name}: journal of edge-agent.service\n{box.journal('edge-agent.service')}")
+    except Exception as exc:  # the box may be gone; the console tail above is what is left
+        print(f"(no journal: {exc})")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep  # type: ignore[attr-defined]
+    return rep

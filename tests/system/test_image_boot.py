@@ -1,0 +1,66 @@
+"""The production image boots under real systemd and the agent comes up, with no fleet yet."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Boxes
+from probes import first_boot, status, unit_active, wait_for
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+OUR_UNITS = "/usr/lib/systemd/system/edge-agent.service"
+
+
+def test_production_image_first_boot_runs_the_agent(production_tree: Path, boxes: Boxes) -> None:
+    box = boxes.make("e2e-prod", production_tree)
+    t0 = time.monotonic()
+    box.start()
+    state = box.wait_booted()
+    assert state in ("running", "degraded"), state
+    assert unit_active(box, "edge-agent.service") == "active"
+    doc = wait_for("agentctl status to answer", lambda: status(box), timeout=15)
+    print(f"\n[timing] e2e-prod: agent answering {time.monotonic() - t0:.1f}s after container start")
+    assert doc["schema"] == "edge-agent.status/v1"
+
+    failed = box.sh("systemctl list-units --failed --plain --no-legend").stdout.strip()
+    assert failed == "", f"failed units on a fresh box: {failed}"
+
+    # First boot: the box made its own machine id; the image carried none.
+    machine_id = box.sh("cat /etc/machine-id").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", machine_id), machine_id
+    assert first_boot(box), "systemd did not treat the image's first start as a first boot"
+
+    # The agent runs from its own venv through the unit's ExecStart, not the system Python.
+    pid = box.unit_pid("edge-agent.service")
+    assert pid > 1
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert any(part.startswith(b"/opt/edge-agent/venv/") for part in cmdline), cmdline
+
+    # tmpfiles/sysusers did their part: private state, socket for root and group edge-agent only.
+    assert box.sh("stat -c '%a %U:%G' /var/lib/edge-agent").stdout.split() == ["700", "root:root"]
+    assert box.sh("stat -c '%a %U:%G' /run/edge-agent/agent.sock").stdout.split() == ["660", "root:edge-agent"]
+
+    # No test stand-in reachable in a production box.
+    for prog in ("k3s", "k0s"):
+        assert box.sh(f"command -v {prog}", check=False).returncode != 0, f"{prog} found in a production box"
+
+
+def test_units_pass_systemd_analyze_verify_inside_the_image(production_tree: Path, boxes: Boxes) -> None:
+    box = boxes.make("e2e-verify", production_tree)
+    box.start()
+    box.wait_booted()
+    units = box.sh(
+        "ls /usr/lib/systemd/system/edge-agent*.service /etc/systemd/system/edge-agent*.service 2>/dev/null || true"
+    ).stdout.split()
+    assert OUR_UNITS in units
+    res = box.sh(f"systemd-analyze verify {' '.join(units)}", check=False)
+    assert res.returncode == 0 and res.stderr.strip() == "", res.stderr
+    # sysusers.d and tmpfiles.d entries parse and are already satisfied on a booted box.
+    sysusers = box.sh("systemd-sysusers --dry-run /usr/lib/sysusers.d/edge-agent.conf", check=False)
+    assert sysusers.returncode == 0, sysusers.stderr
+    tmpfiles = box.sh("systemd-tmpfiles --create /usr/lib/tmpfiles.d/edge-agent.conf", check=False)
+    assert tmpfiles.returncode == 0 and tmpfiles.stderr.strip() == "", tmpfiles.stderr
