@@ -78,18 +78,23 @@ def cmd_init(args: argparse.Namespace) -> int:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         ca = CertificateAuthority.create()
         ca.save(d)
-    registry(d).close()
-    issue_client(ca, "fleet:reader", "edge-registrar-poller", d / "poller", timedelta(days=3650))
+    db = registry(d)
+    lifetime = timedelta(days=3650)
+    serial = issue_client(ca, "fleet:reader", "edge-registrar-poller", d / "poller", lifetime)
+    db.add_cert(serial, "operator:edge-registrar-poller", time.time() + lifetime.total_seconds())
+    db.close()
     print(ca.pin)
     return 0
 
 
-def issue_client(ca: CertificateAuthority, role: str, name: str, out: Path, lifetime: timedelta) -> None:
+def issue_client(ca: CertificateAuthority, role: str, name: str, out: Path, lifetime: timedelta) -> int:
+    """Key and certificate for an operator (or the poller) in OUT; returns the serial."""
     key = ec.generate_private_key(ec.SECP256R1())
     cert = ca.issue(key.public_key(), common_name=name, role=role, lifetime=lifetime)
     write_key(out / "client.key", key)
     atomic_write(out / "client.pem", cert_pem(cert))
     atomic_write(out / "ca.pem", cert_pem(ca.cert))
+    return int(cert.serial_number)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -165,8 +170,27 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 def cmd_cert_issue(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(args.state_dir)
-    issue_client(ca, args.role, args.name, args.out, timedelta(seconds=args.lifetime))
-    print(f"wrote {args.out}/client.pem, client.key (0600) and ca.pem for {args.name} ({args.role})")
+    serial = issue_client(ca, args.role, args.name, args.out, timedelta(seconds=args.lifetime))
+    db = registry(args.state_dir)
+    db.add_cert(serial, f"operator:{args.name}", time.time() + args.lifetime)
+    db.close()
+    print(f"wrote {args.out}/client.pem (serial {serial:x}), client.key (0600), ca.pem: {args.name} ({args.role})")
+    return 0
+
+
+def cmd_cert_revoke(args: argparse.Namespace) -> int:
+    db = registry(args.state_dir)
+    try:
+        serial = int(args.serial, 16)
+    except ValueError:
+        print(f"edge-registrar: serial must be hex, got {args.serial!r}", file=sys.stderr)
+        return 2
+    done = db.revoke_cert(serial)
+    db.close()
+    if not done:
+        print(f"edge-registrar: no unrevoked certificate with serial {args.serial}", file=sys.stderr)
+        return 1
+    print(f"revoked certificate {serial:x}; agents drop it at their next heartbeat")
     return 0
 
 
@@ -234,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--lifetime", type=duration, default=365 * 86400.0)
     s.set_defaults(func=cmd_cert_issue)
+    s = cert.add_parser("revoke", help="put an operator certificate on the CRL")
+    s.add_argument("serial", help="hex serial, as 'cert issue' printed it")
+    s.set_defaults(func=cmd_cert_revoke)
 
     s = sub.add_parser("poll", help="query every enrolled agent's remote API")
     s.add_argument("-o", "--output", choices=["table", "json"], default="table")

@@ -253,6 +253,23 @@ class SqliteRegistry:
         ).fetchone()
         return str(row[0]) if row else None
 
+    def add_cert(self, serial: int, owner: str, not_after: float) -> None:
+        self.db.execute("INSERT INTO certs VALUES (?,?,?,NULL)", (f"{serial:x}", owner, not_after))
+
+    def revoke_cert(self, serial: int) -> bool:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            n = self.db.execute(
+                "UPDATE certs SET revoked_at=? WHERE serial=? AND revoked_at IS NULL", (time.time(), f"{serial:x}")
+            ).rowcount
+            if n:
+                self.db.execute("UPDATE meta SET value = value + 1 WHERE key='crl_number'")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return bool(n)
+
     def revoke_node(self, node_id: str) -> int:
         now = time.time()
         self.db.execute("BEGIN IMMEDIATE")

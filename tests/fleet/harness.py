@@ -79,7 +79,14 @@ def new_registrar(state_dir: Path, settings: Settings = FAST) -> RegistrarHandle
 
 
 def box_config(
-    url: str, pin: str, token: str, *, remote_listen: str = "", retry_max: float = 0.5, heartbeat: float = 0.2, **fleet: Any
+    url: str,
+    pin: str,
+    token: str,
+    *,
+    remote_listen: str = "",
+    retry_max: float = 0.5,
+    heartbeat: float = 0.2,
+    **fleet: Any,
 ) -> AgentConfig:
     return AgentConfig(
         api=ApiSection(remote_listen=remote_listen),
@@ -104,7 +111,12 @@ def make_box(root: Path, config: AgentConfig, machine_id: str) -> AgentContext:
                         config=Watch(config))  # fmt: skip
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+async def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "condition",
+    explain: Callable[[], Any] | None = None,
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -113,9 +125,68 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: st
         if value:
             return value
         await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f": {explain()}" if explain else ""))
 
 
 def cond(ctx: AgentContext, type_: str) -> tuple[str, str] | None:
     c = ctx.board.condition(type_)
     return (c.status, c.reason) if c else None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ClientCert:
+    cert: Path
+    key: Path
+    ca: Path
+    serial: int
+
+
+def client_cert(
+    handle: RegistrarHandle,
+    out: Path,
+    role: str,
+    name: str = "alice",
+    *,
+    lifetime: timedelta = timedelta(hours=1),
+    ca: Any = None,
+    expired: bool = False,
+) -> ClientCert:
+    """A client key+certificate (recorded in the registry so it can be revoked)."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from agent.registrar.ca import cert_pem, write_key
+
+    authority = ca or handle.reg.ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    if expired:
+        now = datetime.now(UTC)
+        name_ = x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+                           x509.NameAttribute(NameOID.COMMON_NAME, name)])  # fmt: skip
+        cert = (
+            x509.CertificateBuilder().subject_name(name_).issuer_name(authority.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=2)).not_valid_after(now - timedelta(days=1))
+            .sign(authority.key, hashes.SHA256())
+        )  # fmt: skip
+    else:
+        cert = authority.issue(key.public_key(), common_name=name, role=role, lifetime=lifetime)
+    out.mkdir(parents=True, exist_ok=True)
+    write_key(out / "client.key", key)
+    (out / "client.pem").write_bytes(cert_pem(cert))
+    (out / "ca.pem").write_bytes(cert_pem(handle.reg.ca.cert))
+    if authority is handle.reg.ca:
+        handle.reg.registry.add_cert(cert.serial_number, f"operator:{name}", cert.not_valid_after_utc.timestamp())
+    return ClientCert(out / "client.pem", out / "client.key", out / "ca.pem", cert.serial_number)
