@@ -20,6 +20,14 @@ from agent.model.inventory import Gpu, PciDevice
 
 GPU_CLASSES = ("0300", "0302", "0380")
 VENDORS = {"10de": "NVIDIA", "1002": "AMD", "8086": "Intel", "1a03": "ASPEED", "102b": "Matrox"}
+SOC_VENDORS = {"nvidia": "NVIDIA", "arm": "Arm", "qcom": "Qualcomm", "brcm": "Broadcom", "img": "Imagination"}
+SOC_NAMES = {
+    "nvidia,gk20a": "NVIDIA Tegra K1 GPU (gk20a)",
+    "nvidia,gm20b": "NVIDIA Tegra X1 GPU (gm20b)",
+    "nvidia,gp10b": "NVIDIA Tegra X2 GPU (gp10b)",
+    "nvidia,gv11b": "NVIDIA Xavier GPU (gv11b)",
+    "nvidia,ga10b": "NVIDIA Orin GPU (ga10b)",
+}
 # BMC and emulated display adapters: class 03 devices that are not compute GPUs.
 DISPLAY_ONLY_VENDORS = frozenset({"1a03", "102b", "1234", "1af4", "15ad", "1013", "1b36"})
 _SOC_GPU = re.compile(
@@ -57,7 +65,7 @@ def _compatible(dev: pyudev.Device) -> str | None:
 
 
 def _pci_gpu(p: PciDevice, drm: _Drm | None) -> Gpu:
-    vendor = p.vendor_name or (VENDORS.get(p.vendor_id or "") if p.vendor_id else None)
+    vendor = VENDORS.get(p.vendor_id or "") or p.vendor_name
     if p.device_name:
         name = f"{vendor} {p.device_name}" if vendor and not p.device_name.startswith(vendor) else p.device_name
     else:
@@ -82,10 +90,17 @@ def _platform_gpu(dev: pyudev.Device, drm: _Drm | None) -> Gpu:
     f = Fields(dev.sys_path)
     compatible = _compatible(dev)
     driver = f.link("driver")
-    name = compatible or f"{driver or 'unknown'} GPU at {dev.sys_name}"
+    vendor = SOC_VENDORS.get(compatible.split(",", 1)[0]) if compatible and "," in compatible else None
+    if compatible and compatible in SOC_NAMES:
+        name = SOC_NAMES[compatible]
+    elif compatible:
+        name = f"{vendor} {compatible.split(',', 1)[1]}" if vendor else compatible
+    else:
+        name = f"{driver or 'unknown'} GPU at {dev.sys_name}"
     return Gpu(
         kind="platform",
         name=name,
+        vendor_name=vendor,
         driver=driver,
         platform_path=dev.sys_path,
         compatible=compatible,

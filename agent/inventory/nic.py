@@ -68,7 +68,7 @@ def _kind(dev: pyudev.Device, f: Fields, physical: bool) -> NicKind:
     return "virtual"
 
 
-def _nic(dev: pyudev.Device, pci: Mapping[str, PciDevice], addresses: Mapping[str, tuple[str, ...]]) -> Nic:
+def nic_record(dev: pyudev.Device, pci: Mapping[str, PciDevice], addresses: Mapping[str, tuple[str, ...]]) -> Nic:
     f = Fields(dev.sys_path)
     physical = f.exists("device")
     kind = _kind(dev, f, physical)
@@ -123,5 +123,5 @@ def collect_nics(
         f = Fields(dev.sys_path)
         if dev.sys_name == "lo" or f.integer("type", "type", required=False) == ARPHRD_LOOPBACK:
             continue
-        nics.append(_nic(dev, pci, addresses))
+        nics.append(nic_record(dev, pci, addresses))
     return tuple(sorted(nics, key=lambda n: n.name))

@@ -24,8 +24,7 @@ def read_raw(path: str, limit: int = MAX_ATTR, *, truncate: bool = False) -> tup
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        parent = os.path.dirname(path)
-        return None, "absent" if os.path.isdir(parent) else "device removed during scan"
+        return None, "absent"
     except PermissionError:
         return None, "permission denied"
     except OSError as exc:
@@ -72,6 +71,8 @@ class Fields:
         """Attribute ``attr`` as text; an absent one is a problem only if ``required``."""
         raw, why = read_raw(os.path.join(self.sys_path, attr))
         if raw is None:
+            if why == "absent" and not os.path.isdir(self.sys_path):
+                why = "device removed during scan"
             if required or why != "absent":
                 self.note(field, f"{attr}: {why}")
             return None
