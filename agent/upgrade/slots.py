@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ from agent.fsio import atomic_symlink, atomic_write_json
 
 STATE_NAME = "launch.json"
 CURRENT = "current"
+STAGED_MARKER = ".staged"  # written last by staging: a version without it is half-installed
 FACTORY = "factory"
 BLOCK_AFTER_FAILURES = 2
 DEFAULT_MAX_STARTS = 3
+_VERSION_DIR = re.compile(r"^v?[0-9][A-Za-z0-9.+_-]*$")  # the manifest's version alphabet
 
 
 @dataclass(frozen=True)
@@ -160,14 +163,19 @@ class Slots:
     def agentd(self, version: str | None) -> Path:
         return self.venv(version) / "bin" / "agentd"
 
+    def staged(self, version: str) -> bool:
+        return (self.dir / version / STAGED_MARKER).is_file()
+
     def runnable(self, version: str | None) -> bool:
+        if version not in (None, FACTORY) and not self.staged(str(version)):
+            return False
         return os.access(self.agentd(version), os.X_OK)
 
     def installed(self) -> list[str]:
         if not self.dir.is_dir():
             return []
         return sorted(
-            p.name for p in self.dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+            p.name for p in self.dir.iterdir() if p.is_dir() and not p.is_symlink() and _VERSION_DIR.match(p.name)
         )
 
     def failures(self, version: str) -> int:

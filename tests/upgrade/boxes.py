@@ -20,7 +20,7 @@ from pathlib import Path
 
 from agent.paths import Paths
 from agent.upgrade.launcher import FACTORY_VENV
-from agent.upgrade.slots import Slots
+from agent.upgrade.slots import STAGED_MARKER, Slots
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,6 +66,8 @@ def fake_version(root: Path, version: str, mode: str) -> Path:
         FAKE_AGENTD.format(python=sys.executable, version=version, mode=mode, root=str(root), repo=str(REPO))
     )
     agentd.chmod(0o755)
+    if version != "factory":
+        (s.dir / version / STAGED_MARKER).write_text("staged\n")
     return agentd
 
 

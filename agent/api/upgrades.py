@@ -1,0 +1,194 @@
+"""Upgrade routes: POST /v1/upgrades, GET /v1/upgrades, GET /v1/upgrades/{id}.
+
+POST takes ``{"source": "<https URL or absolute path>", "force": false}`` and
+answers 202 with the upgrade document (and Location); 409 while another
+upgrade is running. Remote callers need ``fleet:operator`` to POST (enforced
+by the API's authorization by method).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+from typing import Any
+
+from aiohttp import web
+
+from agent.api.http import json_etag, problem
+from agent.context import AgentContext
+from agent.errors import BundleError
+from agent.upgrade.download import is_url
+from agent.upgrade.manager import UpgradeBusy, UpgradeManager, manager_for
+from agent.upgrade.record import SCHEMA
+
+UPGRADES: web.AppKey[UpgradeManager] = web.AppKey("upgrades", UpgradeManager)
+LIST_SCHEMA = "edge-agent.upgrades/v1"
+
+
+async def post_upgrade(request: web.Request) -> web.StreamResponse:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return problem(400, "Bad request", 'body: expected JSON like {"source": "https://...", "force": false}')
+    if not isinstance(body, dict):
+        return problem(400, "Bad request", "body: expected a JSON object")
+    unknown = sorted(set(body) - {"source", "force"})
+    if unknown:
+        return problem(400, "Bad request", f"{unknown[0]}: unknown field (expected source, force)")
+    source, force = body.get("source"), body.get("force", False)
+    if not isinstance(source, str) or not source.strip():
+        return problem(400, "Bad request", "source: expected an https URL or an absolute path to a bundle")
+    if not is_url(source) and not PurePosixPath(source).is_absolute():
+        return problem(400, "Bad request", f"source: {source!r} is neither an http(s) URL nor an absolute path")
+    if not isinstance(force, bool):
+        return problem(400, "Bad request", "force: expected true or false")
+    manager = request.app[UPGRADES]
+    try:
+        rec = manager.start(source, force=force)
+    except UpgradeBusy as exc:
+        return problem(409, "Upgrade in progress", str(exc), active=exc.active.id)
+    except BundleError as exc:
+        return problem(400, "Bad request", str(exc))
+    resp = web.json_response(rec.document(), status=202)
+    resp.headers["Location"] = f"/v1/upgrades/{rec.id}"
+    return resp
+
+
+async def list_upgrades(request: web.Request) -> web.StreamResponse:
+    manager = request.app[UPGRADES]
+    manager.publish_progress()
+    return json_etag(
+        request,
+        {
+            "schema": LIST_SCHEMA,
+            "active": manager.active.id if manager.active else None,
+            "items": [r.document() for r in manager.list()],
+        },
+    )
+
+
+async def get_upgrade(request: web.Request) -> web.StreamResponse:
+    manager = request.app[UPGRADES]
+    manager.publish_progress()
+    rec = manager.get(request.match_info["id"])
+    if rec is None:
+        return problem(404, "Not found", f"no upgrade with id {request.match_info['id']!r}")
+    return json_etag(request, rec.document())
+
+
+def add_routes(app: web.Application, ctx: AgentContext) -> None:
+    manager = manager_for(ctx)
+    app[UPGRADES] = manager
+
+    async def close(_: web.Application) -> None:
+        await manager.close()
+
+    app.on_cleanup.append(close)
+    app.router.add_post("/v1/upgrades", post_upgrade)
+    app.router.add_get("/v1/upgrades", list_upgrades)
+    app.router.add_get("/v1/upgrades/{id}", get_upgrade)
+
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+UPGRADE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "id", "state", "reason", "source", "progress"],
+    "properties": {
+        "schema": {"const": SCHEMA},
+        "id": {"type": "string"},
+        "source": {"type": "string", "description": "URL without credentials/query, or local path"},
+        "force": {"type": "boolean"},
+        "state": {
+            "enum": [
+                "downloading",
+                "verifying",
+                "staged",
+                "switching",
+                "checking",
+                "committed",
+                "rolled-back",
+                "failed",
+            ]
+        },
+        "reason": {"type": "string", "description": "why it failed or rolled back; what it is doing"},
+        "deferred": {"type": "string", "description": "why the switch waits (maintenance window, update lock)"},
+        "name": {"type": "string"},
+        "kind": {"enum": ["", "agent", "k3s", "k0s", "airgap-images"]},
+        "version": {"type": "string"},
+        "previous_version": {"type": "string"},
+        "progress": {
+            "type": "object",
+            "properties": {"bytes": {"type": "integer"}, "total": {"type": ["integer", "null"]}},
+        },
+        "created_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+        "history": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/upgrades": {
+        "post": {
+            "summary": "Start an upgrade from a signed bundle (URL or local path); one at a time",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["source"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "source": {"type": "string"},
+                                "force": {"type": "boolean", "description": "retry a blocked version"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json(UPGRADE_SCHEMA, "accepted; follow Location"),
+                "400": _problem("bad request"),
+                "409": _problem("another upgrade is in progress"),
+            },
+        },
+        "get": {
+            "summary": "Recent upgrades, newest first",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "schema": {"const": LIST_SCHEMA},
+                            "active": {"type": ["string", "null"]},
+                            "items": {"type": "array", "items": UPGRADE_SCHEMA},
+                        },
+                    },
+                    "upgrades",
+                ),
+                "304": {"description": "unchanged since the given ETag"},
+            },
+        },
+    },
+    "/v1/upgrades/{id}": {
+        "get": {
+            "summary": "One upgrade: state, progress, reason",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(UPGRADE_SCHEMA, "the upgrade"),
+                "304": {"description": "unchanged since the given ETag"},
+                "404": _problem("no such upgrade"),
+            },
+        }
+    },
+}

@@ -1,0 +1,38 @@
+"""UpgradeController ("upgrade"): finishes what a restart interrupted, commits a healthy candidate,
+and keeps the ``upgrade`` status section current.
+
+At start it clears half-staged versions and stale downloads, marks upgrades the
+restart interrupted as failed, and settles an agent upgrade left in
+``checking``: in the new version it waits for health and commits; in the old
+version (after a rollback) it records the launcher's reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from agent.context import AgentContext
+from agent.upgrade.manager import UpgradeManager, manager_for
+
+REFRESH = 5.0
+
+
+class UpgradeController:
+    name = "upgrade"
+
+    def __init__(self, ctx: AgentContext, manager: UpgradeManager | None = None) -> None:
+        self.ctx = ctx
+        self.manager = manager or manager_for(ctx)
+
+    async def run(self) -> None:
+        m = self.manager
+        await m.cleanup_at_start()
+        m.publish()
+        while True:
+            await m.resume_agent()
+            m.publish()
+            # wake on manager changes (a new upgrade reaching "checking") or refresh the
+            # slot facts (a rollback by the launcher's guard) every few seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(m.wait_change(), REFRESH)

@@ -1,0 +1,100 @@
+"""Fetch a bundle into bundles/ from an https URL or a local path, with byte progress.
+
+Network reads run on the event loop (aiohttp); file writes and local copies run
+in a worker thread in 1 MiB chunks, so status requests keep being answered.
+A body shorter than its Content-Length is a truncated download and refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from agent.errors import BundleError
+from agent.upgrade.progress import Progress
+
+CHUNK = 1 << 20
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+async def fetch(source: str, dest: Path, progress: Progress, *, timeout: float = 60.0) -> Path:
+    """Download or copy ``source`` to ``dest``; BundleError on any failure."""
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if is_url(source):
+            await _download(source, dest, progress, timeout)
+        else:
+            await _copy(Path(source), dest, progress)
+    except BaseException:
+        await asyncio.to_thread(dest.unlink, missing_ok=True)
+        raise
+    return dest
+
+
+async def _copy(src: Path, dest: Path, progress: Progress) -> None:
+    if not src.is_absolute():
+        raise BundleError(f"{src}: a local bundle must be given by absolute path")
+    try:
+        size = (await asyncio.to_thread(src.stat)).st_size
+    except OSError as exc:
+        raise BundleError(f"{src}: cannot read bundle: {exc.strerror}") from exc
+    progress.reset(size)
+
+    def copy() -> None:
+        with src.open("rb") as r, dest.open("wb") as w:
+            while chunk := r.read(CHUNK):
+                w.write(chunk)
+                progress.advance(len(chunk))
+
+    try:
+        await asyncio.to_thread(copy)
+    except OSError as exc:
+        if isinstance(exc, InterruptedError):
+            raise
+        raise BundleError(f"{src}: cannot copy bundle: {exc.strerror or exc}") from exc
+
+
+async def _download(url: str, dest: Path, progress: Progress, timeout: float) -> None:
+    client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=client_timeout) as session,
+            session.get(url) as resp,
+        ):
+            if resp.status != 200:
+                raise BundleError(f"{redact_url(url)}: download failed: HTTP {resp.status} {resp.reason}")
+            total = resp.content_length
+            progress.reset(total)
+            out: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
+            try:
+                buf = bytearray()
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    buf += chunk
+                    progress.advance(len(chunk))
+                    if len(buf) >= CHUNK:
+                        await asyncio.to_thread(out.write, bytes(buf))
+                        buf.clear()
+                await asyncio.to_thread(out.write, bytes(buf))
+            finally:
+                await asyncio.to_thread(out.close)
+    except aiohttp.ClientPayloadError as exc:
+        raise BundleError(f"{redact_url(url)}: truncated download ({progress.done} bytes received)") from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise BundleError(f"{redact_url(url)}: download failed: {type(exc).__name__}: {exc}") from exc
+    if total is not None and progress.done != total:
+        raise BundleError(f"{redact_url(url)}: truncated download: got {progress.done} of {total} bytes")
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials or query (presigned URLs carry secrets there)."""
+    u = urlsplit(url)
+    host = u.hostname or ""
+    netloc = f"{host}:{u.port}" if u.port else host
+    return urlunsplit((u.scheme, netloc, u.path, "", ""))

@@ -1,0 +1,285 @@
+"""Upgrade k3s or k0s from a staged bundle: skew check, binary swap, node-Ready gate, restore.
+
+The bundle carries the binary under its own name (``k3s`` or ``k0s``). Before
+anything changes: this box must run that distribution, the installed binary's
+version and the cluster's server versions are read, and the skew rules
+(agent.upgrade.skew) must allow the step. The switch keeps a copy of the
+running binary in ``versions/<kind>/<old version>/``, renames the new binary
+over the old one (temp file + fsync + rename, after probing that it runs and
+is the version the manifest says), and restarts the service: k3s with
+``systemctl restart --no-block`` (its Type=notify start can block forever),
+k0s with ``k0s stop`` / ``k0s start`` (contract B5). The health gate is this
+node ``Ready`` with the new kubelet version; otherwise the old binary goes
+back and the service restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.context import AgentContext
+from agent.errors import AgentError, ExecError, RuntimeInstallError
+from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
+from agent.upgrade.manifest import Manifest
+from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
+
+BINARY = {"k3s": K3S_BIN, "k0s": K0S_BIN}
+IMAGES = {"k3s": K3S_IMAGES, "k0s": K0S_IMAGES}
+# kubeconfigs to read nodes with: a server's admin file, else the kubelet's own (RBAC system:node may list nodes)
+KUBECONFIGS = {
+    ("k3s", "server"): ["/etc/rancher/k3s/k3s.yaml"],
+    ("k3s", "agent"): ["/var/lib/rancher/k3s/agent/kubelet.kubeconfig"],
+    ("k0s", "server"): ["/var/lib/k0s/pki/admin.conf"],
+    ("k0s", "agent"): ["/var/lib/k0s/kubelet.conf"],
+}
+SERVER_ROLES = ("control-plane", "master", "etcd")
+PROBE_TIMEOUT = 30.0
+POLL = 1.0
+
+
+def parse_binary_version(kind: str, output: str) -> str:
+    pattern = r"k3s version (v\S+)" if kind == "k3s" else r"^(v\d\S*)"
+    m = re.search(pattern, output, re.MULTILINE)
+    if not m:
+        raise RuntimeInstallError(f"cannot read the {kind} version from: {output.strip()[:200]!r}")
+    return m.group(1)
+
+
+def same_kube(kubelet: str, version: str) -> bool:
+    """kubelet v1.36.3+k0s matches k0s v1.36.3+k0s.1; k3s kubelets carry the full k3s version."""
+    try:
+        return KubeVersion.parse(kubelet).kube == KubeVersion.parse(version).kube
+    except ValueError:
+        return False
+
+
+def node_ready(node: dict[str, Any]) -> tuple[bool, str]:
+    conds = node.get("status", {}).get("conditions", [])
+    ready = next((c for c in conds if c.get("type") == "Ready"), None)
+    kubelet = str(node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""))
+    if ready is None:
+        return False, f"no Ready condition (kubelet {kubelet})"
+    return ready.get("status") == "True", f"Ready={ready.get('status')} ({ready.get('reason', '')}) kubelet {kubelet}"
+
+
+class KubeInstaller:
+    def __init__(self, ctx: AgentContext, kind: str) -> None:
+        self.ctx = ctx
+        self.kind = kind
+        self.binary = ctx.paths.under(BINARY[kind])
+        self._previous: str = ""
+        self._placed = False
+
+    # -- facts ------------------------------------------------------------------------
+    def distribution(self) -> str:
+        a = self.ctx.assignment.value
+        return a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
+
+    def role(self) -> str:
+        a = self.ctx.assignment.value
+        return a.role if a is not None else self.ctx.config.value.kubernetes.role
+
+    def unit(self) -> str:
+        return k3s_unit_name(self.role()) if self.kind == "k3s" else k0s_unit_name(self.role())
+
+    def node_name(self) -> str:
+        return self.ctx.config.value.agent.node_name or socket.gethostname().lower()
+
+    async def binary_version(self, binary: Path) -> str:
+        argv = [str(binary), "--version"] if self.kind == "k3s" else [str(binary), "version"]
+        try:
+            out = await self.ctx.runner.run(argv, timeout=PROBE_TIMEOUT)
+        except ExecError as exc:
+            raise RuntimeInstallError(f"{binary} does not run: {exc}") from exc
+        return parse_binary_version(self.kind, out.stdout)
+
+    async def kubectl_json(self, *args: str) -> dict[str, Any]:
+        errors = []
+        for box_path in KUBECONFIGS[(self.kind, self.role())]:
+            cfg = self.ctx.paths.under(box_path)
+            if not cfg.exists():
+                errors.append(f"{cfg} missing")
+                continue
+            argv = [str(self.binary), "kubectl", "--kubeconfig", str(cfg), *args, "-o", "json"]
+            try:
+                out = await self.ctx.runner.run(argv, timeout=30)
+                doc = json.loads(out.stdout)
+                if isinstance(doc, dict):
+                    return doc
+                errors.append("kubectl printed no object")
+            except (ExecError, ValueError) as exc:
+                errors.append(str(exc))
+        raise RuntimeInstallError(f"cannot read nodes: {'; '.join(errors)}")
+
+    async def server_versions(self) -> list[KubeVersion]:
+        doc = await self.kubectl_json("get", "nodes")
+        me = self.node_name()
+        out = []
+        for item in doc.get("items", []):
+            labels = item.get("metadata", {}).get("labels", {})
+            name = item.get("metadata", {}).get("name", "")
+            if name == me or not any(f"node-role.kubernetes.io/{r}" in labels for r in SERVER_ROLES):
+                continue
+            kubelet = item.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")
+            try:
+                out.append(KubeVersion.parse(kubelet))
+            except ValueError:
+                continue
+        return out
+
+    def _payload(self, staged: Path) -> Path:
+        return staged / self.kind
+
+    # -- the KindInstaller protocol ------------------------------------------------------
+    async def preflight(self, manifest: Manifest, force: bool) -> str:
+        from agent.upgrade.manager import UpgradeRefused
+
+        dist = self.distribution()
+        if dist != self.kind:
+            raise UpgradeRefused(f"this box runs {dist or 'no Kubernetes'}, not {self.kind}")
+        if manifest.entry(self.kind) is None:
+            raise UpgradeRefused(f"{self.kind} bundle {manifest.version} has no file named {self.kind!r}")
+        if not self.binary.exists():
+            raise UpgradeRefused(f"{self.kind} is not installed at {self.binary}; the runtime installs it first")
+        current_text = await self.binary_version(self.binary)
+        try:
+            current, new = KubeVersion.parse(current_text), KubeVersion.parse(manifest.version)
+            servers: list[KubeVersion] = []
+            try:
+                servers = await self.server_versions()
+            except RuntimeInstallError:
+                if self.role() == "agent":
+                    servers = []  # check_upgrade refuses with a clear reason
+            check_upgrade(current, new, role=self.role(), servers=servers)
+        except (SkewError, ValueError) as exc:
+            raise UpgradeRefused(f"{self.kind} {current_text} -> {manifest.version} refused: {exc}") from exc
+        self._previous = current_text
+        return current_text
+
+    async def install(self, staged: Path, manifest: Manifest) -> None:
+        new = self._payload(staged)
+        got = await self.binary_version(new)
+        if got != manifest.version:
+            raise RuntimeInstallError(f"the bundle's {self.kind} reports {got}, its manifest says {manifest.version}")
+        backup = self.ctx.paths.versions_dir / self.kind / self._previous / self.kind
+        if not backup.exists():
+            await asyncio.to_thread(_copy_file, self.binary, backup)
+        await self._swap(new)
+
+    async def _swap(self, new: Path) -> None:
+        if self.kind == "k0s":
+            await self.ctx.runner.run([str(self.binary), "stop"], timeout=120, check=False)
+        await asyncio.to_thread(_place, new, self.binary)
+        self._placed = True
+        if self.kind == "k0s":
+            await self.ctx.runner.run([str(self.binary), "start"], timeout=120)
+        else:
+            await self.ctx.runner.run(["systemctl", "restart", "--no-block", self.unit()], timeout=60)
+
+    async def healthy(self, manifest: Manifest, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        last = "not checked yet"
+        while time.monotonic() < end:
+            try:
+                node = await self.kubectl_json("get", "node", self.node_name())
+                ok, last = node_ready(node)
+                kubelet = str(node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""))
+                if ok and same_kube(kubelet, manifest.version):
+                    return
+            except AgentError as exc:
+                last = str(exc)
+            await asyncio.sleep(POLL)
+        raise RuntimeInstallError(
+            f"node {self.node_name()} was not Ready on {manifest.version} within {timeout:g}s (last: {last})"
+        )
+
+    async def restore(self, manifest: Manifest) -> None:
+        if not self._placed:
+            return
+        backup = self.ctx.paths.versions_dir / self.kind / self._previous / self.kind
+        if not backup.exists():
+            raise RuntimeInstallError(f"no copy of {self.kind} {self._previous} at {backup}")
+        await self._swap(backup)
+        self._placed = False
+
+
+class AirgapInstaller:
+    """Air-gap image tarballs: placed where the distribution imports them; older ones kept aside."""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self._replaced: list[tuple[Path, Path]] = []
+        self._added: list[Path] = []
+
+    def _target(self) -> Path:
+        a = self.ctx.assignment.value
+        dist = a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
+        if dist not in IMAGES:
+            from agent.upgrade.manager import UpgradeRefused
+
+            raise UpgradeRefused("this box runs no k3s or k0s; air-gap images have nowhere to go")
+        return self.ctx.paths.under(IMAGES[dist])
+
+    async def preflight(self, manifest: Manifest, force: bool) -> str:
+        self._target()
+        return ""
+
+    async def install(self, staged: Path, manifest: Manifest) -> None:
+        target = self._target()
+        aside = staged / ".replaced"
+        for f in manifest.files:
+            dest = target / Path(f.path).name
+            if dest.exists():
+                await asyncio.to_thread(_copy_file, dest, aside / dest.name)
+                self._replaced.append((aside / dest.name, dest))
+            else:
+                self._added.append(dest)
+            await asyncio.to_thread(_place, staged / f.path, dest)
+
+    async def healthy(self, manifest: Manifest, timeout: float) -> None:
+        return None  # k3s >= 1.29.13 imports while running; k0s re-imports on mtime change
+
+    async def restore(self, manifest: Manifest) -> None:
+        for added in self._added:
+            added.unlink(missing_ok=True)
+        for src, dest in self._replaced:
+            await asyncio.to_thread(_place, src, dest)
+
+
+def default_installers(ctx: AgentContext) -> dict[str, Any]:
+    return {"k3s": KubeInstaller(ctx, "k3s"), "k0s": KubeInstaller(ctx, "k0s"), "airgap-images": AirgapInstaller(ctx)}
+
+
+def _copy_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest)
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Copy ``src`` beside ``dest``, fsync, rename over ``dest`` (an executable is replaced, never rewritten)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, src.stat().st_mode & 0o777)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+        dfd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,414 @@
+"""One upgrade at a time: download, verify, stage, wait for the gate, switch, check, commit.
+
+The manager runs the pipeline of an upgrade request as a task, keeps its
+record (``agent.upgrade.record``) in the state file, and publishes the
+``upgrade`` status section. Nothing on the box changes before the bundle is
+verified and the policy checks passed (blocked versions, version skew).
+
+For the agent itself the switch ends this process: the new version's
+UpgradeController finds the record in ``checking``, waits until it is healthy
+and commits (``resume_agent``); if it never gets there the launcher rolls
+back and the old version's controller records ``rolled-back`` with the
+launcher's reason. For k3s/k0s the whole cycle runs here (agent.upgrade.kube).
+
+There is one manager per AgentContext; the API routes and the controller find
+it with :func:`manager_for`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+import weakref
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.context import AgentContext
+from agent.errors import AgentError, BundleError
+from agent.upgrade.download import fetch, is_url, redact_url
+from agent.upgrade.gate import UpdateLock, Window, deferral
+from agent.upgrade.health import wait_healthy
+from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
+from agent.upgrade.manifest import Manifest, host_architecture
+from agent.upgrade.progress import Progress
+from agent.upgrade.record import State, UpgradeRecord
+from agent.upgrade.signing import load_release_keys
+from agent.upgrade.slots import BLOCK_AFTER_FAILURES, FACTORY, Slots
+from agent.upgrade.stage import prune_agent_versions, remove_half_staged, stage_agent, stage_files
+from agent.upgrade.verify import verify_bundle
+
+log = logging.getLogger("agent.upgrade")
+
+AGENT_UNIT = "edge-agent.service"
+KEEP_RECORDS = 20
+TICK = 0.25
+
+
+class UpgradeBusy(AgentError):
+    """Another upgrade is in progress (the API answers 409)."""
+
+    def __init__(self, active: UpgradeRecord) -> None:
+        self.active = active
+        super().__init__(f"upgrade {active.id} is {active.state}; one upgrade at a time")
+
+
+class UpgradeRefused(BundleError):
+    """The bundle is fine but policy refuses it: blocked version, version skew, same version."""
+
+
+class KindInstaller(Protocol):
+    """k3s / k0s / air-gap images: everything after staging (agent.upgrade.kube)."""
+
+    async def preflight(self, manifest: Manifest, force: bool) -> str: ...
+
+    async def install(self, staged: Path, manifest: Manifest) -> None: ...
+
+    async def healthy(self, manifest: Manifest, timeout: float) -> None: ...
+
+    async def restore(self, manifest: Manifest) -> None: ...
+
+
+_MANAGERS: weakref.WeakValueDictionary[int, UpgradeManager] = weakref.WeakValueDictionary()
+
+
+def manager_for(ctx: AgentContext) -> UpgradeManager:
+    """The one manager of this context (created on first use)."""
+    found = _MANAGERS.get(id(ctx))
+    if found is None or found.ctx is not ctx:
+        found = UpgradeManager(ctx)
+        _MANAGERS[id(ctx)] = found
+    return found
+
+
+def display_source(source: str) -> str:
+    return redact_url(source) if is_url(source) else source
+
+
+class UpgradeManager:
+    def __init__(
+        self,
+        ctx: AgentContext,
+        *,
+        python: str = sys.executable,
+        running_slot: str | None = None,
+        installers: dict[str, KindInstaller] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.slots = Slots(ctx.paths.versions_dir, ctx.paths.under(FACTORY_VENV))
+        self.python = python
+        self.running_slot = running_slot if running_slot is not None else os.environ.get(SLOT_ENV, "")
+        self.progress = Progress()
+        self.records: dict[str, UpgradeRecord] = {}
+        self.active: UpgradeRecord | None = None
+        self._installers = installers
+        self._task: asyncio.Task[None] | None = None
+        self._lock: UpdateLock | None = None
+        self._changed = asyncio.Event()
+        self._load()
+
+    # -- records -----------------------------------------------------------------
+    def _load(self) -> None:
+        doc = self.ctx.store.get("upgrade")
+        for raw in doc.get("records", []):
+            with contextlib.suppress(ValueError, TypeError):
+                rec = UpgradeRecord.model_validate(raw)
+                self.records[rec.id] = rec
+        active = self.records.get(str(doc.get("active", "")))
+        self.active = active if active is not None and not active.final else None
+
+    def _save(self) -> None:
+        recent = sorted(self.records.values(), key=lambda r: r.created_at)[-KEEP_RECORDS:]
+        self.records = {r.id: r for r in recent}
+        if self.active is not None and self.active.id not in self.records:
+            self.records[self.active.id] = self.active
+        self.ctx.store.put(
+            "upgrade",
+            {
+                "active": self.active.id if self.active else None,
+                "records": [r.model_dump(mode="json") for r in self.records.values()],
+            },
+        )
+
+    def _move(self, rec: UpgradeRecord, state: State, reason: str = "") -> None:
+        rec.move(state, reason)
+        log.info("upgrade %s (%s %s): %s %s", rec.id, rec.kind or "?", rec.version or "?", state, reason)
+        if rec.final and self.active is rec:
+            self.active = None
+        self._save()
+        self.publish()
+
+    def get(self, upgrade_id: str) -> UpgradeRecord | None:
+        return self.records.get(upgrade_id)
+
+    def list(self) -> list[UpgradeRecord]:
+        return sorted(self.records.values(), key=lambda r: r.created_at, reverse=True)
+
+    # -- status --------------------------------------------------------------------
+    def section(self) -> dict[str, Any]:
+        doc = self.slots.read()
+        last = next((r for r in self.list() if r.final), None)
+        return {
+            "running": self.running_slot or "unmanaged",
+            "current": self.slots.current() or FACTORY,
+            "installed": self.slots.installed(),
+            "trial": doc["trial"],
+            "blocked": sorted(v for v, n in doc["failures"].items() if n >= BLOCK_AFTER_FAILURES),
+            "failures": doc["failures"],
+            "last_rollback": doc["last_rollback"],
+            "active": self.active.document() if self.active else None,
+            "last": last.document() if last else None,
+        }
+
+    def publish_progress(self) -> None:
+        """Copy the worker's byte counts into the active record (cheap; called per API read)."""
+        rec = self.active
+        if rec is not None and rec.state in ("downloading", "verifying"):
+            rec.bytes_done, rec.bytes_total = self.progress.done, self.progress.total
+
+    def publish(self) -> None:
+        self.publish_progress()
+        self.ctx.board.set_section("upgrade", self.section())
+        last = next((r for r in self.list() if r.final), None)
+        if last is not None:
+            ok = last.state == "committed"
+            self.ctx.board.set_condition(
+                "UpgradeSucceeded",
+                "True" if ok else "False",
+                {"committed": "Committed", "rolled-back": "RolledBack"}.get(last.state, "Failed"),
+                f"{last.kind} {last.version}: {last.state}" + (f": {last.reason}" if last.reason else ""),
+                severity="info",
+            )
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_change(self) -> None:
+        await self._changed.wait()
+
+    # -- starting --------------------------------------------------------------------
+    def start(self, source: str, *, force: bool = False) -> UpgradeRecord:
+        if self.active is not None and not self.active.final:
+            raise UpgradeBusy(self.active)
+        if not source.strip():
+            raise BundleError("source: expected an https URL or an absolute path to a bundle")
+        rec = UpgradeRecord(id=uuid.uuid4().hex[:12], source=display_source(source), force=force)
+        self.records[rec.id] = rec
+        self.active = rec
+        self.progress = Progress()
+        self._move(rec, "downloading")
+        self._task = asyncio.create_task(self._run(rec, source), name=f"upgrade:{rec.id}")
+        return rec
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self.progress.cancelled.set()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._release_lock()
+
+    async def _run(self, rec: UpgradeRecord, source: str) -> None:
+        bundles = self.ctx.paths.bundles_dir
+        bundle_file, scratch = bundles / f"{rec.id}.bundle", bundles / f"{rec.id}.d"
+        ticker = asyncio.create_task(self._tick(rec))
+        try:
+            await self._pipeline(rec, source, bundle_file, scratch)
+        except AgentError as exc:
+            if not rec.final:
+                self._move(rec, "failed", str(exc))
+        except (OSError, ValueError) as exc:
+            log.exception("upgrade %s failed", rec.id)
+            self._move(rec, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            ticker.cancel()
+            if not (rec.kind == "agent" and rec.state == "checking"):
+                self._release_lock()
+            await asyncio.to_thread(_remove, bundle_file, scratch)
+
+    async def _tick(self, rec: UpgradeRecord) -> None:
+        while rec.state in ("downloading", "verifying"):
+            self.publish()
+            await asyncio.sleep(TICK)
+
+    # -- the pipeline ---------------------------------------------------------------
+    async def _pipeline(self, rec: UpgradeRecord, source: str, bundle_file: Path, scratch: Path) -> None:
+        cfg = self.ctx.config.value.upgrade
+        await fetch(source, bundle_file, self.progress)
+        rec.bytes_done, rec.bytes_total = self.progress.done, self.progress.total
+        self._move(rec, "verifying")
+        keys = load_release_keys(cfg.release_keys)
+        verified = await asyncio.to_thread(
+            verify_bundle,
+            bundle_file,
+            keys,
+            scratch,
+            architecture=host_architecture(),
+            progress=self.progress,
+        )
+        m = verified.manifest
+        rec.name, rec.kind, rec.version = m.name, m.kind, m.version
+        rec.bytes_done, rec.bytes_total = self.progress.done, self.progress.total
+        installer = None
+        if m.kind == "agent":
+            self._agent_preflight(rec, m)
+        else:
+            installer = self.installer(m.kind)
+            rec.previous_version = await installer.preflight(m, rec.force)
+        rec.reason = f"installing {m.kind} {m.version}"
+        self._save()
+        self.publish()
+        if installer is None:
+            staged = await stage_agent(verified, self.slots, self.ctx.runner, self.python)
+        else:
+            staged = await asyncio.to_thread(stage_files, verified, self.ctx.paths.versions_dir)
+        self._move(rec, "staged", f"installed in {staged}")
+        await self._wait_for_gate(rec)
+        self._move(rec, "switching")
+        if installer is None:
+            await self._switch_agent(rec)
+            return
+        await self._switch_kind(rec, m, installer, staged)
+
+    def _agent_preflight(self, rec: UpgradeRecord, m: Manifest) -> None:
+        failures = self.slots.failures(m.version)
+        if failures >= BLOCK_AFTER_FAILURES:
+            if not rec.force:
+                raise UpgradeRefused(
+                    f"agent version {m.version} failed {failures} times and is blocked; "
+                    "request it with force to try again"
+                )
+            self.slots.unblock(m.version)
+        current = self.slots.current() or FACTORY
+        if m.version in (current, self.running_slot):
+            raise UpgradeRefused(f"agent version {m.version} is already running")
+        rec.previous_version = current
+
+    async def _wait_for_gate(self, rec: UpgradeRecord) -> None:
+        cfg = self.ctx.config.value.upgrade
+        lock = self._lock or UpdateLock(self.ctx.paths.under(cfg.update_lock))
+        while True:
+            window = Window.parse(self.ctx.config.value.upgrade.maintenance_window)
+            why = deferral(window, lock, datetime.now(UTC))
+            if why is None:
+                self._lock = lock
+                if rec.deferred:
+                    rec.deferred = ""
+                    self._save()
+                return
+            if rec.deferred != why[0]:
+                rec.deferred = why[0]
+                self._save()
+                self.publish()
+            await asyncio.sleep(why[1])
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    async def _switch_agent(self, rec: UpgradeRecord) -> None:
+        deadline = self.ctx.config.value.upgrade.health_deadline
+        await asyncio.to_thread(self.slots.switch, rec.version, deadline_s=deadline, upgrade_id=rec.id)
+        self._move(rec, "checking", f"restarting into {rec.version}; it must be healthy within {deadline:g}s")
+        try:
+            await self.ctx.runner.run(["systemctl", "restart", "--no-block", AGENT_UNIT], timeout=30)
+        except AgentError as exc:
+            await asyncio.to_thread(self.slots.rollback, f"could not restart the agent: {exc}")
+            self._move(rec, "rolled-back", f"could not restart the agent: {exc}")
+
+    async def _switch_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller, staged: Path) -> None:
+        timeout = self.ctx.config.value.upgrade.health_deadline
+        try:
+            await installer.install(staged, m)
+            self._move(rec, "checking", f"waiting up to {timeout:g}s for the node to be Ready on {m.version}")
+            await installer.healthy(m, timeout)
+        except AgentError as exc:
+            log.error("upgrade %s: %s; restoring %s", rec.id, exc, rec.previous_version)
+            try:
+                await installer.restore(m)
+            except AgentError as exc2:
+                self._move(rec, "failed", f"{exc}; and restoring {rec.previous_version} failed too: {exc2}")
+                return
+            self._move(rec, "rolled-back", f"{exc}; restored {rec.previous_version}")
+            return
+        self._move(rec, "committed", f"{m.kind} {m.version} is running and Ready")
+
+    def installer(self, kind: str) -> KindInstaller:
+        if self._installers is None:
+            from agent.upgrade.kube import default_installers
+
+            self._installers = default_installers(self.ctx)
+        found = self._installers.get(kind)
+        if found is None:
+            raise UpgradeRefused(f"{kind} bundles cannot be installed on this box")
+        return found
+
+    # -- after a restart: the UpgradeController's part -------------------------------------
+    def _remove_leftovers(self) -> None:
+        remove_half_staged(self.slots)
+        bundles = self.ctx.paths.bundles_dir
+        if bundles.is_dir():
+            for p in bundles.iterdir():
+                _remove(p)
+
+    async def cleanup_at_start(self) -> None:
+        """Drop half-staged versions and stale downloads; settle records a restart interrupted."""
+        if self._task is not None and not self._task.done():
+            return
+        await asyncio.to_thread(self._remove_leftovers)
+        rec = self.active
+        interrupted = ("downloading", "verifying", "staged", "switching")
+        if (
+            rec is not None
+            and rec.state in interrupted
+            and not (rec.kind == "agent" and rec.state == "switching" and self.slots.trial() is not None)
+        ):
+            self._move(rec, "failed", f"interrupted while {rec.state} by an agent restart; request it again")
+        if rec is not None and rec.state == "switching" and rec.kind == "agent":
+            self._move(rec, "checking", "the agent restarted during the switch")
+
+    async def resume_agent(self) -> None:
+        """Settle an agent upgrade left in ``checking`` by the previous process. Returns when final."""
+        rec = self.active
+        if rec is None or rec.kind != "agent" or rec.state != "checking":
+            return
+        cfg = self.ctx.config.value.upgrade
+        while not rec.final:
+            doc = await asyncio.to_thread(self.slots.read)
+            trial = self.slots.trial(doc)
+            if trial is not None and trial.version == rec.version and self.running_slot == rec.version:
+                await wait_healthy(self.ctx.board, self.ctx.paths.socket, settle=min(10.0, cfg.health_deadline / 4))
+                if await asyncio.to_thread(self.slots.commit, rec.version):
+                    self._move(rec, "committed", f"agent {rec.version} is healthy")
+                    keep = {rec.version, rec.previous_version}
+                    await asyncio.to_thread(prune_agent_versions, self.slots, keep)
+                continue
+            if trial is None:
+                rb = doc["last_rollback"]
+                if isinstance(rb, dict) and rb.get("upgrade_id") == rec.id:
+                    self._move(rec, "rolled-back", str(rb.get("reason", "")))
+                elif doc["committed"] == rec.version and self.slots.current() == rec.version:
+                    self._move(rec, "committed", f"agent {rec.version} is healthy")
+                else:
+                    self._move(rec, "failed", "the switch did not happen (interrupted); request it again")
+                continue
+            if time.time() > trial.deadline_at + 5:
+                reason = f"the agent was not restarted into {trial.version} within {trial.deadline_s:g}s"
+                await asyncio.to_thread(self.slots.rollback, reason)
+                continue
+            await asyncio.sleep(1.0)
+        self._release_lock()
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
