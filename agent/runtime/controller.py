@@ -1,0 +1,284 @@
+"""RuntimeController: plan, install, configure, start, join and check k3s or k0s.
+
+Inputs: ctx.config, ctx.assignment, ctx.inventory (hardware labels). The
+reconcile is the only place with side effects; each step is idempotent and
+what was last applied is kept in the state section "runtime", so a SIGKILL at
+any step converges on the next start and a second pass writes and restarts
+nothing. Outputs: conditions Installed/Configured/Running/NodeReady, the
+"kubernetes" status section, and (on servers) ctx.join_tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import socket
+from collections.abc import Mapping
+
+from agent.context import AgentContext
+from agent.errors import ConfigError, RuntimeInstallError
+from agent.fsio import atomic_write, remove_stale_temps
+from agent.inventory.labels import node_labels
+from agent.model.conditions import ConditionStatus
+from agent.model.desired import DesiredKube
+from agent.planner import plan
+from agent.runtime.base import Runtime
+from agent.runtime.diagnose import diagnose
+from agent.runtime.installer import Installed, Installer
+from agent.runtime.k0s import K0s
+from agent.runtime.k3s import K3s
+from agent.runtime.render import SYSTEMD, Facts, Rendered
+from agent.runtime.report import CONDITIONS, KubeStatus
+from agent.runtime.systemd import Systemd, UnitState
+
+log = logging.getLogger("agent.runtime")
+
+SECTION = "runtime"
+NVIDIA_TOOLKIT = "/usr/local/nvidia/toolkit/nvidia-container-runtime"
+
+
+class RuntimeController:
+    name = "runtime"
+
+    def __init__(self, ctx: AgentContext, *, poll_interval: float = 10.0) -> None:
+        self.ctx = ctx
+        self.poll_interval = poll_interval
+        self.installer = Installer(ctx.paths, ctx.runner)
+        self.systemd = Systemd(ctx.runner)
+        self.runtimes: dict[str, Runtime] = {
+            "k3s": K3s(ctx.paths, ctx.runner),
+            "k0s": K0s(ctx.paths, ctx.runner),
+        }
+
+    async def run(self) -> None:
+        remove_stale_temps(self.ctx.paths.under("/usr/local/bin"))
+        while True:
+            await self.reconcile()
+            await self._wait_for_change()
+
+    async def _wait_for_change(self) -> None:
+        """Until config, assignment or inventory move, or the readiness poll is due."""
+        watches = (self.ctx.config, self.ctx.assignment, self.ctx.inventory)
+        tasks = [asyncio.ensure_future(w.wait_newer(w.version)) for w in watches]
+        try:
+            await asyncio.wait(tasks, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    # --- one pass --------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        desired = self._plan()
+        if desired is None:
+            return
+        rt = self.runtimes[desired.distribution]
+        await self._retire_other(desired)
+        try:
+            installed = await self.installer.ensure(desired)
+        except RuntimeInstallError as exc:
+            self._cond("Installed", "False", "InstallFailed", str(exc))
+            self._publish(desired, None, None, None)
+            return
+        self._cond(
+            "Installed",
+            "True",
+            "Installed",
+            f"{desired.distribution} {installed.version} from {installed.source}",
+        )
+        facts = Facts(node_name=self._node_name(desired), nvidia_runtime=self._nvidia_runtime())
+        rendered = rt.render(desired, facts)
+        unit_changed = await self._write(rendered)
+        self._cond("Configured", "True", "Configured", f"{len(rendered.files)} files rendered for {rendered.unit}")
+        key = self._applied_key(rendered, installed, facts)
+        progress = self.ctx.store.get(SECTION)
+        apply = progress.get("applied") != key
+        if apply:
+            self.ctx.store.put(SECTION, {**progress, "step": "activating", "pending": key})
+            log.info("applying %s configuration (%s)", desired.distribution, rendered.unit)
+        activation = await rt.activate(desired, rendered, apply=apply, unit_changed=unit_changed)
+        if activation.outcome != "unchanged":
+            log.info("%s: %s %s", rendered.unit, activation.outcome, activation.detail)
+        if apply:
+            self.ctx.store.put(
+                SECTION,
+                {
+                    "applied": key,
+                    "step": "applied",
+                    "distribution": desired.distribution,
+                    "unit": rendered.unit,
+                    "binary_sha256": installed.sha256,
+                    "version": installed.version,
+                },
+            )
+        await self._observe(desired, rt, rendered, installed, facts)
+
+    def _plan(self) -> DesiredKube | None:
+        inv = self.ctx.inventory.value
+        hardware: Mapping[str, str] = {} if inv is None else node_labels(inv)
+        try:
+            desired = plan(self.ctx.config.value, self.ctx.assignment.value, hardware)
+        except ConfigError as exc:
+            self._cond("Configured", "False", "InvalidConfig", str(exc))
+            return None
+        if desired is None:
+            for ctype in CONDITIONS:
+                self.ctx.board.set_condition(
+                    ctype,
+                    "Unknown",
+                    "NotRequested",
+                    "no Kubernetes distribution configured or assigned",
+                    severity="info",
+                )
+            self.ctx.board.set_section("kubernetes", KubeStatus())
+        return desired
+
+    async def _retire_other(self, desired: DesiredKube) -> None:
+        """Switching distribution: stop and uninstall the old one by its own rules first."""
+        progress = self.ctx.store.get(SECTION)
+        old = progress.get("distribution")
+        if old and old != desired.distribution and old in self.runtimes:
+            log.info("switching from %s to %s: uninstalling %s", old, desired.distribution, old)
+            await self.runtimes[old].uninstall()
+            self.ctx.store.put(SECTION, {})
+
+    async def _write(self, rendered: Rendered) -> bool:
+        """Write every rendered file (no-op when unchanged); stop and drop the other role's unit."""
+        unit_changed = False
+        for path in rendered.remove:
+            target = self.ctx.paths.under(path)
+            if not target.exists():
+                continue
+            if path.endswith(".service"):
+                other = target.name.removesuffix(".service")
+                await self.systemd.stop(other)
+                await self.systemd.disable(other)
+                unit_changed = True
+            target.unlink()
+        for f in rendered.files:
+            changed = atomic_write(self.ctx.paths.under(f.path), f.data, mode=f.mode)
+            if changed:
+                log.info("wrote %s", f.path)  # never the content: some hold tokens
+                unit_changed |= f.path.startswith(SYSTEMD)
+        return unit_changed
+
+    @staticmethod
+    def _applied_key(rendered: Rendered, installed: Installed, facts: Facts) -> str:
+        raw = f"{rendered.digest}\0{installed.sha256}\0{facts.nvidia_runtime}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _node_name(self, desired: DesiredKube) -> str:
+        if desired.node_name:
+            return desired.node_name
+        try:
+            name = self.ctx.paths.under("/etc/hostname").read_text().strip()
+        except OSError:
+            name = ""
+        return (name or socket.gethostname()).split(".")[0].lower()
+
+    def _nvidia_runtime(self) -> str:
+        """Box path of nvidia-container-runtime when the toolkit is installed, else ""."""
+        found = self.ctx.runner.which("nvidia-container-runtime")
+        toolkit = self.ctx.paths.under(NVIDIA_TOOLKIT)
+        if not found and toolkit.is_file():
+            found = str(toolkit)
+        if not found:
+            return ""
+        root = str(self.ctx.paths.root).rstrip("/")
+        return found[len(root) :] if root and found.startswith(root + "/") else found
+
+    # --- observation ----------------------------------------------------------------------
+
+    async def _observe(
+        self, desired: DesiredKube, rt: Runtime, rendered: Rendered, installed: Installed, facts: Facts
+    ) -> None:
+        state = await self.systemd.show(rendered.unit)
+        secrets = [desired.token.get_secret_value(), desired.token.get_secret_value().rpartition(":")[2]]
+        why = None
+        if state.running:
+            ok, problem = await rt.healthy(desired, rendered.unit)
+            if ok:
+                self._cond("Running", "True", "Running", f"{rendered.unit} is active (pid {state.main_pid})")
+            else:
+                self._cond("Running", "False", "NotResponding", problem)
+        else:
+            why = diagnose(await self.systemd.journal(rendered.unit), secrets)
+            reason = why.reason if why else ("Starting" if state.starting else "NotRunning")
+            detail = why.message if why else "no error in its log yet"
+            self._cond("Running", "False", reason, f"{rendered.unit} is {state.active} ({state.sub}): {detail}")
+        ready_reason = ""
+        ready = False
+        if state.running:
+            node = await rt.node_ready(desired, facts.node_name)
+            ready = node.status == "True"
+            ready_reason = node.reason
+            self._cond("NodeReady", node.status, node.reason, node.message or f"node {facts.node_name}")
+        else:
+            ready_reason = why.reason if why else "NotRunning"
+            self._cond("NodeReady", "False", ready_reason, f"{rendered.unit} is not running")
+        if state.running and desired.role == "server":
+            tokens = await rt.join_tokens(desired)
+            if tokens is not None:
+                self.ctx.join_tokens.set(tokens)
+        self._publish(desired, installed, state, facts, ready=ready, ready_reason=ready_reason, unit=rendered.unit)
+
+    def _publish(
+        self,
+        desired: DesiredKube,
+        installed: Installed | None,
+        state: UnitState | None,
+        facts: Facts | None,
+        *,
+        ready: bool = False,
+        ready_reason: str = "",
+        unit: str = "",
+    ) -> None:
+        gpu_configured = False
+        rt = self.runtimes[desired.distribution]
+        if facts and facts.nvidia_runtime:
+            gpu_configured = rt.gpu_configured()
+        self.ctx.board.set_section(
+            "kubernetes",
+            KubeStatus(
+                distribution=desired.distribution,
+                origin=desired.origin,
+                cluster=desired.cluster,
+                version=installed.version if installed else "",
+                role=desired.role,
+                server_url=desired.server_url or ("https://127.0.0.1:6443" if desired.role == "server" else ""),
+                node_name=facts.node_name if facts else desired.node_name,
+                unit=unit,
+                active_state=state.active if state else "",
+                sub_state=state.sub if state else "",
+                service_restarts=state.restarts if state else 0,
+                ready=ready,
+                ready_reason=ready_reason,
+                gpu_runtime=facts.nvidia_runtime if facts else "",
+                gpu_configured=gpu_configured,
+                install_source=installed.source if installed else "",
+                binary_sha256=installed.sha256 if installed else "",
+            ),
+        )
+
+    def _cond(self, ctype: str, status: ConditionStatus, reason: str, message: str) -> None:
+        self.ctx.board.set_condition(ctype, status, reason, message)
+
+    # --- operations the lead may expose -----------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop the runtime by its own rules (k3s-killall.sh / `k0s stop`)."""
+        dist = self.ctx.store.get(SECTION).get("distribution")
+        if dist in self.runtimes:
+            await self.runtimes[dist].stop()
+
+    async def uninstall(self) -> None:
+        """Uninstall/reset by the distribution's rules; /etc/rancher/node is kept."""
+        dist = self.ctx.store.get(SECTION).get("distribution")
+        if dist in self.runtimes:
+            await self.runtimes[dist].uninstall()
+        self.ctx.store.put(SECTION, {})

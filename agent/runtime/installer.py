@@ -1,0 +1,281 @@
+"""Put the k3s/k0s binary and its air-gap images in place, always sha256-checked first.
+
+Sources, in order: the air-gap directory (``<airgap_dir>/<distribution>/``,
+baked into the image or on local media), else ``binary_url`` (downloaded with
+aiohttp). The air-gap directory holds the binary (``k3s`` / ``k0s``), a
+checksum file in ``sha256sum`` format (``sha256sum.txt``, or k3s's
+``sha256sum-<arch>.txt``) listing it and every image tarball, and the image
+tarballs (in the directory itself or ``images/``).
+
+Nothing is placed before its hash is checked: the new binary is written to a
+temp file beside the old one, hashed while written, compared, made
+executable, probed with ``--version`` / ``version``, and only then renamed over
+the old one. A mismatch, a truncated download, a non-executable file or a
+failed probe leaves the old binary untouched and raises RuntimeInstallError
+saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import platform
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from agent.errors import ExecError, RuntimeInstallError
+from agent.model.desired import DesiredKube
+from agent.paths import Paths
+from agent.sysexec import Runner
+
+CHUNK = 1 << 20
+IMAGE_SUFFIXES = (".tar", ".tar.lz4", ".tar.bz2", ".tbz", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".txt")
+IMAGES_DIR = {"k3s": "/var/lib/rancher/k3s/agent/images", "k0s": "/var/lib/k0s/images"}
+IMAGE_PREFIX = {"k3s": "k3s-airgap-images-", "k0s": "k0s-airgap-bundle-"}
+BINARY = {"k3s": "/usr/local/bin/k3s", "k0s": "/usr/local/bin/k0s"}
+
+
+@dataclass(frozen=True)
+class Installed:
+    binary: Path
+    sha256: str
+    version: str
+    changed: bool
+    source: str  # "air-gap <dir>", "<url>", or "preinstalled"
+    images_changed: bool = False
+
+
+def parse_version(distribution: str, output: str) -> str:
+    """``k3s version v1.33.1+k3s1 (abcdef12)`` -> v1.33.1+k3s1; ``v1.36.3+k0s.1`` -> itself."""
+    pattern = r"k3s version (v\S+)" if distribution == "k3s" else r"^(v\d\S*)"
+    m = re.search(pattern, output, re.MULTILINE)
+    if not m:
+        raise RuntimeInstallError(f"cannot read the {distribution} version from: {output.strip()[:200]!r}")
+    return m.group(1)
+
+
+def version_argv(distribution: str, binary: Path) -> list[str]:
+    return [str(binary), "--version"] if distribution == "k3s" else [str(binary), "version"]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_sums(directory: Path) -> dict[str, str]:
+    """name -> sha256 from the sha256sum-format files in an air-gap directory."""
+    sums: dict[str, str] = {}
+    for f in sorted(directory.glob("sha256sum*.txt")) + sorted(directory.glob("SHA256SUMS")):
+        for lineno, line in enumerate(f.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            m = re.match(r"^([0-9a-fA-F]{64})\s+\*?(\S+)$", line.strip())
+            if not m:
+                raise RuntimeInstallError(f"{f}:{lineno}: expected '<sha256>  <file>', got {line[:80]!r}")
+            sums[Path(m.group(2)).name] = m.group(1).lower()
+    return sums
+
+
+def arch_suffix() -> str:
+    machine = platform.machine()
+    return {"x86_64": "", "aarch64": "-arm64", "armv7l": "-armhf", "s390x": "-s390x"}.get(machine, "")
+
+
+class Installer:
+    def __init__(self, paths: Paths, runner: Runner, *, probe_timeout: float = 30.0) -> None:
+        self.paths = paths
+        self.runner = runner
+        self.probe_timeout = probe_timeout
+
+    def bundle_dir(self, d: DesiredKube) -> Path | None:
+        if not d.source.airgap_dir:
+            return None
+        directory = self.paths.under(d.source.airgap_dir) / d.distribution
+        return directory if directory.is_dir() else None
+
+    async def ensure(self, d: DesiredKube) -> Installed:
+        dist = d.distribution
+        dest = self.paths.under(BINARY[dist])
+        bundle = self.bundle_dir(d)
+        sums = read_sums(bundle) if bundle else {}
+        candidate = None
+        if bundle:
+            for name in (dist, f"{dist}{arch_suffix()}"):
+                if (bundle / name).is_file():
+                    candidate = bundle / name
+                    break
+        expected = d.source.binary_sha256
+        if candidate is not None:
+            listed = sums.get(candidate.name, "")
+            if expected and listed and listed != expected:
+                raise RuntimeInstallError(
+                    f"{bundle}: sha256sum lists {candidate.name} as {listed}, "
+                    f"but kubernetes.binary_sha256 says {expected}; not installing"
+                )
+            expected = expected or listed
+            if not expected:
+                raise RuntimeInstallError(
+                    f"{candidate}: no sha256 for it in {bundle}/sha256sum.txt and no kubernetes.binary_sha256; "
+                    "refusing an unchecked binary"
+                )
+        elif not d.source.binary_url:
+            if dest.is_file() and os.access(dest, os.X_OK):
+                version = await self._probe(dist, dest)
+                self._check_version(d, version, dest)
+                images = await self._place_images(d, bundle, sums)
+                return Installed(dest, sha256_file(dest), version, False, "preinstalled", images)
+            where = f"{self.paths.under(d.source.airgap_dir)}/{dist}" if d.source.airgap_dir else "no air-gap dir"
+            raise RuntimeInstallError(
+                f"no {dist} binary: not installed at {BINARY[dist]}, none in {where}, "
+                "and kubernetes.binary_url is not set"
+            )
+        changed = False
+        if not (dest.is_file() and sha256_file(dest) == expected):
+            source = str(candidate) if candidate is not None else d.source.binary_url
+            chunks = _read_file(candidate) if candidate is not None else _download(d.source.binary_url)
+            await self._place(d, dest, chunks, expected, source)
+            changed = True
+        version = await self._probe(dist, dest)
+        images = await self._place_images(d, bundle, sums)
+        source = f"air-gap {bundle}" if candidate is not None else d.source.binary_url
+        return Installed(dest, expected, version, changed, source, images)
+
+    async def _place(
+        self, d: DesiredKube, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str
+    ) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        h = hashlib.sha256()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                async for chunk in chunks:
+                    h.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            got = h.hexdigest()
+            if got != expected:
+                raise RuntimeInstallError(
+                    f"checksum mismatch for {source}: expected sha256 {expected}, got {got}; "
+                    f"the installed {d.distribution} binary was left in place"
+                )
+            os.chmod(tmp, 0o755)  # noqa: S103 (an executable, like install.sh places it)
+            version = await self._probe(d.distribution, tmp)
+            self._check_version(d, version, Path(source))
+            os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _check_version(self, d: DesiredKube, version: str, where: Path) -> None:
+        if d.version and version != d.version:
+            raise RuntimeInstallError(
+                f"{where} is {d.distribution} {version}, but {d.version} is wanted; "
+                "put the matching binary in the air-gap bundle or set kubernetes.binary_url"
+            )
+
+    async def _probe(self, distribution: str, binary: Path) -> str:
+        """Run the binary's version command: proves it executes and tells its version."""
+        try:
+            result = await self.runner.run(version_argv(distribution, binary), timeout=self.probe_timeout)
+        except ExecError as exc:
+            raise RuntimeInstallError(f"{binary} does not run ({exc}); not installing it") from exc
+        return parse_version(distribution, result.stdout)
+
+    async def _place_images(self, d: DesiredKube, bundle: Path | None, sums: dict[str, str]) -> bool:
+        """Copy the bundle's image tarballs to where the distribution imports them (checked first);
+        drop older bundle tarballs the new ones replace."""
+        if bundle is None:  # (k0s imports on workers only; every k0s node we run has a worker)
+            return False
+        sources = [
+            p
+            for directory in (bundle, bundle / "images")
+            if directory.is_dir()
+            for p in sorted(directory.iterdir())
+            if p.is_file() and p.name.endswith(IMAGE_SUFFIXES) and not p.name.startswith("sha256sum")
+        ]
+        target_dir = self.paths.under(IMAGES_DIR[d.distribution])
+        changed = False
+        names = {p.name for p in sources}
+        for src in sources:
+            expected = sums.get(src.name)
+            if expected is None:
+                raise RuntimeInstallError(f"{src}: not listed in the bundle's sha256sum file; not importing it")
+            target = target_dir / src.name
+            if target.is_file() and sha256_file(target) == expected:
+                continue
+            await self._place_plain(target, _read_file(src), expected, str(src))
+            changed = True
+        if target_dir.is_dir():
+            for old in target_dir.iterdir():
+                if old.name.startswith(IMAGE_PREFIX[d.distribution]) and old.name not in names:
+                    old.unlink()
+                    changed = True
+        return changed
+
+    async def _place_plain(self, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        h = hashlib.sha256()
+        try:
+            with tmp.open("wb") as f:
+                async for chunk in chunks:
+                    h.update(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            if h.hexdigest() != expected:
+                raise RuntimeInstallError(
+                    f"checksum mismatch for {source}: expected sha256 {expected}, got {h.hexdigest()}"
+                )
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+async def _read_file(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+async def _download(url: str) -> AsyncIterator[bytes]:
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+            if resp.status != 200:
+                raise RuntimeInstallError(f"download {url}: HTTP {resp.status} {resp.reason}")
+            expected_len = resp.content_length
+            got = 0
+            async for chunk in resp.content.iter_chunked(CHUNK):
+                got += len(chunk)
+                yield chunk
+            if expected_len is not None and got != expected_len:
+                raise RuntimeInstallError(f"download {url}: truncated ({got} of {expected_len} bytes)")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise RuntimeInstallError(f"download {url}: {type(exc).__name__}: {exc}") from exc
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

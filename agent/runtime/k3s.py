@@ -1,0 +1,113 @@
+"""k3s: our own units and config files, started with our own timeout (Type=notify can block forever)."""
+
+from __future__ import annotations
+
+import shutil
+
+from pydantic import SecretStr
+
+from agent.errors import CommandFailed, CommandTimeout
+from agent.model.desired import DesiredKube
+from agent.model.fleet import JoinTokens
+from agent.paths import Paths
+from agent.runtime.base import Activation, NodeReadiness
+from agent.runtime.kubectl import node_readiness
+from agent.runtime.render import K3S_BIN, SYSTEMD, Facts, Rendered, k3s_unit_name, render_k3s
+from agent.runtime.systemd import Systemd
+from agent.sysexec import Runner
+
+SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"  # noqa: S105 (a path)
+AGENT_TOKEN = "/var/lib/rancher/k3s/server/agent-token"  # noqa: S105 (a path)
+AGENT_KUBECONFIG = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
+CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
+UNINSTALL_REMOVES = ("/etc/rancher/k3s", "/run/k3s", "/var/lib/rancher/k3s", "/var/lib/kubelet")
+
+
+class K3s:
+    distribution = "k3s"
+
+    def __init__(self, paths: Paths, runner: Runner) -> None:
+        self.paths = paths
+        self.runner = runner
+        self.systemd = Systemd(runner)
+
+    @property
+    def binary(self) -> str:
+        return str(self.paths.under(K3S_BIN))
+
+    def render(self, d: DesiredKube, facts: Facts) -> Rendered:
+        return render_k3s(d, facts)
+
+    async def activate(self, d: DesiredKube, r: Rendered, *, apply: bool, unit_changed: bool) -> Activation:
+        if unit_changed or apply:
+            await self.systemd.daemon_reload()
+        if apply:
+            await self.systemd.enable(r.unit)
+        state = await self.systemd.show(r.unit)
+        try:
+            if apply and state.starting:
+                await self.systemd.restart(r.unit, d.start_timeout)
+                return Activation("restarted")
+            if not state.starting:
+                await self.systemd.start(r.unit, d.start_timeout)
+                return Activation("started")
+        except CommandTimeout:
+            return Activation("timeout", f"{r.unit} did not report READY within {d.start_timeout:g}s")
+        except CommandFailed as exc:
+            return Activation("failed", exc.stderr_tail or str(exc))
+        return Activation("unchanged")
+
+    async def healthy(self, d: DesiredKube, unit: str) -> tuple[bool, str]:
+        return True, ""  # Type=notify: "active" already means k3s reported READY
+
+    async def node_ready(self, d: DesiredKube, node: str) -> NodeReadiness:
+        argv = [self.binary, "kubectl"]
+        if d.role != "server":
+            argv += ["--kubeconfig", AGENT_KUBECONFIG]
+        return await node_readiness(self.runner, [*argv, "get", "node", node, "-o", "json"])
+
+    async def join_tokens(self, d: DesiredKube) -> JoinTokens | None:
+        if d.role != "server":
+            return None
+        try:
+            server = self.paths.under(SERVER_TOKEN).read_text().strip()
+            agent = self.paths.under(AGENT_TOKEN).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return JoinTokens(server=SecretStr(server), agent=SecretStr(agent)) if server else None
+
+    def gpu_configured(self) -> bool:
+        """k3s found the NVIDIA runtime at its last start (it writes it into containerd's config)."""
+        try:
+            return "nvidia" in self.paths.under(CONTAINERD_CONFIG).read_text()
+        except FileNotFoundError:
+            return False
+
+    def units(self) -> list[str]:
+        d = self.paths.under(SYSTEMD)
+        return sorted(p.name.removesuffix(".service") for p in d.glob("k3s*.service")) if d.is_dir() else []
+
+    async def stop(self) -> None:
+        """k3s-killall.sh is the real stop (stopping the unit leaves pods running)."""
+        if self.runner.which("k3s-killall.sh"):
+            await self.runner.run(["k3s-killall.sh"], timeout=300.0, check=False)
+            return
+        for unit in self.units():
+            await self.systemd.stop(unit)
+
+    async def uninstall(self) -> None:
+        """As k3s-uninstall.sh: killall, drop unit and env; stop there if another k3s* unit
+        remains; else remove config, data and binary. /etc/rancher/node is kept."""
+        await self.stop()
+        for unit in (k3s_unit_name("server"), k3s_unit_name("agent")):
+            if unit not in self.units():
+                continue
+            await self.systemd.disable(unit)
+            for suffix in (".service", ".service.env"):
+                self.paths.under(f"{SYSTEMD}/{unit}{suffix}").unlink(missing_ok=True)
+        await self.systemd.daemon_reload()
+        if self.units():
+            return
+        for directory in UNINSTALL_REMOVES:
+            shutil.rmtree(self.paths.under(directory), ignore_errors=True)
+        self.paths.under(K3S_BIN).unlink(missing_ok=True)
