@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from hostfleet import HostRegistrar, add_registrar_address, remove_registrar_address
 from nspawn import Container, Link
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +71,21 @@ def workdir() -> Iterator[Path]:
     yield WORKDIR
     if not os.environ.get("EDGE_AGENT_E2E_KEEP"):
         shutil.rmtree(WORKDIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registrar(workdir: Path) -> Iterator[HostRegistrar]:
+    """An edge-registrar on 10.231.255.1 (a veth of ours), fresh CA, one cluster of 1 server."""
+    add_registrar_address()
+    state = workdir / "registrar" / "state"
+    state.parent.mkdir(parents=True)
+    reg = HostRegistrar(state, REPO)
+    try:
+        reg.start()
+        yield reg
+    finally:
+        reg.stop()
+        remove_registrar_address()
 
 
 class Boxes:
