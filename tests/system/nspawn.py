@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-
 def cgroup_roots() -> tuple[Path, ...]:
     """Where a private cgroup for nspawn goes: both hierarchies on a hybrid host, the one on a v2 host."""
     if Path("/sys/fs/cgroup/cgroup.controllers").exists():
         return (Path("/sys/fs/cgroup"),)
     return tuple(p for p in (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified")) if p.is_dir())
+
 
 EXIT_REBOOT = 133
 
