@@ -200,20 +200,22 @@ class RuntimeController:
         state = await self.systemd.show(rendered.unit)
         secrets = [desired.token.get_secret_value(), desired.token.get_secret_value().rpartition(":")[2]]
         why = None
-        if state.running:
-            ok, problem = await rt.healthy(desired, rendered.unit)
-            if ok:
-                self._cond("Running", "True", "Running", f"{rendered.unit} is active (pid {state.main_pid})")
-            else:
-                self._cond("Running", "False", "NotResponding", problem)
+        ok, problem = await rt.healthy(desired, rendered.unit) if state.running else (False, "")
+        if ok:
+            self._cond("Running", "True", "Running", f"{rendered.unit} is active (pid {state.main_pid})")
         else:
             why = diagnose(await self.systemd.journal(rendered.unit), secrets)
-            reason = why.reason if why else ("Starting" if state.starting else "NotRunning")
-            detail = why.message if why else "no error in its log yet"
+            if why:
+                reason, detail = why.reason, why.message
+            elif state.running:
+                reason, detail = "NotResponding", problem
+            else:
+                reason = "Starting" if state.starting else "NotRunning"
+                detail = "no error in its log yet"
             self._cond("Running", "False", reason, f"{rendered.unit} is {state.active} ({state.sub}): {detail}")
         ready_reason = ""
         ready = False
-        if state.running:
+        if ok:
             node = await rt.node_ready(desired, facts.node_name)
             ready = node.status == "True"
             ready_reason = node.reason
@@ -221,7 +223,7 @@ class RuntimeController:
         else:
             ready_reason = why.reason if why else "NotRunning"
             self._cond("NodeReady", "False", ready_reason, f"{rendered.unit} is not running")
-        if state.running and desired.role == "server":
+        if ok and desired.role == "server":
             tokens = await rt.join_tokens(desired)
             if tokens is not None:
                 self.ctx.join_tokens.set(tokens)

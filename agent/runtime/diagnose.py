@@ -22,6 +22,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("not authorized", "TokenRejected", "the server refused the join token"),
     ("wrong token type", "TokenRejected", "the join token is for another role"),
     ("token file", "TokenMissing", "the join token is missing or empty"),
+    ("failed to decode join token", "TokenRejected", "the join token is not a k0s token"),
     ("Waiting to retrieve agent configuration", "ServerUnreachable", "cannot reach the server to join"),
     ("failed to bootstrap kubelet client configuration", "JoinFailed", "the worker could not join"),
     ("failed to join controller", "JoinFailed", "the controller could not join"),
