@@ -13,6 +13,7 @@ hardware strings hold.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 
 from agent.model.inventory import Inventory
@@ -25,8 +26,10 @@ _EDGES = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
 
 
 def label_value(text: str) -> str:
-    """``text`` as a valid label value: runs of other characters become '-', ends trimmed, 63 max."""
-    value = _INVALID.sub("-", text)
+    """``text`` as a valid label value: accents dropped, runs of other characters become '-',
+    ends trimmed, 63 characters at most."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    value = _INVALID.sub("-", ascii_text)
     value = _EDGES.sub("", value)[:63]
     return _EDGES.sub("", value)
 

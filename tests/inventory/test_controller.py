@@ -1,0 +1,73 @@
+"""The inventory controller on the real host: first scan, status, periodic rescans."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from agent.context import AgentContext
+from agent.inventory.controller import InventoryController
+from agent.model.config import AgentConfig, InventorySection
+from agent.paths import Paths
+from agent.state import StateStore
+from agent.status import StatusBoard
+from agent.sysexec import ProcessRunner
+from agent.watch import Watch
+
+
+def make_ctx(tmp_path: Path, **inventory: object) -> AgentContext:
+    return AgentContext(
+        paths=Paths(),
+        runner=ProcessRunner(),
+        board=StatusBoard(),
+        store=StateStore(tmp_path / "state.json"),
+        config=Watch(AgentConfig(inventory=InventorySection(**inventory))),  # type: ignore[arg-type]
+    )
+
+
+async def test_first_scan_publishes_inventory_status_and_condition(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, hotplug=False)
+    assert ctx.board.condition("InventoryReady") is None
+    task = asyncio.create_task(InventoryController(ctx).run())
+    try:
+        _, inv = await asyncio.wait_for(ctx.inventory.wait_newer(0), 10)
+        assert inv is not None
+        cond = ctx.board.condition("InventoryReady")
+        assert cond is not None and cond.status == "True" and cond.reason == "Scanned"
+        section = ctx.board.sections()["inventory"]
+        assert section["scans"] == 1 and section["hotplug"] == "off"
+        assert section["disks"] == len(inv.disks)
+        assert section["summary"].startswith(f"{section['gpus']} GPU(s)")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_periodic_rescan_without_change_keeps_the_published_inventory(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, hotplug=False, rescan_interval=0.05)
+    ctrl = InventoryController(ctx)
+    task = asyncio.create_task(ctrl.run())
+    try:
+        version, first = await asyncio.wait_for(ctx.inventory.wait_newer(0), 10)
+        for _ in range(200):
+            if ctrl.scans >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert ctrl.scans >= 3
+        assert ctx.board.sections()["inventory"]["scans"] >= 3
+        assert ctx.inventory.version == version and ctx.inventory.value is first
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_hotplug_monitor_opens_or_says_why(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, hotplug=True)
+    ctrl = InventoryController(ctx)
+    task = asyncio.create_task(ctrl.run())
+    try:
+        await asyncio.wait_for(ctx.inventory.wait_newer(0), 10)
+        assert ctx.board.sections()["inventory"]["hotplug"] in ("udev", "kernel", "unavailable")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,39 @@
+"""Run the umockdev harness (hwbed.py) in a child process and read its JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+HWBED = HERE / "hwbed.py"
+
+
+def umockdev_ready() -> str | None:
+    """Why umockdev tests cannot run here, or None when they can."""
+    if shutil.which("umockdev-wrapper") is None:
+        return "umockdev-wrapper not installed (apt-get install umockdev gir1.2-umockdev-1.0)"
+    if not Path("/usr/lib/python3/dist-packages/gi").is_dir():
+        return "python3-gi not installed (apt-get install python3-gi)"
+    return None
+
+
+def run_hwbed(*args: str, timeout: float = 60) -> Any:
+    why = umockdev_ready()
+    if why:
+        pytest.skip(why)
+    proc = subprocess.run(
+        ["umockdev-wrapper", sys.executable, str(HWBED), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"hwbed {args} failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout)
