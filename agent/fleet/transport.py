@@ -64,6 +64,9 @@ class AiohttpTransport:
             ) from exc
         except aiohttp.ClientSSLError as exc:
             raise FleetUnavailable(f"{url}: TLS handshake failed ({exc.__class__.__name__})") from exc
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+            raise FleetUnavailable(f"{url}: cannot connect to {exc.host}:{exc.port} ({reason})") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
             raise FleetUnavailable(f"{url}: {detail}") from exc
