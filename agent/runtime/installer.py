@@ -173,7 +173,7 @@ class Installer:
                     f"the installed {d.distribution} binary was left in place"
                 )
             os.chmod(tmp, 0o755)  # noqa: S103 (an executable, like install.sh places it)
-            version = await self._probe(d.distribution, tmp)
+            version = await self._probe(d.distribution, tmp, source)
             self._check_version(d, version, Path(source))
             os.replace(tmp, dest)
             _fsync_dir(dest.parent)
@@ -188,12 +188,15 @@ class Installer:
                 "put the matching binary in the air-gap bundle or set kubernetes.binary_url"
             )
 
-    async def _probe(self, distribution: str, binary: Path) -> str:
+    async def _probe(self, distribution: str, binary: Path, name: str = "") -> str:
         """Run the binary's version command: proves it executes and tells its version."""
+        shown = name or str(binary)
         try:
             result = await self.runner.run(version_argv(distribution, binary), timeout=self.probe_timeout)
         except ExecError as exc:
-            raise RuntimeInstallError(f"{binary} does not run ({exc}); not installing it") from exc
+            raise RuntimeInstallError(f"{shown} does not run ({exc}); not installing it") from exc
+        except OSError as exc:  # ENOEXEC: the seam translates only not-found/permission errors
+            raise RuntimeInstallError(f"{shown} does not run ({exc.strerror}); not installing it") from exc
         return parse_version(distribution, result.stdout)
 
     async def _place_images(self, d: DesiredKube, bundle: Path | None, sums: dict[str, str]) -> bool:
