@@ -93,5 +93,5 @@ def deferral(window: Window | None, lock: UpdateLock, now: datetime) -> tuple[st
         wait = window.seconds_until_open(now)
         return f"outside the maintenance window {window}; opens in {int(wait // 60)} min", min(wait, 60.0)
     if not lock.try_acquire():
-        return f"update lock {lock.path} is held by a workload", 5.0
+        return f"update lock {lock.path} is held by a workload", 1.0
     return None

@@ -305,7 +305,9 @@ class UpgradeManager:
                 rec.deferred = why[0]
                 self._save()
                 self.publish()
-            await asyncio.sleep(why[1])
+            # look again after the hint, or at once when the config (window, lock path) changes
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ctx.config.wait_newer(self.ctx.config.version), why[1])
 
     def _release_lock(self) -> None:
         if self._lock is not None:

@@ -1,0 +1,98 @@
+"""A scratch box with a real context, the real API app and a release key."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.api import upgrades as upgrades_api
+from agent.api.app import ApiInfo, build_app
+from agent.context import AgentContext
+from agent.model.config import AgentConfig
+from agent.paths import Paths
+from agent.state import StateStore
+from agent.status import StatusBoard
+from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.upgrade.signing import public_key_base64
+from agent.watch import Watch
+
+STANDINS = Path(__file__).parent / "bin"
+
+
+@dataclass
+class Box:
+    root: Path
+    ctx: AgentContext
+    key: Ed25519PrivateKey
+    calls: Path
+
+    @property
+    def paths(self) -> Paths:
+        return self.ctx.paths
+
+    def systemctl_calls(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+
+def make_ctx(root: Path, key: Ed25519PrivateKey, calls: Path, **upgrade: Any) -> AgentContext:
+    paths = Paths(root)
+    store = StateStore(paths.state_file)
+    store.load()
+    cfg = AgentConfig.model_validate(
+        {"upgrade": {"release_keys": [public_key_base64(key)], "health_deadline": 30, **upgrade}}
+    )
+    runner = ProcessRunner(
+        path=f"{STANDINS}:{DEFAULT_PATH}", base_env={"LC_ALL": "C", "UPGRADE_STANDIN_LOG": str(calls)}
+    )
+    return AgentContext(paths=paths, runner=runner, board=StatusBoard(), store=store, config=Watch(cfg))
+
+
+def make_box(tmp_path: Path, key: Ed25519PrivateKey, **upgrade: Any) -> Box:
+    root = tmp_path / "root"
+    root.mkdir()
+    calls = tmp_path / "systemctl.log"
+    return Box(root, make_ctx(root, key, calls, **upgrade), key, calls)
+
+
+def app_for(ctx: AgentContext) -> web.Application:
+    return build_app(ctx, ApiInfo(), modules=[upgrades_api])  # type: ignore[list-item]
+
+
+def snapshot(root: Path, ignore: Iterable[str] = ("var/lib/edge-agent/state.json",)) -> dict[str, str]:
+    """Every path under root with a digest of its content (links by target)."""
+    skip = set(ignore)
+    out: dict[str, str] = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if rel in skip:
+            continue
+        if p.is_symlink():
+            out[rel] = "-> " + str(p.readlink())
+        elif p.is_file():
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        else:
+            out[rel] = "dir"
+    return out
+
+
+async def wait_state(
+    client: TestClient[Any, Any], upgrade_id: str, states: set[str], timeout: float = 20
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    doc: dict[str, Any] = {}
+    while loop.time() < end:
+        resp = await client.get(f"/v1/upgrades/{upgrade_id}")
+        doc = await resp.json()
+        if doc["state"] in states:
+            return doc
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"upgrade never reached {states}; last: {doc}")
