@@ -1,0 +1,105 @@
+"""GET /v1/inventory: the cached hardware inventory and the node labels derived from it.
+
+The document (``schema: edge-agent.inventory/v1``) is rendered once per
+inventory version and served with an ETag, so ``agentctl inventory`` and
+fleet pollers get the daemon's cached copy without rescanning anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from agent.api.http import CTX, json_etag, problem
+from agent.api.openapi import PROBLEM
+from agent.context import AgentContext
+from agent.inventory.labels import node_labels
+from agent.model.inventory import Inventory
+
+SCHEMA = "edge-agent.inventory/v1"
+
+
+class _Rendered:
+    """The JSON document of one inventory version (rendered on first request)."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.doc: dict[str, Any] = {}
+
+
+RENDERED: web.AppKey[_Rendered] = web.AppKey("inventory_rendered", _Rendered)
+
+
+def inventory_document(inv: Inventory) -> dict[str, Any]:
+    return {"schema": SCHEMA, "inventory": inv.model_dump(mode="json"), "labels": node_labels(inv)}
+
+
+async def get_inventory(request: web.Request) -> web.StreamResponse:
+    watch = request.app[CTX].inventory
+    inv = watch.value
+    if inv is None:
+        resp = problem(503, "Inventory not ready", "the first hardware scan has not finished yet; retry shortly")
+        resp.headers["Retry-After"] = "1"
+        return resp
+    cache = request.app[RENDERED]
+    if cache.version != watch.version:
+        cache.doc, cache.version = inventory_document(inv), watch.version
+    return json_etag(request, cache.doc)
+
+
+def add_routes(app: web.Application, ctx: AgentContext) -> None:
+    app[RENDERED] = _Rendered()
+    app.router.add_get("/v1/inventory", get_inventory)
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """Replace pydantic's ``#/$defs/X`` references by the definitions (the model has no cycles)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def _inventory_schema() -> dict[str, Any]:
+    raw = Inventory.model_json_schema(mode="serialization")
+    inventory = _inline(raw, raw.get("$defs", {}))
+    return {
+        "type": "object",
+        "required": ["schema", "inventory", "labels"],
+        "properties": {
+            "schema": {"const": SCHEMA},
+            "inventory": inventory,
+            "labels": {
+                "type": "object",
+                "description": "Kubernetes node labels (NFD format and edge-agent.io/)",
+                "additionalProperties": {"type": "string", "maxLength": 63},
+            },
+        },
+    }
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/inventory": {
+        "get": {
+            "summary": "Hardware inventory (system, PCI, NVMe, disks, GPUs, NICs) and derived node labels",
+            "description": "A null field has its reason under the record's `problems` map.",
+            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "the inventory of the last scan",
+                    "content": {"application/json": {"schema": _inventory_schema()}},
+                },
+                "304": {"description": "unchanged since the given ETag"},
+                "503": {
+                    "description": "the first scan has not finished (Retry-After)",
+                    "content": {"application/problem+json": {"schema": PROBLEM}},
+                },
+            },
+        }
+    }
+}
