@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -55,11 +55,17 @@ def make_app() -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def start_box(handle: RegistrarHandle, root: Path, run_controller, machine_id: str) -> AsyncIterator[Box]:
+async def start_box(
+    handle: RegistrarHandle,
+    root: Path,
+    run_controller,
+    machine_id: str,
+    app: Callable[[AgentContext], web.Application] = lambda ctx: make_app(),
+) -> AsyncIterator[Box]:
     port = free_port()
     cfg = box_config(handle.url, handle.pin, handle.token(), remote_listen=f"127.0.0.1:{port}", heartbeat=0.1)
     ctx = make_box(root, cfg, machine_id)
-    runner = web.AppRunner(make_app())
+    runner = web.AppRunner(app(ctx))
     await runner.setup()
     run_controller(ctx)
     remote = asyncio.create_task(RemoteApiController(ctx, runner, poll_interval=0.05).run())

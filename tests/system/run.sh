@@ -52,4 +52,5 @@ flock -n 9 || fail "another system-test run holds /run/lock/edge-agent-e2e.lock"
 
 cd "$repo"
 export EDGE_AGENT_SYSTEM_TESTS=1 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-exec "$python" -m pytest -m system -p no:cacheprovider -s -q tests/system "$@"
+[[ $# -gt 0 ]] || set -- tests/system
+exec "$python" -m pytest -m system -p no:cacheprovider -s -q "$@"

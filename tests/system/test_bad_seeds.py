@@ -65,12 +65,15 @@ def enrolled_condition(box: Container, reason: str, timeout: float = 45.0) -> di
     return wait_for(f"{box.name}: Enrolled=False/{reason}", probe, timeout)
 
 
-def assert_up_and_telling(box: Container, reason: str, token: str) -> str:
-    """The box is booted, the agent active, and `agentctl status` shows the reason; no secret leaks."""
+def assert_up_and_telling(box: Container, reason: str, token: str, *, degraded: bool = True) -> str:
+    """The box is booted, the agent active, and `agentctl status` shows the reason; no secret leaks.
+
+    A seed that cannot work reads degraded (exit 1); an offline registrar is normal at the
+    edge and only informational (exit 0), but still shown."""
     assert box.wait_booted(10) in ("running", "degraded")
     assert unit_active(box, "edge-agent.service") == "active"
     res = box.sh("agentctl status", check=False)
-    assert res.returncode == 1, f"a box that cannot enroll must read degraded (exit 1): {res.returncode}"
+    assert res.returncode == (1 if degraded else 0), f"agentctl status exited {res.returncode}:\n{res.stdout}"
     assert reason in res.stdout, res.stdout
     if token:
         assert token not in res.stdout
@@ -108,7 +111,7 @@ def test_unreachable_registrar_is_retried_until_it_answers(
 ) -> None:
     box, token = bad_boxes["offline"]
     c = enrolled_condition(box, "RegistrarUnreachable")
-    assert_up_and_telling(box, "RegistrarUnreachable", token)
+    assert_up_and_telling(box, "RegistrarUnreachable", token, degraded=False)
 
     def attempt() -> int:
         got = condition(status(box), "Enrolled") or {}
@@ -139,6 +142,6 @@ def test_unreachable_port_names_the_registrar(production_tree: Path, workdir: Pa
         box.start()
         c = enrolled_condition(box, "RegistrarUnreachable")
         assert url.split("//")[1] in c["message"] or REGISTRAR_ADDR in c["message"], c
-        assert_up_and_telling(box, "RegistrarUnreachable", "unused-token")
+        assert_up_and_telling(box, "RegistrarUnreachable", "unused-token", degraded=False)
     finally:
         made.close()
