@@ -24,9 +24,9 @@ from agent.inventory.labels import node_labels
 from agent.model.conditions import ConditionStatus
 from agent.model.desired import DesiredKube
 from agent.planner import plan
-from agent.runtime.base import Runtime
+from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose
-from agent.runtime.installer import Installed, Installer
+from agent.runtime.installer import IMAGES_DIR, Installed, Installer
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
 from agent.runtime.render import SYSTEMD, Facts, Rendered
@@ -52,8 +52,13 @@ class RuntimeController:
             "k0s": K0s(ctx.paths, ctx.runner),
         }
 
+    def recover(self) -> None:
+        """After a crash: drop temp files a killed install left (the old files are intact)."""
+        for directory in ("/usr/local/bin", *IMAGES_DIR.values()):
+            remove_stale_temps(self.ctx.paths.under(directory))
+
     async def run(self) -> None:
-        remove_stale_temps(self.ctx.paths.under("/usr/local/bin"))
+        self.recover()
         while True:
             await self.reconcile()
             await self._wait_for_change()
@@ -116,7 +121,7 @@ class RuntimeController:
                     "version": installed.version,
                 },
             )
-        await self._observe(desired, rt, rendered, installed, facts)
+        await self._observe(desired, rt, rendered, installed, facts, activation)
 
     def _plan(self) -> DesiredKube | None:
         inv = self.ctx.inventory.value
@@ -195,7 +200,13 @@ class RuntimeController:
     # --- observation ----------------------------------------------------------------------
 
     async def _observe(
-        self, desired: DesiredKube, rt: Runtime, rendered: Rendered, installed: Installed, facts: Facts
+        self,
+        desired: DesiredKube,
+        rt: Runtime,
+        rendered: Rendered,
+        installed: Installed,
+        facts: Facts,
+        activation: Activation,
     ) -> None:
         state = await self.systemd.show(rendered.unit)
         secrets = [desired.token.get_secret_value(), desired.token.get_secret_value().rpartition(":")[2]]
@@ -207,6 +218,9 @@ class RuntimeController:
             why = diagnose(await self.systemd.journal(rendered.unit), secrets)
             if why:
                 reason, detail = why.reason, why.message
+            elif activation.outcome in ("failed", "timeout"):
+                reason = "StartFailed" if activation.outcome == "failed" else "StartTimeout"
+                detail = activation.detail
             elif state.running:
                 reason, detail = "NotResponding", problem
             else:

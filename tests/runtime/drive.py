@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from runtime.boxes import Box  # noqa: E402
+from runtime.boxes import Box
 
 
 async def main() -> None:

@@ -29,24 +29,33 @@ def drive(box: Box, config: dict[str, object], kill: str = "") -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("distribution", "kill"),
+    ("distribution", "kill", "upgrade"),
     [
-        ("k3s", "k3s:--version"),  # new binary staged, not yet renamed into place
-        ("k3s", "systemctl:daemon-reload"),  # files written, units not reloaded
-        ("k3s", "systemctl:enable"),
-        ("k3s", "systemctl:start"),
-        ("k0s", "k0s:version"),
-        ("k0s", "k0s:install"),
-        ("k0s", "k0s:start"),
+        ("k3s", "k3s:--version", False),  # binary staged, not yet renamed into place
+        ("k3s", "systemctl:daemon-reload", False),  # files written, units not reloaded
+        ("k3s", "systemctl:enable", False),
+        ("k3s", "systemctl:start", False),
+        ("k3s", "k3s:--version", True),
+        ("k3s", "systemctl:daemon-reload", True),
+        ("k3s", "systemctl:restart", True),
+        ("k0s", "k0s:version", False),
+        ("k0s", "k0s:install", False),
+        ("k0s", "k0s:start", False),
+        ("k0s", "k0s:stop", True),
+        ("k0s", "k0s:install", True),
+        ("k0s", "k0s:start", True),
     ],
 )
-async def test_sigkill_at_each_step_converges(make_box: Callable[..., Box], distribution: str, kill: str) -> None:
+async def test_sigkill_at_each_step_converges(
+    make_box: Callable[..., Box], distribution: str, kill: str, upgrade: bool
+) -> None:
     box = make_box("n1")
-    box.bundle(distribution, "v1.30.0+k3s1" if distribution == "k3s" else "v1.30.0+k0s.0")
     config: dict[str, object] = {"distribution": distribution, "node_labels": {"site": "a"}}
-    assert drive(box, config) == 0  # an older release is installed and running
-    box.bundle(distribution)  # a new release arrives, with new labels
-    config["node_labels"] = {"site": "b"}
+    if upgrade:  # an older release is installed and running; a new one arrives with new labels
+        box.bundle(distribution, "v1.30.0+k3s1" if distribution == "k3s" else "v1.30.0+k0s.0")
+        assert drive(box, config) == 0
+        config["node_labels"] = {"site": "b"}
+    box.bundle(distribution)
 
     assert drive(box, config, kill=kill) == -9, "the stand-in did not kill the agent at that step"
     assert drive(box, config) == 0  # the next start
