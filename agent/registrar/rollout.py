@@ -299,10 +299,10 @@ async def drive(
 
             async def one(row: dict[str, Any]) -> tuple[str, NodeResult]:
                 node = nodes[row["node_id"]]
-                store.set_node(rid, node.node_id, "running", row["upgrade_id"])
-                result = await api.upgrade(
-                    node, bundle, force=force, timeout=node_timeout, upgrade_id=row["upgrade_id"]
-                )
+                # an upgrade in flight when we stopped is followed; a failed one is started anew
+                follow = row["upgrade_id"] if row["state"] == "running" else ""
+                store.set_node(rid, node.node_id, "running", follow)
+                result = await api.upgrade(node, bundle, force=force, timeout=node_timeout, upgrade_id=follow)
                 store.set_node(rid, node.node_id, result.state, result.upgrade_id, result.reason)
                 say(f"{rid}: {node.node_id}: {result.state}" + (f" ({result.reason})" if result.reason else ""))
                 return node.node_id, result

@@ -1,0 +1,225 @@
+"""Fleet rollouts against fake agents on real mTLS: order, batches, pause on failure, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agent.registrar.ca import CertificateAuthority, cert_pem, role_of, write_key
+from agent.registrar.cli import issue_client
+from agent.registrar.cli import main as registrar_main
+from agent.registrar.registry import Node
+from agent.registrar.rollout import RolloutStore, drive, plan
+from agent.registrar.sqlite import SqliteRegistry
+
+BUNDLE = "https://releases.example/edge-agent-0.2.0.tar"
+
+
+@dataclass
+class FakeFleet:
+    """Every box's remote upgrade API; ``fail`` names boxes whose upgrade rolls back."""
+
+    fail: set[str] = field(default_factory=set)
+    posts: list[tuple[str, float, str]] = field(default_factory=list)  # node, time, caller role
+    done: dict[str, float] = field(default_factory=dict)
+    polls: dict[str, int] = field(default_factory=dict)
+
+    def app(self, node_id: str) -> web.Application:
+        async def post(request: web.Request) -> web.Response:
+            body = await request.json()
+            assert body == {"source": BUNDLE, "force": False}
+            peer = request.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)  # type: ignore[union-attr]
+            role = role_of(x509.load_der_x509_certificate(peer)) or ""
+            self.posts.append((node_id, time.monotonic(), role))
+            self.polls[node_id] = 0
+            return web.json_response({"id": f"u-{node_id}", "state": "downloading"}, status=202)
+
+        async def get(request: web.Request) -> web.Response:
+            self.polls[node_id] += 1
+            if self.polls[node_id] < 2:
+                return web.json_response({"id": request.match_info["id"], "state": "checking", "reason": ""})
+            self.done[node_id] = time.monotonic()
+            if node_id in self.fail:
+                return web.json_response({"state": "rolled-back", "reason": "not healthy within 60s"})
+            return web.json_response({"state": "committed", "reason": "agent 0.2.0 is healthy"})
+
+        app = web.Application()
+        app.router.add_post("/v1/upgrades", post)
+        app.router.add_get("/v1/upgrades/{id}", get)
+        return app
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> Any:
+    state = tmp_path / "registrar"
+    state.mkdir()
+    ca = CertificateAuthority.create()
+    ca.save(state)
+    issue_client(ca, "fleet:operator", "rollout", state / "rollout", timedelta(hours=1))
+    fake = FakeFleet()
+    db = SqliteRegistry(state / "registry.sqlite")
+    runners = []
+    roles = {"s1": "server", "s2": "server", "a1": "agent", "a2": "agent", "a3": "agent", "x9": "agent"}
+    for node_id, role in roles.items():
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = ca.issue(
+            key.public_key(),
+            common_name=node_id,
+            role="fleet:node",
+            lifetime=timedelta(hours=1),
+            names=[x509.DNSName(node_id)],
+            server=True,
+        )
+        d = tmp_path / "boxes" / node_id
+        d.mkdir(parents=True)
+        write_key(d / "key.pem", key)
+        (d / "cert.pem").write_bytes(cert_pem(cert))
+        sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(state / "ca.pem"))
+        sctx.verify_mode = ssl.CERT_REQUIRED
+        sctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+        runner = web.AppRunner(fake.app(node_id))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=sctx)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runners.append(runner)
+        db.create_node(
+            Node(
+                node_id=node_id,
+                state="approved",
+                token_id="t",
+                key_fingerprint="f",
+                site="lab" if node_id != "x9" else "elsewhere",
+                role=role,
+                cluster="c1",
+                serial="1",
+                addresses=["127.0.0.1"],
+                api_port=port,
+            )
+        )
+    db.close()
+    yield state, fake
+    for r in runners:
+        await r.cleanup()
+
+
+def _nodes(state: Path) -> dict[str, Node]:
+    db = SqliteRegistry(state / "registry.sqlite")
+    try:
+        return {n.node_id: n for n in db.list_nodes() if n.site == "lab"}
+    finally:
+        db.close()
+
+
+async def test_servers_first_one_at_a_time_then_agents_in_batches(fleet: Any) -> None:
+    state, fake = fleet
+    nodes = _nodes(state)
+    batches = plan(list(nodes.values()), canary=1, batch_size=2)
+    assert [[n.node_id for n in b] for b in batches] == [["s1"], ["s2"], ["a1", "a2"], ["a3"]]
+    store = RolloutStore(state)
+    rid = store.create(BUNDLE, {"site": "lab"}, batches, force=False, batch_size=2, canary=1)
+    lines: list[str] = []
+    assert (
+        await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lines.append)
+        == "done"
+    )
+    order = [n for n, _, _ in fake.posts]
+    assert order[:2] == ["s1", "s2"] and sorted(order[2:4]) == ["a1", "a2"] and order[4] == "a3"
+    started = {n: t for n, t, _ in fake.posts}
+    assert started["s2"] > fake.done["s1"]
+    assert min(started["a1"], started["a2"]) > fake.done["s2"]
+    assert started["a3"] > max(fake.done["a1"], fake.done["a2"])
+    assert {role for _, _, role in fake.posts} == {"fleet:operator"}
+    doc = store.get(rid)
+    assert doc is not None and doc["state"] == "done" and doc["counts"] == {"committed": 5}
+
+
+async def test_first_failure_pauses_and_resume_finishes_without_redoing_done_boxes(fleet: Any) -> None:
+    state, fake = fleet
+    fake.fail = {"a1"}
+    nodes = _nodes(state)
+    store = RolloutStore(state)
+    batches = plan(list(nodes.values()), canary=1, batch_size=2)
+    rid = store.create(BUNDLE, {"site": "lab"}, batches, force=False, batch_size=2, canary=1)
+    assert (
+        await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lambda _: None)
+        == "paused"
+    )
+    doc = store.get(rid)
+    assert doc is not None
+    assert doc["state"] == "paused" and doc["reason"] == "a1: rolled-back: not healthy within 60s"
+    assert "a3" not in [n for n, _, _ in fake.posts]  # nothing after the failed batch
+    fake.fail = set()
+    fake.posts.clear()
+    assert (
+        await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lambda _: None)
+        == "done"
+    )
+    assert sorted(n for n, _, _ in fake.posts) == ["a1", "a3"]
+
+
+def test_cli_dry_run_status_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "registrar"
+    db = SqliteRegistry(state / "registry.sqlite")
+    for node_id, role in (("b1", "agent"), ("m1", "server")):
+        db.create_node(
+            Node(
+                node_id=node_id,
+                state="approved",
+                token_id="t",
+                key_fingerprint="f",
+                site="lab",
+                role=role,
+                serial="1",
+                addresses=["127.0.0.1"],
+                api_port=1,
+            )
+        )
+    db.close()
+    base = ["--state-dir", str(state), "rollout"]
+    assert registrar_main([*base, "create", "--bundle", BUNDLE, "--selector", "site=lab", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["batch 0: m1 (server)", "batch 1: b1 (agent)"]
+    assert registrar_main([*base, "create", "--bundle", "/local.tar", "--selector", "site=lab"]) == 1
+    assert "expected a URL the boxes can download" in capsys.readouterr().out
+    assert registrar_main([*base, "create", "--bundle", BUNDLE, "--selector", "site=mars"]) == 1
+    assert "no approved box matches site=mars" in capsys.readouterr().out
+    assert registrar_main([*base, "create", "--bundle", BUNDLE, "--selector", "site=lab"]) == 1
+    assert "no operator certificate" in capsys.readouterr().out
+    store = RolloutStore(state)
+    rid = store.create(BUNDLE, {"site": "lab"}, [], force=False, batch_size=5, canary=1)
+    store.close()
+    assert registrar_main([*base, "status"]) == 0
+    assert rid in capsys.readouterr().out
+    assert registrar_main([*base, "status", rid, "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "edge-registrar.rollout/v1"
+
+
+def test_bundle_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "release.key"
+    assert registrar_main(["bundle", "keygen", "--out", str(key)]) == 0
+    pub = capsys.readouterr().out.strip().splitlines()[-1]
+    payload = tmp_path / "k3s"
+    payload.write_bytes(b"bin")
+    out = tmp_path / "k3s.tar"
+    args = ["bundle", "build", "--kind", "k3s", "--name", "k3s", "--version", "v1.33.2+k3s1", "--out", str(out)]
+    assert registrar_main([*args, str(payload)]) == 0
+    assert "unsigned" in capsys.readouterr().out
+    assert registrar_main(["bundle", "sign", "--key", str(key), str(out)]) == 0
+    from agent.upgrade.manifest import host_architecture
+    from agent.upgrade.signing import load_release_keys
+    from agent.upgrade.verify import verify_bundle
+
+    v = verify_bundle(out, load_release_keys([pub]), tmp_path / "s", architecture=host_architecture())
+    assert (v.directory / "k3s").read_bytes() == b"bin"
+    assert asyncio.iscoroutinefunction(drive)
