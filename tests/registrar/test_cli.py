@@ -90,6 +90,7 @@ def test_init_makes_a_private_ca_and_prints_its_pin(tmp_path):
     assert registrar(state, "init").stdout.strip() == pin  # idempotent: never replaces a CA silently
 
 
+@pytest.mark.slow
 def test_serve_token_nodes_cert_cycle(served, tmp_path):
     state, _, port = served
     token = registrar(state, "token", "create", "--ttl", "1h", "--uses", "1", "--site", "berlin",
