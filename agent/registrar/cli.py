@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import logging
 import re
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import AgentError
 from agent.fsio import atomic_write
-from agent.registrar import views
+from agent.registrar import rollout_cli, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority, cert_pem, write_key
 from agent.registrar.poll import poll_fleet
@@ -203,12 +200,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rollout_module() -> Any | None:
-    if importlib.util.find_spec("agent.registrar.rollout_cli") is None:
-        return None
-    return importlib.import_module("agent.registrar.rollout_cli")
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-registrar", description="fleet CA, enrollment and registry")
     p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -268,9 +259,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=200)
     s.set_defaults(func=cmd_poll)
 
-    rollout = _rollout_module()
-    if rollout is not None:
-        rollout.add_commands(sub)
+    rollout_cli.add_commands(sub)  # rollout ..., bundle ... (the upgrades engineer's commands)
     return p
 
 
