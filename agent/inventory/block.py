@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyudev
 
+from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.sysfs import listdir
 
 
@@ -26,7 +27,7 @@ class Block:
 
 def scan_blocks(udev: pyudev.Context) -> list[Block]:
     blocks: list[Block] = []
-    for dev in udev.list_devices(subsystem="block"):
+    for dev in subsystem_devices(udev, "block"):
         try:
             props = dev.properties
             major, minor = props.get("MAJOR"), props.get("MINOR")

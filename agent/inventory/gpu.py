@@ -9,11 +9,12 @@ device-tree ``compatible`` names a GPU (Tegra's nvgpu has no DRM node).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyudev
 
+from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.pci import numa_node, udev_property
 from agent.inventory.sysfs import Fields
 from agent.model.inventory import Gpu, PciDevice
@@ -45,7 +46,7 @@ class _Drm:
 def _drm_nodes(udev: pyudev.Context) -> dict[str, _Drm]:
     """DRM card/render node names keyed by the sysfs path of the device they belong to."""
     nodes: dict[str, _Drm] = {}
-    for dev in udev.list_devices(subsystem="drm"):
+    for dev in subsystem_devices(udev, "drm"):
         name = dev.sys_name
         if "-" in name or not (name.startswith("card") or name.startswith("renderD")):
             continue  # connectors (card0-HDMI-A-1) and control nodes
@@ -111,11 +112,13 @@ def _platform_gpu(dev: pyudev.Device, drm: _Drm | None) -> Gpu:
     )
 
 
-def collect_gpus(udev: pyudev.Context, pci: Mapping[str, PciDevice]) -> tuple[Gpu, ...]:
+def collect_gpus(
+    udev: pyudev.Context, pci: Mapping[str, PciDevice], pci_devices: Sequence[pyudev.Device]
+) -> tuple[Gpu, ...]:
     drm = _drm_nodes(udev)
     gpus: list[Gpu] = []
     pci_paths: set[str] = set()
-    for dev in udev.list_devices(subsystem="pci"):
+    for dev in pci_devices:
         p = pci.get(dev.sys_name)
         if p is not None and p.class_code is not None and p.class_code[:4] in GPU_CLASSES:
             gpus.append(_pci_gpu(p, drm.get(dev.sys_path)))
@@ -129,7 +132,7 @@ def collect_gpus(udev: pyudev.Context, pci: Mapping[str, PciDevice]) -> tuple[Gp
             platform[path] = pyudev.Devices.from_sys_path(udev, path)
         except (OSError, pyudev.DeviceNotFoundError):
             continue
-    for dev in udev.list_devices(subsystem="platform"):
+    for dev in subsystem_devices(udev, "platform"):
         compatible = _compatible(dev)
         if compatible and _SOC_GPU.match(compatible):
             platform.setdefault(dev.sys_path, dev)

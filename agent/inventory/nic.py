@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import psutil
 import pyudev
 
+from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.pci import pci_parent, udev_property
 from agent.inventory.sysfs import Fields, listdir
 from agent.model.inventory import Nic, NicKind, PciDevice
@@ -119,7 +120,7 @@ def collect_nics(
     udev: pyudev.Context, pci: Mapping[str, PciDevice], addresses: Mapping[str, tuple[str, ...]]
 ) -> tuple[Nic, ...]:
     nics: list[Nic] = []
-    for dev in udev.list_devices(subsystem="net"):
+    for dev in subsystem_devices(udev, "net"):
         f = Fields(dev.sys_path)
         if dev.sys_name == "lo" or f.integer("type", "type", required=False) == ARPHRD_LOOPBACK:
             continue

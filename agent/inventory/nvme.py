@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 import pyudev
 
 from agent.inventory.block import Block
+from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.pci import pci_parent
 from agent.inventory.sysfs import Fields, listdir
 from agent.model.inventory import NvmeController, NvmeNamespace, NvmeTransport, PciDevice
@@ -107,7 +108,7 @@ def collect_nvme(
             if owner is not None:
                 by_ctrl.setdefault(owner, []).append(b)
     found: list[NvmeController] = []
-    for dev in udev.list_devices(subsystem="nvme"):
+    for dev in subsystem_devices(udev, "nvme"):
         if not _CONTROLLER.match(dev.sys_name) or not os.path.isdir(dev.sys_path):
             continue
         found.append(_controller(dev, by_ctrl.get(dev.sys_name, []), pci, root))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import pyudev
 
@@ -65,6 +66,6 @@ def pci_parent(device: pyudev.Device) -> pyudev.Device | None:
     return parent if isinstance(parent, pyudev.Device) else None
 
 
-def collect_pci(udev: pyudev.Context) -> tuple[PciDevice, ...]:
-    found = [pci_device(d) for d in udev.list_devices(subsystem="pci")]
+def collect_pci(pci_devices: Iterable[pyudev.Device]) -> tuple[PciDevice, ...]:
+    found = [pci_device(d) for d in pci_devices]
     return tuple(sorted(found, key=lambda p: p.address))

@@ -18,6 +18,7 @@ import pyudev
 from agent.inventory import nvidia
 from agent.inventory.block import root_devnum, root_disks, scan_blocks
 from agent.inventory.disks import collect_disks
+from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.gpu import collect_gpus
 from agent.inventory.nic import collect_nics, host_addresses
 from agent.inventory.nvme import collect_nvme
@@ -62,7 +63,8 @@ class Scanner:
         """Everything udev and sysfs tell, without running any tool."""
         problems: dict[str, str] = {}
         udev = self.udev
-        pci_list = self._guard("pci", problems, lambda: collect_pci(udev)) or ()
+        pci_devices = self._guard("pci", problems, lambda: subsystem_devices(udev, "pci")) or []
+        pci_list = self._guard("pci", problems, lambda: collect_pci(pci_devices)) or ()
         pci = {p.address: p for p in pci_list}
         blocks = self._guard("disks", problems, lambda: scan_blocks(udev)) or []
         devnum = self.root_dev if self.root_dev is not None else root_devnum(str(self.paths.root))
@@ -74,7 +76,7 @@ class Scanner:
             pci=pci_list,
             nvme=self._guard("nvme", problems, lambda: collect_nvme(udev, blocks, pci, root)) or (),
             disks=self._guard("disks", problems, lambda: collect_disks(blocks, root)) or (),
-            gpus=self._guard("gpus", problems, lambda: collect_gpus(udev, pci)) or (),
+            gpus=self._guard("gpus", problems, lambda: collect_gpus(udev, pci, pci_devices)) or (),
             nics=self._guard("nics", problems, lambda: collect_nics(udev, pci, addresses)) or (),
             problems=problems,
         )

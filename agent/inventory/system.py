@@ -13,7 +13,7 @@ import shlex
 
 import pyudev
 
-from agent.inventory.sysfs import Fields, read_raw
+from agent.inventory.sysfs import Fields, listdir, read_raw
 from agent.model.inventory import System
 from agent.paths import Paths
 
@@ -103,10 +103,11 @@ def _topology(udev: pyudev.Context, problems: dict[str, str]) -> tuple[int | Non
     cores: set[tuple[int, int]] = set()
     threads = 0
     unreadable = 0
-    for dev in udev.list_devices(subsystem="cpu"):
-        if not re.fullmatch(r"cpu\d+", dev.sys_name):
+    cpu_dir = f"{udev.sys_path}/devices/system/cpu"
+    for name in listdir(cpu_dir):
+        if not re.fullmatch(r"cpu\d+", name):
             continue
-        f = Fields(dev.sys_path)
+        f = Fields(f"{cpu_dir}/{name}")
         if f.integer("online", "online", required=False) == 0:
             continue
         pkg = f.integer("topology/physical_package_id", "sockets")
