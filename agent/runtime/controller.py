@@ -258,9 +258,15 @@ class RuntimeController:
         rt = self.runtimes[desired.distribution]
         if facts and facts.nvidia_runtime:
             gpu_configured = rt.gpu_configured()
+        version = installed.version if installed else "(not installed)"
+        node = facts.node_name if facts else desired.node_name
+        summary = f"{desired.distribution} {version} {desired.role} node {node or '?'}: " + (
+            "Ready" if ready else (ready_reason or "not running")
+        )
         self.ctx.board.set_section(
             "kubernetes",
             KubeStatus(
+                summary=summary,
                 distribution=desired.distribution,
                 origin=desired.origin,
                 cluster=desired.cluster,

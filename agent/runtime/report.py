@@ -12,6 +12,7 @@ CONDITIONS = ("Installed", "Configured", "Running", "NodeReady")
 class KubeStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    summary: str = "no Kubernetes configured or assigned"
     distribution: Literal["none", "k3s", "k0s"] = "none"
     origin: Literal["none", "fleet", "config"] = "none"
     cluster: str = ""

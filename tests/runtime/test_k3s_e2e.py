@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
+
+from agent.cli.runtime_view import render_runtime
+from agent.runtime.metrics import metrics
 
 from .boxes import Box, mtimes
 
@@ -48,6 +53,20 @@ async def test_single_server_installs_starts_reports_and_is_idempotent(make_box:
     assert (box.root / "etc/systemd/system/k3s.service.env").stat().st_mode & 0o777 == 0o600
     # the air-gap image tarball is where k3s imports it
     assert "Imported images from" in box.journal("k3s")
+
+    lines = list(metrics(box.ctx))
+    assert "edge_agent_kubernetes_node_ready 1" in lines
+    assert (
+        'edge_agent_kubernetes_info{distribution="k3s",version="v1.33.1+k3s1",role="server",'
+        'node_name="box-1",cluster=""} 1' in lines
+    )
+    doc = {
+        "sections": box.ctx.board.sections(),
+        "conditions": [c.model_dump(mode="json") for c in box.ctx.board.conditions()],
+    }
+    text = render_runtime(doc)
+    assert text.startswith("kubernetes k3s v1.33.1+k3s1  server  node box-1  Ready\n")
+    assert "  NodeReady  ok    KubeletReady" in text
 
     before = mtimes(box.root, RENDERED)
     n = len(box.calls())
@@ -127,6 +146,11 @@ async def test_join_failures_time_out_and_say_why(
     assert "activating" in running.message
     assert agent.cond("NodeReady").status == "False"
     assert token.rpartition(":")[2] not in running.message
+    doc = {
+        "sections": agent.ctx.board.sections(),
+        "conditions": [c.model_dump(mode="json") for c in agent.ctx.board.conditions()],
+    }
+    assert f"  Running    False {reason}: k3s-agent is activating" in render_runtime(doc)
     # the next pass neither restarts nor blocks: the unit keeps trying on its own
     n = len(agent.calls())
     await ctl.reconcile()
@@ -151,3 +175,9 @@ async def test_node_password_rejected_on_reused_name(make_box: Callable[..., Box
     await twin.controller().reconcile()
     assert twin.cond("Running").reason == "NodePasswordRejected"
     assert "delete the old node" in twin.cond("Running").message
+
+
+def test_runtime_view_is_stdlib_only() -> None:
+    code = "import sys, agent.cli.runtime_view; print(sorted(m for m in ('pydantic', 'aiohttp') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
