@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,7 +134,7 @@ class EnrollmentController:
             answer = await client.heartbeat(self._heartbeat_doc())
         await self._refresh_crl(client, identity, answer.crl_number)
         self._apply(identity, answer)
-        self._publish(last_contact=time.time(), last_error="", next_attempt_in=None)
+        self._publish(last_contact=datetime.now(UTC).isoformat(timespec="seconds"), last_error="", next_attempt_in=None)
         until_renewal = (ident.renew_at(cert) - datetime.now(UTC)).total_seconds()
         return max(0.1, min(cfg.heartbeat_interval, until_renewal))
 

@@ -36,7 +36,7 @@ def _stamp(path: os.PathLike[str]) -> Stamp:
 class RemoteApiController:
     name = "remote-api"
 
-    def __init__(self, ctx: AgentContext, app_runner: web.AppRunner, *, poll_interval: float = 5.0) -> None:
+    def __init__(self, ctx: AgentContext, app_runner: web.AppRunner, *, poll_interval: float = 1.0) -> None:
         self.ctx = ctx
         self.runner = app_runner
         self.poll_interval = poll_interval
