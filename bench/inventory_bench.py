@@ -130,13 +130,21 @@ def main() -> int:
         try:
             ctl_json = median_ms([str(agentctl), "--socket", str(sock), "inventory", "-o", "json"])
             ctl_text = median_ms([str(agentctl), "--socket", str(sock), "inventory"])
+            curl = shutil.which("curl")
+            raw = (
+                median_ms([curl, "-s", "--unix-socket", str(sock), "http://agent/v1/inventory"])
+                if curl
+                else float("nan")
+            )
         finally:
             server.terminate()
             server.wait()
     one_shot = median_ms([sys.executable, "-c", ONE_SHOT])
+    floor = median_ms([sys.executable, "-c", "pass"])
     rows = [
         ("agentctl inventory -o json (daemon cache)", ctl_json),
         ("agentctl inventory (table)", ctl_text),
+        ("curl GET /v1/inventory (daemon cache)", raw),
         ("one-shot full scan, fresh python process", one_shot),
     ]
     peers: list[tuple[str, float]] = []
@@ -146,6 +154,7 @@ def main() -> int:
         peers.append(("hwinfo --short", median_ms(["hwinfo", "--short"], HWINFO_RUNS)))
     for name, ms in rows + peers:
         print(f"  {name:<44} {ms:9.1f} ms")
+    print(f"  {'(reference: python -c pass, this venv)':<44} {floor:9.1f} ms")
     for peer, pms in peers:
         for name, ms in rows:
             print(f"  {peer} / {name}: {pms / ms:.1f}x")

@@ -87,6 +87,8 @@ class InventoryController:
         self._dirty.set()
 
     async def run(self) -> None:
+        if self.ctx.inventory.value is None:
+            self.ctx.board.set_condition("InventoryReady", "False", "Scanning", "first hardware scan in progress")
         monitor: HotplugMonitor | None = None
         if self.ctx.config.value.inventory.hotplug:
             source = self.monitor_source or default_source()

@@ -30,6 +30,12 @@ async def test_first_scan_publishes_inventory_status_and_condition(tmp_path: Pat
     assert ctx.board.condition("InventoryReady") is None
     task = asyncio.create_task(InventoryController(ctx).run())
     try:
+        await asyncio.sleep(0)
+        scanning = ctx.board.condition("InventoryReady")
+        assert scanning is not None and (scanning.status, scanning.reason) in (
+            ("False", "Scanning"),
+            ("True", "Scanned"),
+        )
         _, inv = await asyncio.wait_for(ctx.inventory.wait_newer(0), 10)
         assert inv is not None
         cond = ctx.board.condition("InventoryReady")
