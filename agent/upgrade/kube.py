@@ -27,6 +27,8 @@ from typing import Any
 
 from agent.context import AgentContext
 from agent.errors import AgentError, ExecError, RuntimeInstallError
+from agent.fsio import atomic_symlink
+from agent.paths import Paths
 from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
 from agent.upgrade.manifest import Manifest
 from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
@@ -43,6 +45,16 @@ KUBECONFIGS = {
 SERVER_ROLES = ("control-plane", "master", "etcd")
 PROBE_TIMEOUT = 30.0
 POLL = 1.0
+CURRENT_LINK = "current"
+
+
+def committed_binary(paths: Paths, kind: str) -> Path | None:
+    """The k3s/k0s binary the last committed upgrade installed (versions/<kind>/current/<kind>), if any.
+
+    The runtime's installer should prefer it over an older air-gap binary, so it
+    does not undo an upgrade."""
+    candidate = paths.versions_dir / kind / CURRENT_LINK / kind
+    return candidate if candidate.is_file() else None
 
 
 def parse_binary_version(kind: str, output: str) -> str:
@@ -108,7 +120,8 @@ class KubeInstaller:
             if not cfg.exists():
                 errors.append(f"{cfg} missing")
                 continue
-            argv = [str(self.binary), "kubectl", "--kubeconfig", str(cfg), *args, "-o", "json"]
+            # programs get box paths (under --root the stand-ins map them, as the runtime's do)
+            argv = [str(self.binary), "kubectl", "--kubeconfig", box_path, *args, "-o", "json"]
             try:
                 out = await self.ctx.runner.run(argv, timeout=30)
                 doc = json.loads(out.stdout)
@@ -185,6 +198,13 @@ class KubeInstaller:
             await self.ctx.runner.run(["systemctl", "restart", "--no-block", self.unit()], timeout=60)
 
     async def healthy(self, manifest: Manifest, timeout: float) -> None:
+        await self._wait_ready(manifest.version, timeout)
+        # record what is now installed, for the runtime to keep (see committed_binary)
+        await asyncio.to_thread(
+            atomic_symlink, manifest.version, self.ctx.paths.versions_dir / self.kind / CURRENT_LINK
+        )
+
+    async def _wait_ready(self, version: str, timeout: float) -> None:
         end = time.monotonic() + timeout
         last = "not checked yet"
         while time.monotonic() < end:
@@ -192,13 +212,13 @@ class KubeInstaller:
                 node = await self.kubectl_json("get", "node", self.node_name())
                 ok, last = node_ready(node)
                 kubelet = str(node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""))
-                if ok and same_kube(kubelet, manifest.version):
+                if ok and same_kube(kubelet, version):
                     return
             except AgentError as exc:
                 last = str(exc)
             await asyncio.sleep(POLL)
         raise RuntimeInstallError(
-            f"node {self.node_name()} was not Ready on {manifest.version} within {timeout:g}s (last: {last})"
+            f"node {self.node_name()} was not Ready on {version} within {timeout:g}s (last: {last})"
         )
 
     async def restore(self, manifest: Manifest) -> None:

@@ -257,3 +257,18 @@ async def test_maintenance_window_and_update_lock_defer_the_switch_and_say_why(
     got = await wait_state(client, rec["id"], {"committed", "failed", "rolled-back"}, timeout=15)
     assert got["state"] == "committed", got
     assert (box.root / "var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar").read_bytes() == images
+
+
+async def test_metrics_describe_the_upgrade_state(box: Box, client: Client, tmp_path: Path) -> None:
+    from agent.upgrade.metrics import metrics
+
+    bundle = bad_bundle("wrong-hash", tmp_path / "b.tar", box.key)
+    rec = await (await client.post("/v1/upgrades", json={"source": str(bundle)})).json()
+    await wait_state(client, rec["id"], {"failed"})
+    lines = list(metrics(box.ctx))
+    assert 'edge_agent_upgrade_version_info{running="unmanaged",current="0.1.0"} 1' in lines
+    assert "edge_agent_upgrade_in_progress 0" in lines
+    assert 'edge_agent_upgrade_recent{state="failed"} 1' in lines
+    names = {line.split("{")[0].split(" ")[0] for line in lines if not line.startswith("#")}
+    helps = {line.split()[2] for line in lines if line.startswith("# HELP")}
+    assert names <= helps and all(n.startswith("edge_agent_upgrade_") for n in names)

@@ -149,3 +149,25 @@ def test_sigkill_at_every_step_leaves_the_old_or_the_new_version(tmp_path: Path,
     doc = s.read()
     assert doc["trial"] is None
     assert s.current() == comes_back_on
+
+
+def test_launcher_imports_only_the_standard_library() -> None:
+    code = (
+        "import sys; import agent.upgrade.launcher; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'aiohttp', 'cryptography', 'yaml'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"
+
+
+def test_launcher_passes_its_arguments_and_sets_the_slot(tmp_path: Path) -> None:
+    fake_version(tmp_path, "factory", "crash")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    args = ["run", "--root", str(tmp_path), "--config", "/etc/x.toml"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.upgrade.launcher", *args], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 3  # the exec'd program's own exit code: same process
+    assert "no version installed; running the factory version" in proc.stderr
+    line = (tmp_path / "starts.log").read_text().split()
+    assert line[2:] == ["factory", *args]

@@ -1,0 +1,106 @@
+"""k3s upgrade end to end on a scratch box running the stand-in k3s under the stand-in systemctl:
+skew refusal changes nothing, a good release commits with the node Ready on it, a broken release
+is rolled back to the previous binary and the node is Ready again."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.model.config import UpgradeSection
+from agent.upgrade import bundle_tool
+from agent.upgrade.kube import committed_binary
+from agent.upgrade.manager import UpgradeManager
+from agent.upgrade.record import UpgradeRecord
+from agent.upgrade.signing import public_key_base64
+from agent.watch import Watch
+from tests.runtime.boxes import Box, standin_binary
+
+BROKEN_K3S = """#!/bin/sh
+if [ "$1" = "--version" ]; then echo "k3s version v1.35.0+k3s1 (deadbeef)"; echo "go version go1.24"; exit 0; fi
+echo 'level=fatal msg="Error: broken release"' >&2
+exit 1
+"""
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Box]:
+    b = Box("box-1", tmp_path / "box-1", "10.0.0.1", tmp_path / "cluster", {})
+    yield b
+    b.stop_all()
+
+
+def k3s_bundle(tmp_path: Path, key: Ed25519PrivateKey, version: str, binary: bytes) -> Path:
+    src = tmp_path / f"k3s-{version}"
+    src.write_bytes(binary)
+    src.chmod(0o755)
+    out = tmp_path / f"k3s-{version}.tar"
+    bundle_tool.build(out, name="k3s", kind="k3s", version=version, files=[f"{src}=k3s"], key=key)
+    return out
+
+
+async def upgrade(manager: UpgradeManager, source: Path) -> UpgradeRecord:
+    rec = manager.start(str(source))
+    task = manager._task
+    assert task is not None
+    await asyncio.wait_for(task, 60)
+    return rec
+
+
+def installed_version(box: Box) -> str:
+    return box.run(str(box.root / "usr/local/bin/k3s"), "--version").stdout.split()[2]
+
+
+@pytest.mark.slow
+async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
+    box: Box, tmp_path: Path, release_key: Ed25519PrivateKey
+) -> None:
+    box.bundle("k3s")
+    box.set_config(distribution="k3s")
+    await box.converge(box.controller())
+    assert installed_version(box) == "v1.33.1+k3s1"
+    cfg = box.ctx.config.value.model_copy(
+        update={"upgrade": UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)}
+    )
+    box.ctx.config = Watch(cfg)
+    manager = UpgradeManager(box.ctx)
+
+    # two minors up: refused before anything changes
+    before = (box.root / "usr/local/bin/k3s").read_bytes()
+    skip = k3s_bundle(tmp_path, release_key, "v1.35.0+k3s1", standin_binary("v1.35.0+k3s1"))
+    rec = await upgrade(manager, skip)
+    assert rec.state == "failed"
+    assert "skips a minor version" in rec.reason
+    assert (box.root / "usr/local/bin/k3s").read_bytes() == before
+    assert not (box.ctx.paths.versions_dir / "k3s").exists()
+
+    # the next minor: swapped, restarted, Ready on the new version, committed
+    good = k3s_bundle(tmp_path, release_key, "v1.34.0+k3s1", standin_binary("v1.34.0+k3s1"))
+    rec = await upgrade(manager, good)
+    assert rec.state == "committed", rec.reason
+    assert rec.previous_version == "v1.33.1+k3s1"
+    assert installed_version(box) == "v1.34.0+k3s1"
+    node = box.run(str(box.root / "usr/local/bin/k3s"), "kubectl", "get", "node", "box-1", "-o", "json").stdout
+    assert '"kubeletVersion": "v1.34.0+k3s1"' in node
+    assert committed_binary(box.ctx.paths, "k3s") == box.ctx.paths.versions_dir / "k3s/current/k3s"
+    assert (box.ctx.paths.versions_dir / "k3s/v1.33.1+k3s1/k3s").read_bytes() == before  # kept for rollback
+
+    # a release that never starts: rolled back to v1.34.0, node Ready again
+    broken = k3s_bundle(tmp_path, release_key, "v1.35.0+k3s1", BROKEN_K3S.encode())
+    rec = await upgrade(manager, broken)
+    assert rec.state == "rolled-back", rec.reason
+    assert "restored v1.34.0+k3s1" in rec.reason
+    assert installed_version(box) == "v1.34.0+k3s1"
+    ready = subprocess.run(
+        [str(box.root / "usr/local/bin/k3s"), "kubectl", "get", "node", "box-1", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env={"PATH": box.path, **box.env},
+        check=True,
+    ).stdout
+    assert '"status": "True"' in ready
