@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pyudev
 
+from agent.inventory.hwdb import Hwdb
 from agent.inventory.sysfs import Fields
 from agent.model.inventory import PciDevice
 
@@ -27,8 +28,13 @@ def numa_node(f: Fields) -> int | None:
     return node if node is not None and node >= 0 else None
 
 
-def pci_device(device: pyudev.Device) -> PciDevice:
+def pci_device(device: pyudev.Device, hwdb: Hwdb | None = None) -> PciDevice:
     f = Fields(device.sys_path)
+    vendor_name = udev_property(device, "ID_VENDOR_FROM_DATABASE")
+    device_name = udev_property(device, "ID_MODEL_FROM_DATABASE")
+    if hwdb is not None and (vendor_name is None or device_name is None):
+        db_vendor, db_model = hwdb.names(udev_property(device, "MODALIAS"))
+        vendor_name, device_name = vendor_name or db_vendor, device_name or db_model
     speed: float | None = None
     speed_text = f.text("current_link_speed", "link_speed_gts", required=False)
     if speed_text is not None:
@@ -45,8 +51,8 @@ def pci_device(device: pyudev.Device) -> PciDevice:
         device_id=f.hex_id("device", "device_id"),
         subsystem_vendor_id=f.hex_id("subsystem_vendor", "subsystem_vendor_id"),
         subsystem_device_id=f.hex_id("subsystem_device", "subsystem_device_id"),
-        vendor_name=udev_property(device, "ID_VENDOR_FROM_DATABASE"),
-        device_name=udev_property(device, "ID_MODEL_FROM_DATABASE"),
+        vendor_name=vendor_name,
+        device_name=device_name,
         driver=f.link("driver"),
         numa_node=numa_node(f),
         link_speed_gts=speed,
@@ -66,6 +72,6 @@ def pci_parent(device: pyudev.Device) -> pyudev.Device | None:
     return parent if isinstance(parent, pyudev.Device) else None
 
 
-def collect_pci(pci_devices: Iterable[pyudev.Device]) -> tuple[PciDevice, ...]:
-    found = [pci_device(d) for d in pci_devices]
+def collect_pci(pci_devices: Iterable[pyudev.Device], hwdb: Hwdb | None = None) -> tuple[PciDevice, ...]:
+    found = [pci_device(d, hwdb) for d in pci_devices]
     return tuple(sorted(found, key=lambda p: p.address))

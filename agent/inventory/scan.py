@@ -20,6 +20,7 @@ from agent.inventory.block import root_devnum, root_disks, scan_blocks
 from agent.inventory.disks import collect_disks
 from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.gpu import collect_gpus
+from agent.inventory.hwdb import Hwdb
 from agent.inventory.nic import collect_nics, host_addresses
 from agent.inventory.nvme import collect_nvme
 from agent.inventory.pci import collect_pci
@@ -47,6 +48,7 @@ class Scanner:
         self.paths = paths
         self.runner = runner
         self.udev = udev if udev is not None else pyudev.Context()
+        self.hwdb = Hwdb(self.udev)
         self.root_dev = root_dev
         self.addresses = addresses
         self._smi: tuple[tuple[str, ...], nvidia.SmiResult] | None = None
@@ -64,7 +66,7 @@ class Scanner:
         problems: dict[str, str] = {}
         udev = self.udev
         pci_devices = self._guard("pci", problems, lambda: subsystem_devices(udev, "pci")) or []
-        pci_list = self._guard("pci", problems, lambda: collect_pci(pci_devices)) or ()
+        pci_list = self._guard("pci", problems, lambda: collect_pci(pci_devices, self.hwdb)) or ()
         pci = {p.address: p for p in pci_list}
         blocks = self._guard("disks", problems, lambda: scan_blocks(udev)) or []
         devnum = self.root_dev if self.root_dev is not None else root_devnum(str(self.paths.root))
