@@ -5,7 +5,8 @@ or renew at two thirds of its life), register once per start (and again when
 the inventory changes), else heartbeat; publish the assignment into
 ``ctx.assignment`` and report the cluster's join tokens when this box is a
 server. Every failure backs off (capped exponential with jitter, cap
-``fleet.retry_max``) forever and says why in a condition; nothing blocks the
+``fleet.retry_max``, at most 30 s once enrolled so a box is back within a
+minute of a registrar restart) forever and says why in a condition; nothing blocks the
 rest of the agent, and nothing here ever needs a restart to recover.
 
 Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
@@ -45,6 +46,7 @@ from agent.model.fleet import Assignment
 log = logging.getLogger("agent.fleet")
 
 STATE_SECTION = "fleet"
+RECONNECT_CAP = 30.0
 
 
 class EnrollmentController:
@@ -86,7 +88,9 @@ class EnrollmentController:
                 self._cond("Enrolled", "False", "PendingApproval", str(exc), info=True)
             except (FleetError, ConfigError) as exc:
                 attempt += 1
-                delay = backoff_delay(attempt, self.base_delay, cfg.retry_max)
+                # an enrolled box reconnects within a minute of the registrar coming back
+                cap = min(cfg.retry_max, RECONNECT_CAP) if self._section.get("enrolled") else cfg.retry_max
+                delay = backoff_delay(attempt, self.base_delay, cap)
                 self._failed(exc, delay, attempt)
             await self._sleep(delay, version)
 
@@ -124,6 +128,8 @@ class EnrollmentController:
             ca, cert = await self._enroll(cfg, est, identity)
         elif datetime.now(UTC) >= ident.renew_at(cert):
             cert = await self._renew(est, identity, ca)
+        elif self._section.get("cert_serial") != f"{cert.serial_number:x}":
+            self._mark_enrolled(identity, cert)  # enrolled before this start
         client = RegistrarClient(cfg.url, self.transport, self._mtls(identity, ca))
         inventory_version = self.ctx.inventory.version
         registration = (f"{cert.serial_number:x}", inventory_version)
@@ -133,6 +139,7 @@ class EnrollmentController:
         else:
             answer = await client.heartbeat(self._heartbeat_doc())
         await self._refresh_crl(client, identity, answer.crl_number)
+        self._mark_enrolled(identity, cert)  # in touch again after an outage
         self._apply(identity, answer)
         self._publish(last_contact=datetime.now(UTC).isoformat(timespec="seconds"), last_error="", next_attempt_in=None)
         until_renewal = (ident.renew_at(cert) - datetime.now(UTC)).total_seconds()
@@ -170,9 +177,13 @@ class EnrollmentController:
         atomic_write(identity.files.ca, ident.pem(ca), mode=0o644, dir_mode=0o700)
         atomic_write(identity.files.cert, ident.pem(cert), mode=0o644, dir_mode=0o700)
         self._cond("PendingApproval", "False", "Approved", "the registrar issued a certificate", info=True)
+        self._mark_enrolled(identity, cert)
+
+    def _mark_enrolled(self, identity: ident.Identity, cert: x509.Certificate) -> None:
         self._cond("Enrolled", "True", "Enrolled", f"node {identity.node_id}, certificate valid until "
                    f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
         self._publish(
+            node_id=identity.node_id,
             enrolled=True,
             cert_serial=f"{cert.serial_number:x}",
             cert_not_after=cert.not_valid_after_utc.isoformat(),

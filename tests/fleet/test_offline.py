@@ -72,3 +72,27 @@ async def test_registrar_restart_reconnects_an_enrolled_box(tmp_path, run_contro
     await handle.start()
     await wait_for(lambda: handle.reg.registry.list_nodes()[0].last_seen > seen, timeout=5, what="heartbeat")
     await handle.stop()
+
+
+async def test_agent_restart_while_registrar_is_down_keeps_identity_and_assignment(tmp_path, run_controller):
+    handle = new_registrar(tmp_path / "reg")
+    await handle.start()
+    cfg = box_config(handle.url, handle.pin, handle.token(uses=1), retry_max=0.3)
+    ctx = make_box(tmp_path / "box", cfg, "5" * 32)
+    task = run_controller(ctx)
+    await wait_for(lambda: ctx.assignment.value is not None)
+    serial = ctx.board.sections()["fleet"]["cert_serial"]
+    task.cancel()
+    await handle.stop()
+
+    again = make_box(tmp_path / "box", cfg, "5" * 32)  # the daemon starts again (or rolls back)
+    run_controller(again)
+    await wait_for(lambda: again.board.sections().get("fleet", {}).get("last_error"), what="registrar still down")
+    assert cond(again, "Enrolled") == ("True", "RegistrarUnreachable")  # no re-enrollment needed
+    assert again.board.sections()["fleet"]["cert_serial"] == serial
+    assert cond(again, "Assigned") == ("True", "Restored")
+    assert again.assignment.value == ctx.assignment.value
+    await handle.start()
+    await wait_for(lambda: cond(again, "Enrolled") == ("True", "Enrolled"), timeout=5, what="back in touch")
+    assert len(handle.reg.registry.list_nodes()) == 1
+    await handle.stop()
