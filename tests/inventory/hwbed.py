@@ -84,7 +84,7 @@ def testbed(name: str) -> Any:
     return tb
 
 
-def dump(scanner: Scanner, inv: Any) -> dict[str, Any]:
+def dump(inv: Any) -> dict[str, Any]:
     return {"inventory": inv.model_dump(mode="json"), "labels": node_labels(inv)}
 
 
@@ -98,7 +98,7 @@ async def mode_scan(args: list[str]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             scanner = make_scanner(name, tb, Path(tmp), smi)
             inv = await scanner.scan(nvidia_timeout=0.5)
-            out[arg] = dump(scanner, inv)
+            out[arg] = dump(inv)
         del tb  # the next Testbed takes over UMOCKDEV_DIR
     return out
 

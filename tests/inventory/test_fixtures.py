@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -269,3 +270,16 @@ def test_hotplug_follows_uevents() -> None:
     assert steps["remove nic"]["section"]["hotplug_events"] >= 5
     assert out["hotplug_events"] >= 7  # the nvme add alone is three uevents
     assert out["conditions"]["InventoryReady"] == "True"
+
+
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def test_every_label_is_valid_kubernetes_syntax(scans: dict[str, Any]) -> None:
+    for name, result in scans.items():
+        for key, value in result["labels"].items():
+            prefix, _, label = key.rpartition("/")
+            assert prefix in ("feature.node.kubernetes.io", "edge-agent.io"), (name, key)
+            assert LABEL_NAME.match(label), (name, key)
+            assert len(value) <= 63 and LABEL_VALUE.match(value), (name, key, value)

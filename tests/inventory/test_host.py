@@ -80,3 +80,13 @@ def test_virtio_vm_development_box(inv: Inventory) -> None:
     assert virtio_nics and all(n.physical and n.mac and n.mtu for n in virtio_nics)
     assert inv.gpus == ()
     assert inv.nvme == ()
+
+
+def test_a_failing_collector_does_not_stop_the_scan() -> None:
+    def broken() -> dict[str, tuple[str, ...]]:
+        raise RuntimeError("netlink unavailable")
+
+    inv = Scanner(Paths(), ProcessRunner(), addresses=broken).scan_hardware()
+    assert inv.problems == {"nics": "collector failed: RuntimeError: netlink unavailable"}
+    assert inv.system.kernel == os.uname().release  # the rest of the scan is there
+    assert all(n.addresses == () for n in inv.nics)
