@@ -153,9 +153,13 @@ STATUS_DOC = {
     "health": "healthy",
     "conditions": [
         {"type": t, "status": "True", "reason": "Ok", "message": "", "severity": "error"}
-        for t in ("Enrolled", "Assigned", "KubernetesReady", "ConfigValid", "InventoryHealthy")
+        for t in ("Enrolled", "Assigned", "NodeReady", "ConfigValid", "InventoryReady")
     ],
-    "sections": {"inventory": {"gpus": [{"vendor": "nvidia", "model": "L4"}]}, "fleet": {"role": "agent"}},
+    "sections": {
+        "inventory": {"gpus": 1, "summary": "1 GPU"},
+        "kubernetes": {"ready": True},
+        "fleet": {"role": "agent"},
+    },
 }
 
 

@@ -19,7 +19,7 @@ import aiohttp
 from agent.registrar.assign import node_address
 from agent.registrar.registry import Node
 
-K8S_READY_CONDITIONS = ("KubernetesReady", "RuntimeReady", "NodeReady")
+K8S_READY_CONDITIONS = ("NodeReady",)
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,26 @@ def client_context(client_dir: Path) -> ssl.SSLContext:
 
 
 def _gpus(status: dict[str, Any], inventory: dict[str, Any]) -> int | None:
+    """GPU count: the status's inventory summary (a count), else the inventory the box registered (a list)."""
     for source in (status.get("sections", {}).get("inventory", {}), inventory):
-        if isinstance(source, dict):
-            gpus = source.get("gpus")
-            if isinstance(gpus, list):
-                return len(gpus)
+        gpus = source.get("gpus") if isinstance(source, dict) else None
+        if isinstance(gpus, bool):
+            continue
+        if isinstance(gpus, int):
+            return gpus
+        if isinstance(gpus, list):
+            return len(gpus)
     return None
 
 
 def _k8s_ready(status: dict[str, Any]) -> str:
+    """The runtime's NodeReady condition (``sections.kubernetes.ready`` when there is no condition)."""
     for cond in status.get("conditions", []):
         if isinstance(cond, dict) and cond.get("type") in K8S_READY_CONDITIONS:
             return str(cond.get("status", "Unknown"))
+    kube = status.get("sections", {}).get("kubernetes")
+    if isinstance(kube, dict) and isinstance(kube.get("ready"), bool):
+        return "True" if kube["ready"] else "False"
     return "Unknown"
 
 

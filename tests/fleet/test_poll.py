@@ -25,12 +25,13 @@ async def test_poll_reaches_every_box_and_reports_the_unreachable(registrar, run
         start_box(registrar, tmp_path / "b1", run_controller, "a1" * 16, agent_app) as b1,
         start_box(registrar, tmp_path / "b2", run_controller, "b2" * 16, agent_app) as b2,
     ):
-        b2.ctx.board.set_condition("KubernetesReady", "True", "NodeReady", "k3s node is Ready")
-        b1.ctx.board.set_condition("KubernetesReady", "False", "NotReady", "kubelet not posting status")
+        b2.ctx.board.set_condition("NodeReady", "True", "Ready", "k3s node is Ready")
+        b2.ctx.board.set_section("inventory", {"gpus": 2, "summary": "2 GPUs"})
+        b1.ctx.board.set_condition("NodeReady", "False", "NotReady", "kubelet not posting status")
         rows = await poll_fleet(registrar.reg.registry.list_nodes(), registrar.state_dir / "poller", timeout=3)
     by_id = {r.node_id: r for r in rows}
     assert set(by_id) == {b1.node_id, b2.node_id, gone.node_id}
-    assert by_id[b2.node_id].reachable and by_id[b2.node_id].k8s_ready == "True"
+    assert by_id[b2.node_id].reachable and by_id[b2.node_id].k8s_ready == "True" and by_id[b2.node_id].gpus == 2
     assert by_id[b1.node_id].reachable and by_id[b1.node_id].k8s_ready == "False"
     assert by_id[b1.node_id].site == "lab" and by_id[b1.node_id].role in ("server", "agent")
     assert not by_id[gone.node_id].reachable and by_id[gone.node_id].health == "unreachable"
