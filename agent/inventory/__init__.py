@@ -1,0 +1,1 @@
+"""Hardware inventory: udev/sysfs collectors, nvidia-smi enrichment, hotplug, node labels."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -152,3 +153,37 @@ def test_view_imports_only_the_standard_library(module: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_agentctl_inventory_through_a_unix_socket(tmp_path: Path) -> None:
+    """agentctl (a separate process) renders what the route serves: table and -o json."""
+    ctx = make_ctx(tmp_path)
+    ctx.inventory.set(sample())
+    runner = web.AppRunner(make_app(ctx))
+    await runner.setup()
+    sock = tmp_path / "agent.sock"
+    await web.UnixSite(runner, str(sock)).start()
+    try:
+        outputs = []
+        for extra in ([], ["-o", "json"]):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "agent.cli.agentctl",
+                "--socket",
+                str(sock),
+                "inventory",
+                *extra,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0, err.decode()
+            outputs.append(out.decode())
+    finally:
+        await runner.cleanup()
+    table, raw = outputs
+    assert "NVIDIA H100 80GB HBM3" in table and "edge-agent.io/gpu.count=1" in table
+    doc = json.loads(raw)
+    assert doc["schema"] == "edge-agent.inventory/v1"
+    assert doc["inventory"]["nvme"][0]["namespaces"][0]["holds_root"] is True
