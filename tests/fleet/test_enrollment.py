@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,3 +108,19 @@ async def test_certificate_is_renewed_at_two_thirds_of_its_life(tmp_path, run_co
         assert cond(ctx, "Enrolled") == ("True", "Enrolled")
     finally:
         await handle.stop()
+
+
+async def test_metrics_show_enrollment_and_certificate_times(registrar, run_controller, tmp_path):
+    from agent.fleet.metrics import metrics
+
+    ctx = make_box(tmp_path / "m", box_config(registrar.url, registrar.pin, registrar.token()), "ee" * 16)
+    assert list(metrics(ctx)) == []  # nothing before the controller ran
+    run_controller(ctx)
+    await wait_for(lambda: ctx.assignment.value is not None)
+    await wait_for(lambda: ctx.board.sections()["fleet"].get("last_contact"))
+    lines = list(metrics(ctx))
+    assert "edge_agent_fleet_enrolled 1" in lines
+    assert 'edge_agent_fleet_assigned{cluster="lab",role="server",distribution="k3s"} 1' in lines
+    expiry = next(ln for ln in lines if ln.startswith("edge_agent_fleet_certificate_expiry_timestamp_seconds "))
+    assert abs(float(expiry.split()[1]) - (time.time() + 3600)) < 120
+    assert all(ln.startswith("#") or ln.startswith("edge_agent_fleet_") for ln in lines)
