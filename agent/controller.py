@@ -52,7 +52,8 @@ class Supervisor:
 
     @staticmethod
     def condition_type(name: str) -> str:
-        return f"{name[:1].upper()}{name[1:]}Healthy"
+        """"remote-api" -> "RemoteApiHealthy"."""
+        return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-")) + "Healthy"
 
     def start(self) -> None:
         for c in self.controllers:

@@ -22,19 +22,32 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from agent import __version__
+from agent.api import inventory as inventory_api
+from agent.api import upgrades as upgrades_api
 from agent.api.app import ApiInfo, RouteModule, build_app
+from agent.api.metrics import MetricsSource
+from agent.api.mtls import require_role
 from agent.config import LoadedConfig, load_config, render_redacted
 from agent.context import AgentContext
 from agent.controller import Controller, Supervisor
 from agent.errors import ConfigError, StateError
+from agent.fleet.enrollment import EnrollmentController
+from agent.fleet.remote import RemoteApiController
+from agent.fleet.seed import adopt_seed
 from agent.fsio import remove_stale_temps
+from agent.inventory import metrics as inventory_metrics
+from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
 from agent.model.config import AgentConfig
 from agent.paths import Paths
+from agent.runtime import metrics as runtime_metrics
+from agent.runtime.controller import RuntimeController
 from agent.sdnotify import Notifier
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.upgrade import metrics as upgrade_metrics
+from agent.upgrade.controller import UpgradeController
 from agent.watch import Watch
 
 log = logging.getLogger("agent.daemon")
@@ -42,7 +55,7 @@ log = logging.getLogger("agent.daemon")
 EXIT_CONFIG = 2
 
 # Route modules of the capabilities, served on the socket and the remote listener alike.
-ROUTE_MODULES: tuple[RouteModule, ...] = ()
+ROUTE_MODULES: tuple[RouteModule, ...] = (inventory_api, upgrades_api)
 
 
 @dataclass
@@ -152,6 +165,12 @@ class Agent:
             d.chmod(mode)
         remove_stale_temps(self.paths.state_dir)
         try:
+            adopted = adopt_seed(self.paths)
+        except OSError as exc:
+            adopted = f"could not adopt the first-boot seed: {exc}"
+        if adopted:
+            log.info("%s", adopted)
+        try:
             self.store.load()
         except StateError as exc:
             self.board.set_condition("StateValid", "False", "Unreadable", str(exc))
@@ -161,8 +180,23 @@ class Agent:
         else:
             self.board.set_condition("StateValid", "True", "Loaded", str(self.paths.state_file))
 
-    def build_controllers(self, ctx: AgentContext, api_runner: web.AppRunner) -> list[Controller]:
-        return []
+    @staticmethod
+    def build_controllers(ctx: AgentContext, api_runner: web.AppRunner) -> list[Controller]:
+        return [
+            InventoryController(ctx),
+            EnrollmentController(ctx),
+            RemoteApiController(ctx, api_runner),
+            RuntimeController(ctx),
+            UpgradeController(ctx),
+        ]
+
+    @staticmethod
+    def metric_sources(ctx: AgentContext) -> list[MetricsSource]:
+        return [
+            lambda: inventory_metrics.metrics(ctx),
+            lambda: runtime_metrics.metrics(ctx),
+            lambda: upgrade_metrics.metrics(ctx),
+        ]
 
     async def serve_socket(self, api_runner: web.AppRunner, group: str) -> None:
         sock_path = self.paths.socket
@@ -207,7 +241,7 @@ class Agent:
             config=Watch(config),
         )
         self.ctx = ctx
-        app = build_app(ctx, self.info, ROUTE_MODULES)
+        app = build_app(ctx, self.info, ROUTE_MODULES, self.metric_sources(ctx), middlewares=[require_role])
         self.api_runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.api_runner.setup()
         await self.serve_socket(self.api_runner, config.api.socket_group)

@@ -31,8 +31,9 @@ def _scalar(v: Any) -> str:
 def section_line(name: str, data: Any) -> str:
     """One line per status section: its 'summary' if it has one, else its scalar fields."""
     if isinstance(data, dict):
-        if isinstance(data.get("summary"), str):
-            return data["summary"]
+        summary = data.get("summary")
+        if isinstance(summary, str):
+            return summary
         fields = [f"{k}={_scalar(v)}" for k, v in data.items() if not isinstance(v, dict)]
         return " ".join(fields[:8])
     return _scalar(data)
