@@ -91,7 +91,7 @@ class InventoryController:
             self.ctx.board.set_condition("InventoryReady", "False", "Scanning", "first hardware scan in progress")
         monitor: HotplugMonitor | None = None
         if self.ctx.config.value.inventory.hotplug:
-            source = self.monitor_source or default_source()
+            source = self.monitor_source or default_source(self.ctx.paths)
             monitor = HotplugMonitor(self.scanner.udev, self._on_uevent, source)
             try:
                 monitor.start(asyncio.get_running_loop())

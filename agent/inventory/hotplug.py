@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from typing import Literal
 
 import pyudev
 
 from agent.errors import InventoryError
+from agent.paths import Paths
 
 log = logging.getLogger("agent.inventory.hotplug")
 
@@ -24,9 +24,9 @@ SUBSYSTEMS = ("pci", "nvme", "nvme-subsystem", "block", "net", "drm", "infiniban
 Source = Literal["udev", "kernel"]
 
 
-def default_source() -> Source:
+def default_source(paths: Paths) -> Source:
     """udev when udevd runs (it re-broadcasts processed events), else the kernel's own."""
-    return "udev" if os.path.exists("/run/udev/control") else "kernel"
+    return "udev" if paths.under("/run/udev/control").exists() else "kernel"
 
 
 class HotplugError(InventoryError):

@@ -14,12 +14,12 @@ import shlex
 import pyudev
 
 from agent.inventory.sysfs import Fields, listdir, read_raw
-from agent.model.inventory import System
+from agent.model.inventory import BootMode, System
 from agent.paths import Paths
 
-DMI = "/sys/class/dmi/id"
-EFI = "/sys/firmware/efi"
-DT_MODEL = "/sys/firmware/devicetree/base/model"
+DMI = "class/dmi/id"
+EFI = "firmware/efi"
+DT_MODEL = "firmware/devicetree/base/model"
 _ARM_IMPLEMENTERS = {"0x41": "ARM", "0x4e": "NVIDIA", "0x51": "Qualcomm", "0x61": "Apple", "0xc0": "Ampere"}
 _ARM_PARTS = {
     "0xd03": "Cortex-A53",
@@ -128,8 +128,8 @@ def _topology(udev: pyudev.Context, problems: dict[str, str]) -> tuple[int | Non
     return len(packages), len(cores), threads
 
 
-def _boot_mode(arch: str | None, problems: dict[str, str]) -> str | None:
-    if os.path.isdir(EFI):
+def _boot_mode(sys_root: str, arch: str | None, problems: dict[str, str]) -> BootMode | None:
+    if os.path.isdir(f"{sys_root}/{EFI}"):
         return "uefi"
     if arch in ("x86_64", "i686", "i386"):
         return "bios"
@@ -140,17 +140,19 @@ def _boot_mode(arch: str | None, problems: dict[str, str]) -> str | None:
 def collect_system(udev: pyudev.Context, paths: Paths) -> System:
     problems: dict[str, str] = {}
     host = Fields(str(paths.root), problems)
-    dmi = Fields(DMI, problems)
+    sys_root = udev.sys_path
+    dmi_dir, dt_model = f"{sys_root}/{DMI}", f"{sys_root}/{DT_MODEL}"
+    dmi = Fields(dmi_dir, problems)
     vendor = product = serial = board_vendor = board_name = None
-    if os.path.isdir(DMI):
+    if os.path.isdir(dmi_dir):
         vendor = dmi.text("sys_vendor", "vendor")
         product = dmi.text("product_name", "product")
         serial = dmi.text("product_serial", "serial")
         board_vendor = dmi.text("board_vendor", "board_vendor")
         board_name = dmi.text("board_name", "board_name")
     else:
-        reason = "no DMI table (device-tree system)" if os.path.exists(DT_MODEL) else "no DMI table"
-        raw, why = read_raw(DT_MODEL) if os.path.exists(DT_MODEL) else (None, None)
+        reason = "no DMI table (device-tree system)" if os.path.exists(dt_model) else "no DMI table"
+        raw, why = read_raw(dt_model) if os.path.exists(dt_model) else (None, None)
         text = raw.decode("utf-8", "replace").replace("\x00", "").strip() if raw else None
         product = text or None
         if product is None:
@@ -173,7 +175,7 @@ def collect_system(udev: pyudev.Context, paths: Paths) -> System:
         memory_bytes=_memory(host),
         kernel=host.text("proc/sys/kernel/osrelease", "kernel"),
         os_release=_os_release(paths, problems),
-        boot_mode=_boot_mode(arch, problems),
+        boot_mode=_boot_mode(sys_root, arch, problems),
         architecture=arch,
         problems=problems,
     )
