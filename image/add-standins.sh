@@ -19,3 +19,7 @@ for dist in k3s k0s; do
     (cd "$dir" && sha256sum "$dist" > sha256sum.txt)
     echo "add-standins.sh: stand-in $dist -> /usr/lib/edge-agent/airgap/$dist" >&2
 done
+# The stand-ins log every call to /var/log/standin-calls.log, also when the agent probes them
+# from inside its sandbox (ProtectSystem=strict: /var/log is read-only there, /var/lib is not).
+mkdir -p "$tree/var/lib/edge-standin"
+ln -sfn /var/lib/edge-standin/calls.log "$tree/var/log/standin-calls.log"

@@ -60,10 +60,10 @@ mirror=${EDGE_AGENT_IMAGE_MIRROR:-${mirror:-http://deb.debian.org/debian}}
 base_key=$(printf '%s\n' "$suite" "$packages" "$mirror" "base-v1" | sha256sum | cut -c1-16)
 deps_key=$(echo pyproject.toml | hash_files)
 agent_key=$(git -C "$repo" ls-files -co --exclude-standard -- agent pyproject.toml README.md LICENSE | sort | hash_files)
-tree_inputs=(systemd image README.md docs)
-[[ "$variant" == test ]] && tree_inputs+=(tests/standins)
 tree_key=$( { echo "$base_key $deps_key $agent_key $variant tree-v1"
-              git -C "$repo" ls-files -co --exclude-standard -- "${tree_inputs[@]}" | sort | hash_files
+              git -C "$repo" ls-files -co --exclude-standard -- systemd image README.md docs | sort | hash_files
+              # stand-ins by what is on disk (tests/standins/dist matches .gitignore's dist/)
+              [[ "$variant" != test ]] || (cd "$repo" && find tests/standins -type f ! -path '*/__pycache__/*' | sort | hash_files)
               sha256sum < "$unit"
               [[ -z "$airgap" ]] || (cd "$airgap" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
             } | sha256sum | cut -c1-16)
@@ -152,9 +152,6 @@ done
 if [[ -n "$airgap" ]]; then
     cp -a "$airgap"/. "$tree/usr/lib/edge-agent/airgap/"
 fi
-if [[ "$variant" == test ]]; then
-    bash "$here/add-standins.sh" "$repo/tests/standins" "$tree"
-fi
 in_tree systemd-sysusers >&2
 systemctl --root="$tree" enable edge-agent.service systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
 systemctl --root="$tree" is-enabled edge-agent.service >/dev/null || die "edge-agent.service did not get enabled"
@@ -167,6 +164,11 @@ rm -f "$tree/etc/hostname" "$tree/etc/resolv.conf" "$tree/var/lib/systemd/random
 rm -rf "$tree/var/lib/edge-agent" "$tree/run/edge-agent" "$tree/root/.cache" "$tree/root/.ssh" "$tree/tmp/"* "$tree/var/tmp/"* \
        "$tree/var/cache/apt/"*.bin "$tree/var/log/"*.log "$tree/var/log/apt/"* "$tree/var/cache/debconf/"*-old
 find "$tree/opt/edge-agent/venv" -name 'direct_url.json' -delete   # names the build machine's paths
+
+# Test images only, after the scrub above so nothing of theirs is swept away.
+if [[ "$variant" == test ]]; then
+    bash "$here/add-standins.sh" "$repo/tests/standins" "$tree"
+fi
 
 commit=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$repo" status --porcelain -- agent pyproject.toml systemd image 2>/dev/null | head -c1)

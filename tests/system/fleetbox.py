@@ -63,6 +63,7 @@ def wait_enrolled_and_ready(box: Container, timeout: float = READY_TIMEOUT) -> t
         doc = status(box)
         return doc if enrolled_and_ready(doc) else None
 
+    box.wait_booted(timeout)
     doc = wait_for(f"{box.name} enrolled and ready", probe, timeout, interval=0.2)
     took = time.monotonic() - box.started_at
     flag = "" if took <= TARGET_SECONDS else f"  (over the {TARGET_SECONDS:.0f}s target)"
