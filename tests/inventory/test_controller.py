@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+
+import pytest
 
 from agent.context import AgentContext
 from agent.inventory.controller import InventoryController
@@ -74,6 +77,34 @@ async def test_hotplug_monitor_opens_or_says_why(tmp_path: Path) -> None:
     try:
         await asyncio.wait_for(ctx.inventory.wait_newer(0), 10)
         assert ctx.board.sections()["inventory"]["hotplug"] in ("udev", "kernel", "unavailable")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_real_kernel_uevent_triggers_a_rescan(tmp_path: Path) -> None:
+    """A synthetic 'change' uevent from the real kernel (written to lo's uevent file) is received
+    through the netlink monitor on the event loop, counted, and followed by a rescan."""
+    trigger = Path("/sys/class/net/lo/uevent")
+    if os.geteuid() != 0 or not os.access(trigger, os.W_OK):
+        pytest.skip("needs root to make the kernel emit a uevent")
+    ctx = make_ctx(tmp_path, hotplug=True)
+    ctrl = InventoryController(ctx, debounce=0.01)
+    task = asyncio.create_task(ctrl.run())
+    try:
+        await asyncio.wait_for(ctx.inventory.wait_newer(0), 10)
+        if ctrl.hotplug_state not in ("udev", "kernel"):
+            pytest.skip(f"no uevent monitor here ({ctrl.hotplug_state})")
+        if ctrl.hotplug_state == "udev":
+            pytest.skip("udevd runs here: its re-broadcast depends on its rules, not on us")
+        trigger.write_text("change")
+        for _ in range(100):
+            if ctrl.hotplug_events >= 1 and ctrl.scans >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert ctrl.hotplug_events >= 1
+        assert ctrl.scans >= 2
+        assert ctx.board.sections()["inventory"]["hotplug_events"] >= 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
