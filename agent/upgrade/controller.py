@@ -30,7 +30,7 @@ class UpgradeController:
         await m.cleanup_at_start()
         m.publish()
         while True:
-            await m.resume_agent()
+            await m.resume()
             m.publish()
             # wake on manager changes (a new upgrade reaching "checking") or refresh the
             # slot facts (a rollback by the launcher's guard) every few seconds

@@ -155,6 +155,7 @@ class KubeInstaller:
     async def preflight(self, manifest: Manifest, force: bool) -> str:
         from agent.upgrade.manager import UpgradeRefused
 
+        self._placed = False
         dist = self.distribution()
         if dist != self.kind:
             raise UpgradeRefused(f"this box runs {dist or 'no Kubernetes'}, not {self.kind}")
@@ -221,6 +222,9 @@ class KubeInstaller:
             f"node {self.node_name()} was not Ready on {version} within {timeout:g}s (last: {last})"
         )
 
+    def adopt(self, previous: str) -> None:
+        self._previous, self._placed = previous, True
+
     async def restore(self, manifest: Manifest) -> None:
         if not self._placed:
             return
@@ -250,6 +254,7 @@ class AirgapInstaller:
 
     async def preflight(self, manifest: Manifest, force: bool) -> str:
         self._target()
+        self._replaced, self._added = [], []
         return ""
 
     async def install(self, staged: Path, manifest: Manifest) -> None:
@@ -266,6 +271,9 @@ class AirgapInstaller:
 
     async def healthy(self, manifest: Manifest, timeout: float) -> None:
         return None  # k3s >= 1.29.13 imports while running; k0s re-imports on mtime change
+
+    def adopt(self, previous: str) -> None:
+        return None  # what was replaced is not known after a restart; images are additive anyway
 
     async def restore(self, manifest: Manifest) -> None:
         for added in self._added:

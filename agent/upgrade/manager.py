@@ -36,7 +36,7 @@ from agent.upgrade.download import fetch, is_url, redact_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
 from agent.upgrade.health import wait_healthy
 from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
-from agent.upgrade.manifest import Manifest, host_architecture
+from agent.upgrade.manifest import MANIFEST_NAME, Manifest, host_architecture, parse_manifest
 from agent.upgrade.progress import Progress
 from agent.upgrade.record import State, UpgradeRecord
 from agent.upgrade.signing import load_release_keys
@@ -73,6 +73,9 @@ class KindInstaller(Protocol):
     async def healthy(self, manifest: Manifest, timeout: float) -> None: ...
 
     async def restore(self, manifest: Manifest) -> None: ...
+
+    def adopt(self, previous: str) -> None:
+        """After an agent restart mid-switch: assume the new files are in place over ``previous``."""
 
 
 _MANAGERS: weakref.WeakValueDictionary[int, UpgradeManager] = weakref.WeakValueDictionary()
@@ -325,21 +328,31 @@ class UpgradeManager:
             self._move(rec, "rolled-back", f"could not restart the agent: {exc}")
 
     async def _switch_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller, staged: Path) -> None:
-        timeout = self.ctx.config.value.upgrade.health_deadline
         try:
             await installer.install(staged, m)
-            self._move(rec, "checking", f"waiting up to {timeout:g}s for the node to be Ready on {m.version}")
-            await installer.healthy(m, timeout)
         except AgentError as exc:
-            log.error("upgrade %s: %s; restoring %s", rec.id, exc, rec.previous_version)
-            try:
-                await installer.restore(m)
-            except AgentError as exc2:
-                self._move(rec, "failed", f"{exc}; and restoring {rec.previous_version} failed too: {exc2}")
-                return
-            self._move(rec, "rolled-back", f"{exc}; restored {rec.previous_version}")
+            await self._restore(rec, m, installer, exc)
+            return
+        timeout = self.ctx.config.value.upgrade.health_deadline
+        self._move(rec, "checking", f"waiting up to {timeout:g}s for the node to be Ready on {m.version}")
+        await self._gate_kind(rec, m, installer)
+
+    async def _gate_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller) -> None:
+        try:
+            await installer.healthy(m, self.ctx.config.value.upgrade.health_deadline)
+        except AgentError as exc:
+            await self._restore(rec, m, installer, exc)
             return
         self._move(rec, "committed", f"{m.kind} {m.version} is running and Ready")
+
+    async def _restore(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller, exc: AgentError) -> None:
+        log.error("upgrade %s: %s; restoring %s", rec.id, exc, rec.previous_version)
+        try:
+            await installer.restore(m)
+        except AgentError as exc2:
+            self._move(rec, "failed", f"{exc}; and restoring {rec.previous_version} failed too: {exc2}")
+            return
+        self._move(rec, "rolled-back", f"{exc}; restored {rec.previous_version}")
 
     def installer(self, kind: str) -> KindInstaller:
         if self._installers is None:
@@ -365,15 +378,39 @@ class UpgradeManager:
             return
         await asyncio.to_thread(self._remove_leftovers)
         rec = self.active
-        interrupted = ("downloading", "verifying", "staged", "switching")
-        if (
-            rec is not None
-            and rec.state in interrupted
-            and not (rec.kind == "agent" and rec.state == "switching" and self.slots.trial() is not None)
-        ):
-            self._move(rec, "failed", f"interrupted while {rec.state} by an agent restart; request it again")
-        if rec is not None and rec.state == "switching" and rec.kind == "agent":
+        if rec is None:
+            return
+        if rec.kind == "agent" and rec.state == "switching":
+            # the switch may or may not have happened: resume_agent reads the slots and settles it
             self._move(rec, "checking", "the agent restarted during the switch")
+        elif rec.kind not in ("", "agent") and rec.state in ("switching", "checking"):
+            self._move(rec, "checking", "the agent restarted during the switch; checking the node again")
+        elif rec.state in ("downloading", "verifying", "staged", "switching"):
+            self._move(rec, "failed", f"interrupted while {rec.state} by an agent restart; request it again")
+
+    async def resume(self) -> None:
+        """Settle an upgrade the previous agent process left in ``checking``."""
+        await self.resume_agent()
+        await self.resume_kind()
+
+    async def resume_kind(self) -> None:
+        """k3s/k0s/images left in ``checking`` by a restart: gate again, then commit or restore."""
+        rec = self.active
+        if rec is None or rec.kind in ("", "agent") or rec.state != "checking" or self._busy():
+            return
+        installer = self.installer(rec.kind)
+        staged = self.ctx.paths.versions_dir / rec.kind / rec.version
+        try:
+            raw = await asyncio.to_thread((staged / MANIFEST_NAME).read_bytes)
+            m = parse_manifest(raw, str(staged / MANIFEST_NAME))
+        except (OSError, BundleError) as exc:
+            self._move(rec, "failed", f"cannot check the interrupted upgrade: {exc}")
+            return
+        installer.adopt(rec.previous_version)
+        await self._gate_kind(rec, m, installer)
+
+    def _busy(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def resume_agent(self) -> None:
         """Settle an agent upgrade left in ``checking`` by the previous process. Returns when final."""

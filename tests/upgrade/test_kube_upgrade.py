@@ -104,3 +104,20 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
         check=True,
     ).stdout
     assert '"status": "True"' in ready
+
+    # the agent restarts in the middle of a k3s switch: the next process checks the node again
+    record = {
+        "id": "k1",
+        "source": str(good),
+        "state": "switching",
+        "kind": "k3s",
+        "version": "v1.34.0+k3s1",
+        "previous_version": "v1.33.1+k3s1",
+    }
+    box.ctx.store.put("upgrade", {"active": "k1", "records": [record]})
+    again = UpgradeManager(box.ctx)
+    await again.cleanup_at_start()
+    await asyncio.wait_for(again.resume(), 30)
+    rec2 = again.get("k1")
+    assert rec2 is not None and rec2.state == "committed", rec2
+    assert [s.state for s in rec2.history][-2:] == ["checking", "committed"]
