@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import socket
+import time
 from collections.abc import Mapping
 
 from agent.context import AgentContext
@@ -47,6 +48,7 @@ class RuntimeController:
         self.poll_interval = poll_interval
         self.installer = Installer(ctx.paths, ctx.runner)
         self.systemd = Systemd(ctx.runner)
+        self._since = time.monotonic()  # last activation (or this daemon's start)
         self.runtimes: dict[str, Runtime] = {
             "k3s": K3s(ctx.paths, ctx.runner),
             "k0s": K0s(ctx.paths, ctx.runner),
@@ -98,15 +100,19 @@ class RuntimeController:
         )
         facts = Facts(node_name=self._node_name(desired), nvidia_runtime=self._nvidia_runtime())
         rendered = rt.render(desired, facts)
-        unit_changed = await self._write(rendered)
+        written = await self._write(rendered)
+        unit_changed = any(p.startswith(SYSTEMD) for p in written)
         self._cond("Configured", "True", "Configured", f"{len(rendered.files)} files rendered for {rendered.unit}")
         key = self._applied_key(rendered, installed, facts)
         progress = self.ctx.store.get(SECTION)
-        apply = progress.get("applied") != key
+        # something to apply: new config/binary since the last activation, or a file we had to put back
+        apply = progress.get("applied") != key or bool(written)
         if apply:
             self.ctx.store.put(SECTION, {**progress, "step": "activating", "pending": key})
             log.info("applying %s configuration (%s)", desired.distribution, rendered.unit)
         activation = await rt.activate(desired, rendered, apply=apply, unit_changed=unit_changed)
+        if activation.outcome != "unchanged":
+            self._since = time.monotonic()
         if activation.outcome != "unchanged":
             log.info("%s: %s %s", rendered.unit, activation.outcome, activation.detail)
         if apply:
@@ -152,9 +158,10 @@ class RuntimeController:
             await self.runtimes[old].uninstall()
             self.ctx.store.put(SECTION, {})
 
-    async def _write(self, rendered: Rendered) -> bool:
-        """Write every rendered file (no-op when unchanged); stop and drop the other role's unit."""
-        unit_changed = False
+    async def _write(self, rendered: Rendered) -> list[str]:
+        """Write every rendered file (no-op when unchanged); stop and drop the other role's unit.
+        Returns the box paths written or removed."""
+        written: list[str] = []
         for path in rendered.remove:
             target = self.ctx.paths.under(path)
             if not target.exists():
@@ -163,14 +170,14 @@ class RuntimeController:
                 other = target.name.removesuffix(".service")
                 await self.systemd.stop(other)
                 await self.systemd.disable(other)
-                unit_changed = True
             target.unlink()
+            written.append(path)
         for f in rendered.files:
             changed = atomic_write(self.ctx.paths.under(f.path), f.data, mode=f.mode)
             if changed:
                 log.info("wrote %s", f.path)  # never the content: some hold tokens
-                unit_changed |= f.path.startswith(SYSTEMD)
-        return unit_changed
+                written.append(f.path)
+        return written
 
     @staticmethod
     def _applied_key(rendered: Rendered, installed: Installed, facts: Facts) -> str:
@@ -233,15 +240,26 @@ class RuntimeController:
             node = await rt.node_ready(desired, facts.node_name)
             ready = node.status == "True"
             ready_reason = node.reason
-            self._cond("NodeReady", node.status, node.reason, node.message or f"node {facts.node_name}")
+            self._cond(
+                "NodeReady", node.status, node.reason, self._late(desired, ready, node.message or facts.node_name)
+            )
         else:
             ready_reason = why.reason if why else "NotRunning"
-            self._cond("NodeReady", "False", ready_reason, f"{rendered.unit} is not running")
+            self._cond(
+                "NodeReady", "False", ready_reason, self._late(desired, False, f"{rendered.unit} is not running")
+            )
         if ok and desired.role == "server":
             tokens = await rt.join_tokens(desired)
             if tokens is not None:
                 self.ctx.join_tokens.set(tokens)
         self._publish(desired, installed, state, facts, ready=ready, ready_reason=ready_reason, unit=rendered.unit)
+
+    def _late(self, desired: DesiredKube, ready: bool, message: str) -> str:
+        """Past ready_timeout, say so: nothing sits "in progress" forever without saying why."""
+        waited = time.monotonic() - self._since
+        if ready or waited <= desired.ready_timeout:
+            return message
+        return f"{message} (not Ready {waited:.0f}s after start, past ready_timeout {desired.ready_timeout:g}s)"
 
     def _publish(
         self,

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from .boxes import Box, standin_binary, write_bundle
@@ -41,6 +42,7 @@ async def test_checksum_mismatch_keeps_old_binary_and_says_so(make_box: Callable
     assert box.run("systemctl", "is-active", "k3s").stdout.strip() == "active"
 
 
+@pytest.mark.slow
 async def test_upgrade_from_bundle_replaces_binary_and_restarts(make_box: Callable[..., Box]) -> None:
     box = make_box("b")
     box.bundle("k3s")

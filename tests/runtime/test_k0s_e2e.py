@@ -47,6 +47,7 @@ async def test_single_controller(make_box: Callable[..., Box]) -> None:
     assert actions(box.calls()[n:]) == []
 
 
+@pytest.mark.slow
 async def test_config_change_stops_reinstalls_and_starts(make_box: Callable[..., Box]) -> None:
     box = make_box("c1")
     box.bundle("k0s")
@@ -60,6 +61,7 @@ async def test_config_change_stops_reinstalls_and_starts(make_box: Callable[...,
     assert "--labels=new=label" in (box.root / "etc/systemd/system/k0scontroller.service").read_text()
 
 
+@pytest.mark.slow
 async def test_controller_and_joining_worker(make_box: Callable[..., Box]) -> None:
     ctl_box = make_box("c1", "10.0.0.1")
     ctl_box.bundle("k0s")
@@ -95,6 +97,7 @@ def forged_token(server: str) -> str:
     return base64.b64encode(gzip.compress(kubeconfig.encode())).decode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("token", "reason", "says"),
     [

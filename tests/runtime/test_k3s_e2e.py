@@ -77,6 +77,7 @@ async def test_single_server_installs_starts_reports_and_is_idempotent(make_box:
     assert box.cond("NodeReady").status == "True"
 
 
+@pytest.mark.slow
 async def test_second_controller_instance_after_restart_changes_nothing(make_box: Callable[..., Box]) -> None:
     """A daemon restart (new controller, state from disk) neither rewrites nor restarts."""
     box = make_box("box-1")
@@ -93,6 +94,7 @@ async def test_second_controller_instance_after_restart_changes_nothing(make_box
     assert pid["unit"] == "k3s"
 
 
+@pytest.mark.slow
 async def test_server_and_joining_agent(make_box: Callable[..., Box]) -> None:
     server = make_box("srv", "10.0.0.1")
     server.bundle("k3s")
@@ -120,6 +122,7 @@ async def test_server_and_joining_agent(make_box: Callable[..., Box]) -> None:
     assert not (agent.root / "etc/systemd/system/k3s.service").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("token", "server_url", "reason"),
     [
@@ -157,6 +160,7 @@ async def test_join_failures_time_out_and_say_why(
     assert actions(agent.calls()[n:]) == []
 
 
+@pytest.mark.slow
 async def test_node_password_rejected_on_reused_name(make_box: Callable[..., Box]) -> None:
     server = make_box("srv", "10.0.0.1")
     server.bundle("k3s")

@@ -16,6 +16,7 @@ def add_nvidia_toolkit(box: Box) -> None:
     exe.chmod(0o755)
 
 
+@pytest.mark.slow
 async def test_k3s_restarts_once_when_the_nvidia_runtime_appears(make_box: Callable[..., Box]) -> None:
     box = make_box("gpu1")
     box.bundle("k3s")
@@ -36,6 +37,7 @@ async def test_k3s_restarts_once_when_the_nvidia_runtime_appears(make_box: Calla
     assert not [c for c in box.calls()[n:] if c["argv"][0] == "restart"]
 
 
+@pytest.mark.slow
 async def test_k0s_gets_a_containerd_dropin_for_the_nvidia_runtime(make_box: Callable[..., Box]) -> None:
     box = make_box("gpu0")
     box.bundle("k0s")
@@ -47,6 +49,7 @@ async def test_k0s_gets_a_containerd_dropin_for_the_nvidia_runtime(make_box: Cal
     assert box.section()["gpu_configured"] is True
 
 
+@pytest.mark.slow
 async def test_k3s_uninstall_runs_killall_and_keeps_node_password(make_box: Callable[..., Box]) -> None:
     box = make_box("u1")
     box.bundle("k3s")
@@ -62,6 +65,7 @@ async def test_k3s_uninstall_runs_killall_and_keeps_node_password(make_box: Call
     assert box.run("systemctl", "is-active", "k3s", check=False).stdout.strip() == "inactive"
 
 
+@pytest.mark.slow
 async def test_k3s_uninstall_stops_short_while_another_k3s_unit_remains(make_box: Callable[..., Box]) -> None:
     box = make_box("u2")
     box.bundle("k3s")
@@ -75,6 +79,7 @@ async def test_k3s_uninstall_stops_short_while_another_k3s_unit_remains(make_box
     assert (box.root / "var/lib/rancher/k3s").exists()
 
 
+@pytest.mark.slow
 async def test_k0s_reset_after_stop_keeps_binary(make_box: Callable[..., Box]) -> None:
     box = make_box("u3")
     box.bundle("k0s")
