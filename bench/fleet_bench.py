@@ -231,12 +231,19 @@ def poll_sweep(work: Path, agents: int) -> None:
 
     nodes = json.loads(out.stdout)["nodes"]
     reachable = sum(n["reachable"] for n in nodes)
+    errors: dict[str, int] = {}
+    for n in nodes:
+        if n["error"]:
+            kind = n["error"].split(":")[0]
+            errors[kind] = errors.get(kind, 0) + 1
     t0 = time.perf_counter()
     subprocess.run([*REGISTRAR, "--help"], capture_output=True, check=True)
     startup = time.perf_counter() - t0
     print(f"poll sweep: {agents} simulated agents, each its own mTLS endpoint and node certificate")
     print(f"  edge-registrar poll: {reachable}/{len(nodes)} reachable in {elapsed:.2f} s  (target <= 10 s); "
           f"program start-up alone {startup:.2f} s")  # fmt: skip
+    if errors:
+        print(f"  unreachable: {errors}")
 
 
 def main() -> None:

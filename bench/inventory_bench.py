@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clientenv import agentctl_command  # noqa: E402
+
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 HWINFO_RUNS = max(5, int(os.environ.get("BENCH_HWINFO_RUNS", "5")))
 BIN = Path(sys.executable).parent
@@ -122,14 +125,13 @@ def warm_rescan() -> None:
 
 
 def main() -> int:
-    agentctl = BIN / "agentctl"
     print(f"inventory bench: medians of {RUNS} runs (hwinfo: {HWINFO_RUNS}); {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         sock = Path(tmp) / "agent.sock"
         server = start_server(sock)
         try:
-            ctl_json = median_ms([str(agentctl), "--socket", str(sock), "inventory", "-o", "json"])
-            ctl_text = median_ms([str(agentctl), "--socket", str(sock), "inventory"])
+            ctl_json = median_ms([*agentctl_command(), "--socket", str(sock), "inventory", "-o", "json"])
+            ctl_text = median_ms([*agentctl_command(), "--socket", str(sock), "inventory"])
             curl = shutil.which("curl")
             raw = (
                 median_ms([curl, "-s", "--unix-socket", str(sock), "http://agent/v1/inventory"])

@@ -157,7 +157,10 @@ class EnrollmentController:
     async def _enroll(
         self, cfg: FleetSection, est: EstClient, identity: ident.Identity
     ) -> tuple[x509.Certificate, x509.Certificate]:
-        self._cond("Enrolled", "False", "Enrolling", f"enrolling with {cfg.url}", info=True)
+        previous = self.ctx.board.condition("Enrolled")
+        if previous is None or previous.reason in ("NotConfigured", "NoMachineId"):
+            # a retry keeps showing why the last attempt failed until this one has an outcome
+            self._cond("Enrolled", "False", "Enrolling", f"enrolling with {cfg.url}", info=True)
         ca = await est.fetch_ca()  # checks the pin; nothing secret has been sent yet
         token = cfg.bootstrap_token.get_secret_value()
         if not token:

@@ -112,8 +112,16 @@ async def _one(session: aiohttp.ClientSession, node: Node, timeout: float) -> Po
 async def poll_fleet(
     nodes: Sequence[Node], client_dir: Path, *, timeout: float = 5.0, concurrency: int = 200
 ) -> list[PollRow]:
+    """Poll every node, ``concurrency`` at a time; each box gets ``timeout`` from its own start
+    (not from the start of the sweep), so a big fleet does not time out in the queue."""
     ctx = client_context(client_dir)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def gated(session: aiohttp.ClientSession, node: Node) -> PollRow:
+        async with gate:
+            return await _one(session, node, timeout)
+
     connector = aiohttp.TCPConnector(ssl=ctx, limit=concurrency, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        rows = await asyncio.gather(*(_one(session, n, timeout) for n in nodes))
+        rows = await asyncio.gather(*(gated(session, n) for n in nodes))
     return sorted(rows, key=lambda r: (r.site, r.node_id))

@@ -1,0 +1,46 @@
+"""agentctl as a box runs it: a plain venv with the agent package and a console script.
+
+The development .venv carries an editable-install finder and other .pth files that
+cost 20+ ms in `site` at every start; an image's venv has none of that. Timing
+agentctl from .venv would measure the developer set-up, not the product.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+SCRIPT = """#!{python}
+import sys
+from agent.cli.agentctl import main
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def clean_venv() -> Path:
+    """A venv (no pip, no .pth files) whose site-packages holds a link to agent/."""
+    venv = Path(tempfile.gettempdir()) / f"edge-agent-bench-venv-{sys.version_info[0]}{sys.version_info[1]}"
+    python = venv / "bin/python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    link = site / "agent"
+    if not link.is_symlink():
+        link.symlink_to(REPO / "agent")
+    script = venv / "bin/agentctl"
+    script.write_text(SCRIPT.format(python=python))
+    script.chmod(0o755)
+    return venv
+
+
+def agentctl_command() -> list[str]:
+    return [str(clean_venv() / "bin/agentctl")]
+
+
+def python_command() -> list[str]:
+    return [str(clean_venv() / "bin/python")]
