@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -209,3 +210,26 @@ async def test_plain_tcp_without_tls_is_refused(tmp_path):
             assert r.content_type == "application/problem+json"
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="needs curl")
+async def test_roles_through_curl(box, registrar, tmp_path):
+    ca = registrar.state_dir / "ca.pem"
+    reader = client_cert(registrar, tmp_path / "r", "fleet:reader")
+    operator = client_cert(registrar, tmp_path / "o", "fleet:operator")
+    url = f"https://{box.node_id}:{box.port}"
+    base = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", str(ca),
+            "--resolve", f"{box.node_id}:{box.port}:127.0.0.1"]  # fmt: skip
+
+    async def curl(*args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(*base, *args, stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        return out.decode()
+
+    as_reader = ["--cert", str(reader.cert), "--key", str(reader.key)]
+    as_operator = ["--cert", str(operator.cert), "--key", str(operator.key)]
+    # the box's certificate names its node id: curl verifies it against the fleet CA without -k
+    assert await curl(*as_reader, f"{url}/v1/thing") == "200"
+    assert await curl(*as_reader, "-X", "POST", f"{url}/v1/action") == "403"
+    assert await curl(*as_operator, "-X", "POST", f"{url}/v1/action") == "200"
+    assert await curl(f"{url}/v1/thing") == "000"  # no client certificate: no connection
