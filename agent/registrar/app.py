@@ -29,11 +29,9 @@ async def start(reg: Registrar, host: str, port: int, sans: list[str]) -> tuple[
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    server = site._server
     bound = port
-    if port == 0 and server is not None:
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else port
+    if port == 0:
+        bound = next((a[1] for a in runner.addresses if isinstance(a, tuple)), port)
     return runner, bound
 
 
