@@ -189,7 +189,9 @@ class CertificateAuthority:
             x509.CertificateRevocationListBuilder()
             .issuer_name(self.cert.subject)
             .last_update(now - timedelta(seconds=1))
-            .next_update(now + timedelta(days=7))
+            # Boxes fetch a new CRL whenever its number moves; a long nextUpdate keeps an
+            # offline box's remote API usable (OpenSSL refuses every client once a CRL expires).
+            .next_update(now + timedelta(days=365))
             .add_extension(x509.CRLNumber(number), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
         )
