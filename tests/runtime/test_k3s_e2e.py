@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -185,3 +186,22 @@ def test_runtime_view_is_stdlib_only() -> None:
     code = "import sys, agent.cli.runtime_view; print(sorted(m for m in ('pydantic', 'aiohttp') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+async def test_rejoin_after_uninstall_keeps_node_password(make_box: Callable[..., Box]) -> None:
+    server = make_box("srv", "10.0.0.1")
+    server.bundle("k3s")
+    server.set_config(distribution="k3s", cluster_init=True, token="s")
+    await server.converge(server.controller())
+    agent = make_box("agt", "10.0.0.2")
+    agent.bundle("k3s")
+    agent.set_config(distribution="k3s", role="agent", server_url="https://10.0.0.1:6443", token="s", start_timeout=1)
+    ctl = agent.controller()
+    await agent.converge(ctl)
+    await ctl.uninstall()
+    await agent.converge(ctl)  # /etc/rancher/node/password survived: the same name is accepted
+    await ctl.uninstall()
+    shutil.rmtree(agent.root / "etc/rancher/node")  # a wiped box reusing the name is not
+    await ctl.reconcile()
+    assert agent.cond("Running").reason == "NodePasswordRejected"
