@@ -44,3 +44,14 @@ def agentctl_command() -> list[str]:
 
 def python_command() -> list[str]:
     return [str(clean_venv() / "bin/python")]
+
+
+def daemon_command() -> tuple[list[str], dict[str, str]]:
+    """agentd without the development venv's .pth hooks (python -S, packages on PYTHONPATH),
+    which is what its start-up time and memory look like in an image's venv."""
+    import os
+    import site
+
+    paths = [str(REPO), *site.getsitepackages()]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return [sys.executable, "-S", "-m", "agent.daemon"], env

@@ -21,21 +21,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clientenv import agentctl_command, python_command
+from clientenv import agentctl_command, daemon_command, python_command
 
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
-BIN = Path(sys.executable).parent
 
 
-def wall(cmd: list[str]) -> float:
+def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
     return time.perf_counter() - t0
 
 
-def median_ms(cmd: list[str]) -> float:
-    wall(cmd)  # warm the page cache
-    return statistics.median(wall(cmd) for _ in range(RUNS)) * 1000
+def median_ms(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    wall(cmd, env)  # warm the page cache
+    return statistics.median(wall(cmd, env) for _ in range(RUNS)) * 1000
 
 
 def rss_kib(pid: int) -> int:
@@ -48,10 +47,11 @@ def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float]:
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     srv.bind(str(notify))
     srv.settimeout(30)
-    env = {**os.environ, "NOTIFY_SOCKET": str(notify)}
+    cmd, env = daemon_command()
+    env["NOTIFY_SOCKET"] = str(notify)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [str(BIN / "agentd"), "run", "--root", str(root), "--log-format", "text"], env=env, stderr=subprocess.DEVNULL
+        [*cmd, "run", "--root", str(root), "--log-format", "text"], env=env, stderr=subprocess.DEVNULL
     )
     while b"READY=1" not in srv.recv(4096):
         pass
@@ -62,16 +62,9 @@ def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float]:
 
 
 def peer_rss() -> int:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import aiohttp.web,re;print(re.search(r'VmRSS:\\s+(\\d+)',open('/proc/self/status').read()).group(1))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    cmd, env = daemon_command()
+    code = "import aiohttp.web,re;print(re.search(r'VmRSS:\\s+(\\d+)',open('/proc/self/status').read()).group(1))"
+    out = subprocess.run([cmd[0], "-S", "-c", code], env=env, capture_output=True, text=True, check=True)
     return int(out.stdout)
 
 
@@ -123,7 +116,7 @@ def main() -> int:
         # agentctl from a venv like the image's (no editable-install hooks), beside that venv's bare python
         ctl = median_ms([*agentctl_command(), "--socket", str(sock), "status"])
         base = median_ms([*python_command(), "-c", "pass"])
-        peer_ready = median_ms([sys.executable, "-c", "import aiohttp.web"])
+        peer_ready = median_ms([sys.executable, "-S", "-c", "import aiohttp.web"], env=daemon_command()[1])
         rps = statistics.median(status_rps(sock) for _ in range(3))
         proc.terminate()
         proc.wait()
