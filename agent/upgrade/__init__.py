@@ -12,7 +12,12 @@ Modules, in the order an upgrade goes through them:
 - ``launcher``   ``agentd-launch``: picks the version and execs it (stdlib only)
 - ``gate``       the maintenance window and the update lock
 - ``skew``       k3s/k0s version-skew rules (pure)
-- ``kube``       k3s/k0s binary upgrade, health gate, rollback
-- ``manager``    one upgrade at a time, its states and progress
-- ``controller`` commits a candidate once healthy; publishes the "upgrade" section
+- ``kube``       k3s/k0s binary upgrade, node-Ready gate, restore; ``airgap`` image tarballs
+- ``placement``  copy + fsync + rename of a binary or tarball
+- ``health``     is this agent process healthy enough to commit itself
+- ``record``     one upgrade's document and states
+- ``manager``    one upgrade at a time: the pipeline, progress, records, the status section
+- ``settle``     after a restart: finish or decide what the previous process left
+- ``controller`` UpgradeController ("upgrade"): runs ``settle``, keeps the section fresh
+- ``metrics``    Prometheus lines; ``bundle_tool`` keygen/build/sign
 """

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 
 from agent.context import AgentContext
+from agent.upgrade import settle
 from agent.upgrade.manager import UpgradeManager, manager_for
 
 REFRESH = 5.0
@@ -27,10 +28,10 @@ class UpgradeController:
 
     async def run(self) -> None:
         m = self.manager
-        await m.cleanup_at_start()
+        await settle.cleanup_at_start(m)
         m.publish()
         while True:
-            await m.resume()
+            await settle.resume(m)
             m.publish()
             # wake on manager changes (a new upgrade reaching "checking") or refresh the
             # slot facts (a rollback by the launcher's guard) every few seconds

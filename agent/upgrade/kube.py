@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ from agent.fsio import atomic_symlink
 from agent.paths import Paths
 from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
 from agent.upgrade.manifest import Manifest
+from agent.upgrade.placement import copy_file, place_file
 from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
 
 BINARY = {"k3s": K3S_BIN, "k0s": K0S_BIN}
@@ -185,13 +184,13 @@ class KubeInstaller:
             raise RuntimeInstallError(f"the bundle's {self.kind} reports {got}, its manifest says {manifest.version}")
         backup = self.ctx.paths.versions_dir / self.kind / self._previous / self.kind
         if not backup.exists():
-            await asyncio.to_thread(_copy_file, self.binary, backup)
+            await asyncio.to_thread(copy_file, self.binary, backup)
         await self._swap(new)
 
     async def _swap(self, new: Path) -> None:
         if self.kind == "k0s":
             await self.ctx.runner.run([str(self.binary), "stop"], timeout=120, check=False)
-        await asyncio.to_thread(_place, new, self.binary)
+        await asyncio.to_thread(place_file, new, self.binary)
         self._placed = True
         if self.kind == "k0s":
             await self.ctx.runner.run([str(self.binary), "start"], timeout=120)
@@ -235,79 +234,7 @@ class KubeInstaller:
         self._placed = False
 
 
-class AirgapInstaller:
-    """Air-gap image tarballs: placed where the distribution imports them; older ones kept aside."""
-
-    def __init__(self, ctx: AgentContext) -> None:
-        self.ctx = ctx
-        self._replaced: list[tuple[Path, Path]] = []
-        self._added: list[Path] = []
-
-    def _target(self) -> Path:
-        a = self.ctx.assignment.value
-        dist = a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
-        if dist not in IMAGES:
-            from agent.upgrade.manager import UpgradeRefused
-
-            raise UpgradeRefused("this box runs no k3s or k0s; air-gap images have nowhere to go")
-        return self.ctx.paths.under(IMAGES[dist])
-
-    async def preflight(self, manifest: Manifest, force: bool) -> str:
-        self._target()
-        self._replaced, self._added = [], []
-        return ""
-
-    async def install(self, staged: Path, manifest: Manifest) -> None:
-        target = self._target()
-        aside = staged / ".replaced"
-        for f in manifest.files:
-            dest = target / Path(f.path).name
-            if dest.exists():
-                await asyncio.to_thread(_copy_file, dest, aside / dest.name)
-                self._replaced.append((aside / dest.name, dest))
-            else:
-                self._added.append(dest)
-            await asyncio.to_thread(_place, staged / f.path, dest)
-
-    async def healthy(self, manifest: Manifest, timeout: float) -> None:
-        return None  # k3s >= 1.29.13 imports while running; k0s re-imports on mtime change
-
-    def adopt(self, previous: str) -> None:
-        return None  # what was replaced is not known after a restart; images are additive anyway
-
-    async def restore(self, manifest: Manifest) -> None:
-        for added in self._added:
-            added.unlink(missing_ok=True)
-        for src, dest in self._replaced:
-            await asyncio.to_thread(_place, src, dest)
-
-
 def default_installers(ctx: AgentContext) -> dict[str, Any]:
+    from agent.upgrade.airgap import AirgapInstaller
+
     return {"k3s": KubeInstaller(ctx, "k3s"), "k0s": KubeInstaller(ctx, "k0s"), "airgap-images": AirgapInstaller(ctx)}
-
-
-def _copy_file(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dest)
-
-
-def _place(src: Path, dest: Path) -> None:
-    """Copy ``src`` beside ``dest``, fsync, rename over ``dest`` (an executable is replaced, never rewritten)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, src.stat().st_mode & 0o777)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-        dfd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ verified and the policy checks passed (blocked versions, version skew).
 
 For the agent itself the switch ends this process: the new version's
 UpgradeController finds the record in ``checking``, waits until it is healthy
-and commits (``resume_agent``); if it never gets there the launcher rolls
+and commits (agent.upgrade.settle); if it never gets there the launcher rolls
 back and the old version's controller records ``rolled-back`` with the
 launcher's reason. For k3s/k0s the whole cycle runs here (agent.upgrade.kube).
 
@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import sys
-import time
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -34,14 +33,13 @@ from agent.context import AgentContext
 from agent.errors import AgentError, BundleError
 from agent.upgrade.download import fetch, is_url, redact_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
-from agent.upgrade.health import wait_healthy
 from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
-from agent.upgrade.manifest import MANIFEST_NAME, Manifest, host_architecture, parse_manifest
+from agent.upgrade.manifest import Manifest, host_architecture
 from agent.upgrade.progress import Progress
 from agent.upgrade.record import State, UpgradeRecord
 from agent.upgrade.signing import load_release_keys
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES, FACTORY, Slots
-from agent.upgrade.stage import prune_agent_versions, remove_half_staged, stage_agent, stage_files
+from agent.upgrade.stage import stage_agent, stage_files
 from agent.upgrade.verify import verify_bundle
 
 log = logging.getLogger("agent.upgrade")
@@ -139,7 +137,7 @@ class UpgradeManager:
             },
         )
 
-    def _move(self, rec: UpgradeRecord, state: State, reason: str = "") -> None:
+    def move(self, rec: UpgradeRecord, state: State, reason: str = "") -> None:
         rec.move(state, reason)
         log.info("upgrade %s (%s %s): %s %s", rec.id, rec.kind or "?", rec.version or "?", state, reason)
         if rec.final and self.active is rec:
@@ -204,7 +202,7 @@ class UpgradeManager:
         self.records[rec.id] = rec
         self.active = rec
         self.progress = Progress()
-        self._move(rec, "downloading")
+        self.move(rec, "downloading")
         self._task = asyncio.create_task(self._run(rec, source), name=f"upgrade:{rec.id}")
         return rec
 
@@ -214,7 +212,7 @@ class UpgradeManager:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        self._release_lock()
+        self.release_lock()
 
     async def _run(self, rec: UpgradeRecord, source: str) -> None:
         bundles = self.ctx.paths.bundles_dir
@@ -224,15 +222,15 @@ class UpgradeManager:
             await self._pipeline(rec, source, bundle_file, scratch)
         except AgentError as exc:
             if not rec.final:
-                self._move(rec, "failed", str(exc))
+                self.move(rec, "failed", str(exc))
         except (OSError, ValueError) as exc:
             log.exception("upgrade %s failed", rec.id)
-            self._move(rec, "failed", f"{type(exc).__name__}: {exc}")
+            self.move(rec, "failed", f"{type(exc).__name__}: {exc}")
         finally:
             ticker.cancel()
             if not (rec.kind == "agent" and rec.state == "checking"):
-                self._release_lock()
-            await asyncio.to_thread(_remove, bundle_file, scratch)
+                self.release_lock()
+            await asyncio.to_thread(remove_paths, bundle_file, scratch)
 
     async def _tick(self, rec: UpgradeRecord) -> None:
         while rec.state in ("downloading", "verifying"):
@@ -244,7 +242,7 @@ class UpgradeManager:
         cfg = self.ctx.config.value.upgrade
         await fetch(source, bundle_file, self.progress)
         rec.bytes_done, rec.bytes_total = self.progress.done, self.progress.total
-        self._move(rec, "verifying")
+        self.move(rec, "verifying")
         keys = load_release_keys(cfg.release_keys)
         verified = await asyncio.to_thread(
             verify_bundle,
@@ -270,9 +268,9 @@ class UpgradeManager:
             staged = await stage_agent(verified, self.slots, self.ctx.runner, self.python)
         else:
             staged = await asyncio.to_thread(stage_files, verified, self.ctx.paths.versions_dir)
-        self._move(rec, "staged", f"installed in {staged}")
+        self.move(rec, "staged", f"installed in {staged}")
         await self._wait_for_gate(rec)
-        self._move(rec, "switching")
+        self.move(rec, "switching")
         if installer is None:
             await self._switch_agent(rec)
             return
@@ -312,7 +310,7 @@ class UpgradeManager:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ctx.config.wait_newer(self.ctx.config.version), why[1])
 
-    def _release_lock(self) -> None:
+    def release_lock(self) -> None:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -320,12 +318,12 @@ class UpgradeManager:
     async def _switch_agent(self, rec: UpgradeRecord) -> None:
         deadline = self.ctx.config.value.upgrade.health_deadline
         await asyncio.to_thread(self.slots.switch, rec.version, deadline_s=deadline, upgrade_id=rec.id)
-        self._move(rec, "checking", f"restarting into {rec.version}; it must be healthy within {deadline:g}s")
+        self.move(rec, "checking", f"restarting into {rec.version}; it must be healthy within {deadline:g}s")
         try:
             await self.ctx.runner.run(["systemctl", "restart", "--no-block", AGENT_UNIT], timeout=30)
         except AgentError as exc:
             await asyncio.to_thread(self.slots.rollback, f"could not restart the agent: {exc}")
-            self._move(rec, "rolled-back", f"could not restart the agent: {exc}")
+            self.move(rec, "rolled-back", f"could not restart the agent: {exc}")
 
     async def _switch_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller, staged: Path) -> None:
         try:
@@ -334,25 +332,29 @@ class UpgradeManager:
             await self._restore(rec, m, installer, exc)
             return
         timeout = self.ctx.config.value.upgrade.health_deadline
-        self._move(rec, "checking", f"waiting up to {timeout:g}s for the node to be Ready on {m.version}")
-        await self._gate_kind(rec, m, installer)
+        self.move(rec, "checking", f"waiting up to {timeout:g}s for the node to be Ready on {m.version}")
+        await self.gate_kind(rec, m, installer)
 
-    async def _gate_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller) -> None:
+    async def gate_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller) -> None:
         try:
             await installer.healthy(m, self.ctx.config.value.upgrade.health_deadline)
         except AgentError as exc:
             await self._restore(rec, m, installer, exc)
             return
-        self._move(rec, "committed", f"{m.kind} {m.version} is running and Ready")
+        self.move(rec, "committed", f"{m.kind} {m.version} is running and Ready")
 
     async def _restore(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller, exc: AgentError) -> None:
         log.error("upgrade %s: %s; restoring %s", rec.id, exc, rec.previous_version)
         try:
             await installer.restore(m)
         except AgentError as exc2:
-            self._move(rec, "failed", f"{exc}; and restoring {rec.previous_version} failed too: {exc2}")
+            self.move(rec, "failed", f"{exc}; and restoring {rec.previous_version} failed too: {exc2}")
             return
-        self._move(rec, "rolled-back", f"{exc}; restored {rec.previous_version}")
+        self.move(rec, "rolled-back", f"{exc}; restored {rec.previous_version}")
+
+    def busy(self) -> bool:
+        """The pipeline task of this process is running."""
+        return self._task is not None and not self._task.done()
 
     def installer(self, kind: str) -> KindInstaller:
         if self._installers is None:
@@ -364,88 +366,8 @@ class UpgradeManager:
             raise UpgradeRefused(f"{kind} bundles cannot be installed on this box")
         return found
 
-    # -- after a restart: the UpgradeController's part -------------------------------------
-    def _remove_leftovers(self) -> None:
-        remove_half_staged(self.slots)
-        bundles = self.ctx.paths.bundles_dir
-        if bundles.is_dir():
-            for p in bundles.iterdir():
-                _remove(p)
 
-    async def cleanup_at_start(self) -> None:
-        """Drop half-staged versions and stale downloads; settle records a restart interrupted."""
-        if self._task is not None and not self._task.done():
-            return
-        await asyncio.to_thread(self._remove_leftovers)
-        rec = self.active
-        if rec is None:
-            return
-        if rec.kind == "agent" and rec.state == "switching":
-            # the switch may or may not have happened: resume_agent reads the slots and settles it
-            self._move(rec, "checking", "the agent restarted during the switch")
-        elif rec.kind not in ("", "agent") and rec.state in ("switching", "checking"):
-            self._move(rec, "checking", "the agent restarted during the switch; checking the node again")
-        elif rec.state in ("downloading", "verifying", "staged", "switching"):
-            self._move(rec, "failed", f"interrupted while {rec.state} by an agent restart; request it again")
-
-    async def resume(self) -> None:
-        """Settle an upgrade the previous agent process left in ``checking``."""
-        await self.resume_agent()
-        await self.resume_kind()
-
-    async def resume_kind(self) -> None:
-        """k3s/k0s/images left in ``checking`` by a restart: gate again, then commit or restore."""
-        rec = self.active
-        if rec is None or rec.kind in ("", "agent") or rec.state != "checking" or self._busy():
-            return
-        installer = self.installer(rec.kind)
-        staged = self.ctx.paths.versions_dir / rec.kind / rec.version
-        try:
-            raw = await asyncio.to_thread((staged / MANIFEST_NAME).read_bytes)
-            m = parse_manifest(raw, str(staged / MANIFEST_NAME))
-        except (OSError, BundleError) as exc:
-            self._move(rec, "failed", f"cannot check the interrupted upgrade: {exc}")
-            return
-        installer.adopt(rec.previous_version)
-        await self._gate_kind(rec, m, installer)
-
-    def _busy(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def resume_agent(self) -> None:
-        """Settle an agent upgrade left in ``checking`` by the previous process. Returns when final."""
-        rec = self.active
-        if rec is None or rec.kind != "agent" or rec.state != "checking":
-            return
-        cfg = self.ctx.config.value.upgrade
-        while not rec.final:
-            doc = await asyncio.to_thread(self.slots.read)
-            trial = self.slots.trial(doc)
-            if trial is not None and trial.version == rec.version and self.running_slot == rec.version:
-                await wait_healthy(self.ctx.board, self.ctx.paths.socket, settle=min(10.0, cfg.health_deadline / 4))
-                if await asyncio.to_thread(self.slots.commit, rec.version):
-                    self._move(rec, "committed", f"agent {rec.version} is healthy")
-                    keep = {rec.version, rec.previous_version}
-                    await asyncio.to_thread(prune_agent_versions, self.slots, keep)
-                continue
-            if trial is None:
-                rb = doc["last_rollback"]
-                if isinstance(rb, dict) and rb.get("upgrade_id") == rec.id:
-                    self._move(rec, "rolled-back", str(rb.get("reason", "")))
-                elif doc["committed"] == rec.version and self.slots.current() == rec.version:
-                    self._move(rec, "committed", f"agent {rec.version} is healthy")
-                else:
-                    self._move(rec, "failed", "the switch did not happen (interrupted); request it again")
-                continue
-            if time.time() > trial.deadline_at + 5:
-                reason = f"the agent was not restarted into {trial.version} within {trial.deadline_s:g}s"
-                await asyncio.to_thread(self.slots.rollback, reason)
-                continue
-            await asyncio.sleep(1.0)
-        self._release_lock()
-
-
-def _remove(*paths: Path) -> None:
+def remove_paths(*paths: Path) -> None:
     for p in paths:
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.sysexec import ProcessRunner
-from agent.upgrade import bundle_tool
+from agent.upgrade import bundle_tool, settle
 from agent.upgrade.controller import UpgradeController
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
@@ -118,8 +118,8 @@ async def test_old_version_records_the_launchers_rollback_reason(box: Box, tmp_p
     slots.rollback("version 0.3.0 did not become healthy within 10s")  # what the launcher's guard does
     ctx = make_ctx(box.root, box.key, box.calls)
     manager = UpgradeManager(ctx, running_slot="0.2.0")
-    await manager.cleanup_at_start()
-    await asyncio.wait_for(manager.resume_agent(), 5)
+    await settle.cleanup_at_start(manager)
+    await asyncio.wait_for(settle.resume(manager), 5)
     rec = manager.get("abc123")
     assert rec is not None and rec.state == "rolled-back"
     assert rec.reason == "version 0.3.0 did not become healthy within 10s"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.upgrade import bundle_tool
+from agent.upgrade import bundle_tool, settle
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import private_key_pem
 from tests.upgrade.boxes import FAKE_AGENTD, REPO, FakeSystemd, fake_version, slots, wait_api
@@ -113,8 +113,8 @@ async def test_sigkill_during_an_agent_upgrade_leaves_old_or_new(
 
     ctx = make_ctx(root, release_key, tmp_path / "systemctl.log")
     manager = UpgradeManager(ctx, running_slot=comes_back_on)
-    await manager.cleanup_at_start()
-    await manager.resume_agent()
+    await settle.cleanup_at_start(manager)
+    await settle.resume(manager)
     (rec,) = manager.list()
     assert rec.state == record, rec
     if record == "failed":

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.model.config import UpgradeSection
-from agent.upgrade import bundle_tool
+from agent.upgrade import bundle_tool, settle
 from agent.upgrade.kube import committed_binary
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.record import UpgradeRecord
@@ -116,8 +116,8 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
     }
     box.ctx.store.put("upgrade", {"active": "k1", "records": [record]})
     again = UpgradeManager(box.ctx)
-    await again.cleanup_at_start()
-    await asyncio.wait_for(again.resume(), 30)
+    await settle.cleanup_at_start(again)
+    await asyncio.wait_for(settle.resume(again), 30)
     rec2 = again.get("k1")
     assert rec2 is not None and rec2.state == "committed", rec2
     assert [s.state for s in rec2.history][-2:] == ["checking", "committed"]
