@@ -44,8 +44,11 @@ class Scanner:
         udev: pyudev.Context | None = None,
         root_dev: str | None = None,
         addresses: Callable[[], Mapping[str, tuple[str, ...]]] = host_addresses,
+        kernel_root: str = "/",
     ) -> None:
         self.paths = paths
+        # /proc describes the running kernel, not the tree under --root (tests point it at a fixture)
+        self.kernel_root = kernel_root
         self.runner = runner
         self.udev = udev if udev is not None else pyudev.Context()
         self.hwdb = Hwdb(self.udev)
@@ -74,7 +77,8 @@ class Scanner:
         addresses = self._guard("nics", problems, self.addresses) or {}
         return Inventory(
             scanned_at=datetime.now(UTC),
-            system=self._guard("system", problems, lambda: collect_system(udev, self.paths)) or System(),
+            system=self._guard("system", problems, lambda: collect_system(udev, self.paths, self.kernel_root))
+            or System(),
             pci=pci_list,
             nvme=self._guard("nvme", problems, lambda: collect_nvme(udev, blocks, pci, root)) or (),
             disks=self._guard("disks", problems, lambda: collect_disks(blocks, root)) or (),

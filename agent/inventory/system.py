@@ -1,8 +1,9 @@
 """The box itself: identity (machine id, DMI or device tree), CPU, memory, kernel, OS, boot mode.
 
-Files under /etc and /proc are read through :class:`~agent.paths.Paths` (so a
-test can point the collector at a scratch tree); sysfs is read at /sys (which
-umockdev redirects to a recorded tree).
+Files under /etc are read through :class:`~agent.paths.Paths` (the OS installed
+under --root); /proc is read under ``kernel_root`` ("/" on a box, a scratch tree
+in tests), because it describes the running kernel wherever the agent's root is;
+sysfs is read at /sys (which umockdev redirects to a recorded tree).
 """
 
 from __future__ import annotations
@@ -137,9 +138,10 @@ def _boot_mode(sys_root: str, arch: str | None, problems: dict[str, str]) -> Boo
     return None
 
 
-def collect_system(udev: pyudev.Context, paths: Paths) -> System:
+def collect_system(udev: pyudev.Context, paths: Paths, kernel_root: str = "/") -> System:
     problems: dict[str, str] = {}
     host = Fields(str(paths.root), problems)
+    kernel = Fields(kernel_root, problems)
     sys_root = udev.sys_path
     dmi_dir, dt_model = f"{sys_root}/{DMI}", f"{sys_root}/{DT_MODEL}"
     dmi = Fields(dmi_dir, problems)
@@ -159,7 +161,7 @@ def collect_system(udev: pyudev.Context, paths: Paths) -> System:
             problems["product"] = f"{reason}: device-tree model {why or 'empty'}" if why else reason
         for field in ("vendor", "serial", "board_vendor", "board_name"):
             problems[field] = reason
-    arch = host.text("proc/sys/kernel/arch", "architecture", required=False) or os.uname().machine
+    arch = kernel.text("proc/sys/kernel/arch", "architecture", required=False) or os.uname().machine
     sockets, cores, threads = _topology(udev, problems)
     return System(
         machine_id=_machine_id(host),
@@ -168,12 +170,12 @@ def collect_system(udev: pyudev.Context, paths: Paths) -> System:
         serial=serial,
         board_vendor=board_vendor,
         board_name=board_name,
-        cpu_model=_cpu_model(host),
+        cpu_model=_cpu_model(kernel),
         sockets=sockets,
         cores=cores,
         threads=threads,
-        memory_bytes=_memory(host),
-        kernel=host.text("proc/sys/kernel/osrelease", "kernel"),
+        memory_bytes=_memory(kernel),
+        kernel=kernel.text("proc/sys/kernel/osrelease", "kernel"),
         os_release=_os_release(paths, problems),
         boot_mode=_boot_mode(sys_root, arch, problems),
         architecture=arch,

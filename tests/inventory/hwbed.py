@@ -75,7 +75,14 @@ def runner(smi: str, scratch: Path) -> ProcessRunner:
 
 def make_scanner(name: str, tb: Any, scratch: Path, smi: str = "none") -> Scanner:
     paths, root_dev = host_root(name, Path(tb.get_root_dir()), scratch)
-    return Scanner(paths, runner(smi, scratch), udev=pyudev.Context(), root_dev=root_dev, addresses=dict)
+    return Scanner(
+        paths,
+        runner(smi, scratch),
+        udev=pyudev.Context(),
+        root_dev=root_dev,
+        addresses=dict,
+        kernel_root=str(paths.root),
+    )
 
 
 def testbed(name: str) -> Any:
