@@ -31,6 +31,7 @@ from agent.config import LoadedConfig, load_config, render_redacted
 from agent.context import AgentContext
 from agent.controller import Controller, Supervisor
 from agent.errors import ConfigError, StateError
+from agent.fleet import metrics as fleet_metrics
 from agent.fleet.enrollment import EnrollmentController
 from agent.fleet.remote import RemoteApiController
 from agent.fleet.seed import adopt_seed
@@ -194,6 +195,7 @@ class Agent:
     def metric_sources(ctx: AgentContext) -> list[MetricsSource]:
         return [
             lambda: inventory_metrics.metrics(ctx),
+            lambda: fleet_metrics.metrics(ctx),
             lambda: runtime_metrics.metrics(ctx),
             lambda: upgrade_metrics.metrics(ctx),
         ]
