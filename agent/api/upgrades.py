@@ -1,9 +1,10 @@
-"""Upgrade routes: POST /v1/upgrades, GET /v1/upgrades, GET /v1/upgrades/{id}.
+"""Upgrade routes: POST /v1/upgrades, GET /v1/upgrades, GET|DELETE /v1/upgrades/{id}.
 
 POST takes ``{"source": "<https URL or absolute path>", "force": false}`` and
 answers 202 with the upgrade document (and Location); 409 while another
-upgrade is running. Remote callers need ``fleet:operator`` to POST (enforced
-by the API's authorization by method).
+upgrade is running. DELETE cancels an upgrade that has not switched yet (a
+deferred one, say). Remote callers need ``fleet:operator`` to POST or DELETE
+(enforced by the API's authorization by method).
 """
 
 from __future__ import annotations
@@ -76,6 +77,17 @@ async def get_upgrade(request: web.Request) -> web.StreamResponse:
     return json_etag(request, rec.document())
 
 
+async def cancel_upgrade(request: web.Request) -> web.StreamResponse:
+    manager = request.app[UPGRADES]
+    try:
+        rec = await manager.cancel(request.match_info["id"])
+    except KeyError:
+        return problem(404, "Not found", f"no upgrade with id {request.match_info['id']!r}")
+    except UpgradeBusy as exc:
+        return problem(409, "Cannot cancel", str(exc), active=exc.active.id)
+    return web.json_response(rec.document())
+
+
 def add_routes(app: web.Application, ctx: AgentContext) -> None:
     manager = manager_for(ctx)
     app[UPGRADES] = manager
@@ -87,6 +99,7 @@ def add_routes(app: web.Application, ctx: AgentContext) -> None:
     app.router.add_post("/v1/upgrades", post_upgrade)
     app.router.add_get("/v1/upgrades", list_upgrades)
     app.router.add_get("/v1/upgrades/{id}", get_upgrade)
+    app.router.add_delete("/v1/upgrades/{id}", cancel_upgrade)
 
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -189,6 +202,15 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "304": {"description": "unchanged since the given ETag"},
                 "404": _problem("no such upgrade"),
             },
-        }
+        },
+        "delete": {
+            "summary": "Cancel an upgrade that has not switched yet (downloading, verifying, staged)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(UPGRADE_SCHEMA, "cancelled: now failed with reason 'cancelled by the operator'"),
+                "404": _problem("no such upgrade"),
+                "409": _problem("already switching, checking or final"),
+            },
+        },
     },
 }

@@ -4,7 +4,7 @@ Modules, in the order an upgrade goes through them:
 
 - ``manifest``   the signed manifest's schema and the checks that need no files
 - ``signing``    Ed25519 release keys, signatures over the manifest bytes
-- ``bundle``     the bundle file: a tar of manifest.json, manifest.sig and the payload
+- ``bundle_tool`` the bundle file (a tar: manifest.json, manifest.sig, payload): keygen, build, sign
 - ``download``   fetch a bundle (URL or local path) with progress, off the event loop
 - ``verify``     signature, architecture, paths, sizes and sha256, before anything changes
 - ``stage``      install a verified bundle into versions/<version> (agent: a venv)
@@ -19,5 +19,5 @@ Modules, in the order an upgrade goes through them:
 - ``manager``    one upgrade at a time: the pipeline, progress, records, the status section
 - ``settle``     after a restart: finish or decide what the previous process left
 - ``controller`` UpgradeController ("upgrade"): runs ``settle``, keeps the section fresh
-- ``metrics``    Prometheus lines; ``bundle_tool`` keygen/build/sign
+- ``metrics``    Prometheus lines
 """

@@ -18,6 +18,12 @@ from agent.errors import BundleError
 from agent.upgrade.progress import Progress
 
 CHUNK = 1 << 20
+MAX_BUNDLE = 8 << 30  # no edge box has room for more; a source streaming forever is cut off here
+
+
+def _check_size(size: int | None, where: str) -> None:
+    if size is not None and size > MAX_BUNDLE:
+        raise BundleError(f"{where}: bundle is larger than the {MAX_BUNDLE >> 30} GiB limit")
 
 
 def is_url(source: str) -> bool:
@@ -45,6 +51,7 @@ async def _copy(src: Path, dest: Path, progress: Progress) -> None:
         size = (await asyncio.to_thread(src.stat)).st_size
     except OSError as exc:
         raise BundleError(f"{src}: cannot read bundle: {exc.strerror}") from exc
+    _check_size(size, str(src))
     progress.reset(size)
 
     def copy() -> None:
@@ -71,6 +78,7 @@ async def _download(url: str, dest: Path, progress: Progress, timeout: float) ->
             if resp.status != 200:
                 raise BundleError(f"{redact_url(url)}: download failed: HTTP {resp.status} {resp.reason}")
             total = resp.content_length
+            _check_size(total, redact_url(url))
             progress.reset(total)
             out: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
             try:
@@ -78,6 +86,7 @@ async def _download(url: str, dest: Path, progress: Progress, timeout: float) ->
                 async for chunk in resp.content.iter_chunked(1 << 16):
                     buf += chunk
                     progress.advance(len(chunk))
+                    _check_size(progress.done, redact_url(url))
                     if len(buf) >= CHUNK:
                         await asyncio.to_thread(out.write, bytes(buf))
                         buf.clear()

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -39,22 +40,23 @@ from agent.upgrade.progress import Progress
 from agent.upgrade.record import State, UpgradeRecord
 from agent.upgrade.signing import load_release_keys
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES, FACTORY, Slots
-from agent.upgrade.stage import stage_agent, stage_files
+from agent.upgrade.stage import remove_half_staged, stage_agent, stage_files
 from agent.upgrade.verify import verify_bundle
 
 log = logging.getLogger("agent.upgrade")
 
 AGENT_UNIT = "edge-agent.service"
 KEEP_RECORDS = 20
+MAX_DEFER = 7 * 86400.0  # a switch deferred longer than this (a lock never released) gives up
 TICK = 0.25
 
 
 class UpgradeBusy(AgentError):
     """Another upgrade is in progress (the API answers 409)."""
 
-    def __init__(self, active: UpgradeRecord) -> None:
+    def __init__(self, active: UpgradeRecord, message: str = "") -> None:
         self.active = active
-        super().__init__(f"upgrade {active.id} is {active.state}; one upgrade at a time")
+        super().__init__(message or f"upgrade {active.id} is {active.state}; one upgrade at a time")
 
 
 class UpgradeRefused(BundleError):
@@ -206,6 +208,20 @@ class UpgradeManager:
         self._task = asyncio.create_task(self._run(rec, source), name=f"upgrade:{rec.id}")
         return rec
 
+    async def cancel(self, upgrade_id: str) -> UpgradeRecord:
+        """Stop an upgrade before its switch; UpgradeBusy once switching (or already final)."""
+        rec = self.records.get(upgrade_id)
+        if rec is None:
+            raise KeyError(upgrade_id)
+        if rec.state not in ("downloading", "verifying", "staged") or self.active is not rec:
+            raise UpgradeBusy(
+                rec, f"upgrade {rec.id} is {rec.state}; only an upgrade before its switch can be cancelled"
+            )
+        await self.close()
+        await asyncio.to_thread(remove_half_staged, self.slots)
+        self.move(rec, "failed", "cancelled by the operator")
+        return rec
+
     async def close(self) -> None:
         if self._task is not None:
             self.progress.cancelled.set()
@@ -293,9 +309,12 @@ class UpgradeManager:
     async def _wait_for_gate(self, rec: UpgradeRecord) -> None:
         cfg = self.ctx.config.value.upgrade
         lock = self._lock or UpdateLock(self.ctx.paths.under(cfg.update_lock))
+        since = time.monotonic()
         while True:
             window = Window.parse(self.ctx.config.value.upgrade.maintenance_window)
             why = deferral(window, lock, datetime.now(UTC))
+            if why is not None and time.monotonic() - since > MAX_DEFER:
+                raise UpgradeRefused(f"deferred for more than {MAX_DEFER / 86400:g} days ({why[0]}); giving up")
             if why is None:
                 self._lock = lock
                 if rec.deferred:

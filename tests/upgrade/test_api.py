@@ -272,3 +272,39 @@ async def test_metrics_describe_the_upgrade_state(box: Box, client: Client, tmp_
     names = {line.split("{")[0].split(" ")[0] for line in lines if not line.startswith("#")}
     helps = {line.split()[2] for line in lines if line.startswith("# HELP")}
     assert names <= helps and all(n.startswith("edge_agent_upgrade_") for n in names)
+
+
+async def test_a_deferred_upgrade_can_be_cancelled_and_then_another_one_starts(
+    tmp_path: Path, release_key: Ed25519PrivateKey, aiohttp_client: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from agent.model.config import AgentConfig
+
+    opens = datetime.now(UTC) + timedelta(hours=5)
+    window = f"{opens:%H:%M}-{opens + timedelta(hours=1):%H:%M}"
+    box = make_box(tmp_path, release_key, maintenance_window=window)
+    box.ctx.config = type(box.ctx.config)(
+        AgentConfig.model_validate({**box.ctx.config.value.model_dump(), "kubernetes": {"distribution": "k3s"}})
+    )
+    client: Client = await aiohttp_client(app_for(box.ctx))
+    images = b"tarball" * 10
+    doc = manifest_doc([entry("k3s-airgap-images-amd64.tar", images)], kind="airgap-images", version="v1.33.2")
+    bundle = signed_bundle(tmp_path / "img.tar", release_key, doc, [("k3s-airgap-images-amd64.tar", images)])
+    rec = await (await client.post("/v1/upgrades", json={"source": str(bundle)})).json()
+    for _ in range(100):
+        got = await (await client.get(f"/v1/upgrades/{rec['id']}")).json()
+        if got["deferred"]:
+            break
+        await asyncio.sleep(0.05)
+    assert got["state"] == "staged" and "outside the maintenance window" in got["deferred"]
+
+    resp = await client.delete(f"/v1/upgrades/{rec['id']}")
+    assert resp.status == 200
+    cancelled = await resp.json()
+    assert cancelled["state"] == "failed" and cancelled["reason"] == "cancelled by the operator"
+    again = await client.delete(f"/v1/upgrades/{rec['id']}")
+    assert again.status == 409 and "only an upgrade before its switch" in (await again.json())["detail"]
+    assert (await client.delete("/v1/upgrades/nope")).status == 404
+    assert not (box.root / "var/lib/rancher/k3s/agent/images").exists()  # the switch never happened
+    assert (await client.post("/v1/upgrades", json={"source": str(bundle)})).status == 202

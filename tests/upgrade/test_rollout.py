@@ -223,3 +223,20 @@ def test_bundle_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     v = verify_bundle(out, load_release_keys([pub]), tmp_path / "s", architecture=host_architecture())
     assert (v.directory / "k3s").read_bytes() == b"bin"
     assert asyncio.iscoroutinefunction(drive)
+
+
+async def test_resume_follows_an_upgrade_that_was_in_flight_instead_of_starting_another(fleet: Any) -> None:
+    state, fake = fleet
+    nodes = {k: v for k, v in _nodes(state).items() if k == "a1"}
+    store = RolloutStore(state)
+    rid = store.create(BUNDLE, {"node": "a1"}, [[nodes["a1"]]], force=False, batch_size=1, canary=1)
+    # the registrar was interrupted after a1 accepted its upgrade
+    store.set_node(rid, "a1", "running", "u-a1")
+    fake.polls["a1"] = 0
+    assert (
+        await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lambda _: None)
+        == "done"
+    )
+    assert fake.posts == []  # followed by id, not requested again
+    doc = store.get(rid)
+    assert doc is not None and doc["nodes"][0]["state"] == "committed"
