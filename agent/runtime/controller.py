@@ -30,7 +30,7 @@ from agent.runtime.diagnose import diagnose
 from agent.runtime.installer import IMAGES_DIR, Installed, Installer
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
-from agent.runtime.render import SYSTEMD, Facts, Rendered
+from agent.runtime.render import REGISTRATION_ONLY, SYSTEMD, Facts, Rendered
 from agent.runtime.report import CONDITIONS, KubeStatus
 from agent.runtime.systemd import Systemd, UnitState
 
@@ -103,23 +103,29 @@ class RuntimeController:
         written = await self._write(rendered)
         unit_changed = any(p.startswith(SYSTEMD) for p in written)
         self._cond("Configured", "True", "Configured", f"{len(rendered.files)} files rendered for {rendered.unit}")
-        key = self._applied_key(rendered, installed, facts)
         progress = self.ctx.store.get(SECTION)
-        # something to apply: new config/binary since the last activation, or a file we had to put back
-        apply = progress.get("applied") != key or bool(written)
+        key = self._applied_key(rendered, installed, facts)
+        # labels and taints count only until the node first registers (k3s and k0s ignore them after)
+        bare = desired.model_copy(update={"node_labels": {}, "node_taints": ()})
+        core = self._applied_key(rt.render(bare, facts), installed, facts)
+        registered = bool(progress.get("registered"))
+        put_back = [p for p in written if not (registered and p in REGISTRATION_ONLY)]
+        apply = progress.get("applied_core") != core or bool(put_back)
+        apply |= not registered and progress.get("applied") != key
         if apply:
             self.ctx.store.put(SECTION, {**progress, "step": "activating", "pending": key})
             log.info("applying %s configuration (%s)", desired.distribution, rendered.unit)
         activation = await rt.activate(desired, rendered, apply=apply, unit_changed=unit_changed)
         if activation.outcome != "unchanged":
             self._since = time.monotonic()
-        if activation.outcome != "unchanged":
             log.info("%s: %s %s", rendered.unit, activation.outcome, activation.detail)
         if apply:
             self.ctx.store.put(
                 SECTION,
                 {
                     "applied": key,
+                    "applied_core": core,
+                    "registered": registered,
                     "step": "applied",
                     "distribution": desired.distribution,
                     "unit": rendered.unit,
@@ -240,6 +246,8 @@ class RuntimeController:
             node = await rt.node_ready(desired, facts.node_name)
             ready = node.status == "True"
             ready_reason = node.reason
+            if node.kubelet_version:  # a Node object was read back
+                self._mark_registered()
             self._cond(
                 "NodeReady", node.status, node.reason, self._late(desired, ready, node.message or facts.node_name)
             )
@@ -253,6 +261,12 @@ class RuntimeController:
             if tokens is not None:
                 self.ctx.join_tokens.set(tokens)
         self._publish(desired, installed, state, facts, ready=ready, ready_reason=ready_reason, unit=rendered.unit)
+
+    def _mark_registered(self) -> None:
+        """The node object exists: from now on label/taint changes need no restart."""
+        progress = self.ctx.store.get(SECTION)
+        if progress and not progress.get("registered"):
+            self.ctx.store.put(SECTION, {**progress, "registered": True})
 
     def _late(self, desired: DesiredKube, ready: bool, message: str) -> str:
         """Past ready_timeout, say so: nothing sits "in progress" forever without saying why."""

@@ -24,6 +24,9 @@ K0S_NVIDIA = "/etc/k0s/containerd.d/nvidia.toml"
 K0S_IMAGES = "/var/lib/k0s/images"
 SYSTEMD = "/etc/systemd/system"
 
+# files that matter only when the node first registers (node-label/node-taint)
+REGISTRATION_ONLY = frozenset({K3S_DROPIN})
+
 MANAGED = "# Managed by edge-agent; rewritten on every reconcile, do not edit.\n"
 
 

@@ -53,12 +53,27 @@ async def test_config_change_stops_reinstalls_and_starts(make_box: Callable[...,
     box.bundle("k0s")
     box.set_config(distribution="k0s")
     await box.converge(box.controller())
-    box.set_config(distribution="k0s", node_labels={"new": "label"})
+    exe = box.root / "usr/bin/nvidia-container-runtime"  # the GPU toolkit arrives
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
     n = len(box.calls())
     await box.converge(box.controller())
     done = [(c["prog"], c["argv"][0], "--force" in c["argv"]) for c in actions(box.calls()[n:])]  # type: ignore[index]
     assert done[:3] == [("k0s", "stop", False), ("k0s", "install", True), ("k0s", "start", False)]
-    assert "--labels=new=label" in (box.root / "etc/systemd/system/k0scontroller.service").read_text()
+    assert (box.root / "etc/k0s/containerd.d/nvidia.toml").is_file()
+
+
+async def test_label_change_after_registration_restarts_nothing(make_box: Callable[..., Box]) -> None:
+    """Labels apply only at first registration, so a hotplug that changes them is no reason to restart."""
+    box = make_box("c1")
+    box.bundle("k0s")
+    box.set_config(distribution="k0s", node_labels={"a": "1"})
+    await box.converge(box.controller())
+    box.set_config(distribution="k0s", node_labels={"a": "2"})
+    n = len(box.calls())
+    await box.converge(box.controller())
+    assert actions(box.calls()[n:]) == []
 
 
 @pytest.mark.slow

@@ -7,11 +7,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from agent.cli.runtime_view import render_runtime
+from agent.model.inventory import Inventory
 from agent.runtime.metrics import metrics
+from agent.watch import Watch
 
 from .boxes import Box, mtimes
 
@@ -205,3 +208,22 @@ async def test_rejoin_after_uninstall_keeps_node_password(make_box: Callable[...
     shutil.rmtree(agent.root / "etc/rancher/node")  # a wiped box reusing the name is not
     await ctl.reconcile()
     assert agent.cond("Running").reason == "NodePasswordRejected"
+
+
+async def test_hardware_label_change_after_registration_rewrites_but_restarts_nothing(
+    make_box: Callable[..., Box],
+) -> None:
+    box = make_box("box-1")
+    box.bundle("k3s")
+    box.ctx.inventory = Watch(Inventory(scanned_at=datetime.now(UTC)))
+    box.set_config(distribution="k3s")
+    ctl = box.controller()
+    await box.converge(ctl)
+    dropin = box.root / "etc/rancher/k3s/config.yaml.d/50-edge-agent.yaml"
+    assert '"edge-agent.io/gpu.count=0"' in dropin.read_text()
+    # a new hardware label (say an NVMe drive hot-plugged) after the node registered
+    box.set_config(distribution="k3s", node_labels={"edge.example.com/extra": "1"})
+    n = len(box.calls())
+    await ctl.reconcile()
+    assert '"edge.example.com/extra=1"' in dropin.read_text()
+    assert actions(box.calls()[n:]) == []
