@@ -44,13 +44,18 @@ def what(doc: dict[str, Any]) -> str:
 
 def render_one(doc: dict[str, Any], tty: bool) -> str:
     state = str(doc.get("state", "?"))
-    if tty and state in ("downloading", "verifying"):
-        return f"{state:<11} {progress_text(doc.get('progress'), bar=True)}  {what(doc)}\n"
+    if tty and state not in FINAL:
+        # one line, redrawn in place by ``agentctl upgrade --wait`` (\033[K clears what is left)
+        if state in ("downloading", "verifying"):
+            detail = progress_text(doc.get("progress"), bar=True)
+        else:
+            detail = str(doc.get("deferred") or doc.get("reason") or "")
+        return f"{state:<11} {what(doc)}  {detail}".rstrip() + "\033[K\n"
     lines = [f"upgrade {doc.get('id', '?')}: {state}"]
     lines.append(f"  bundle:   {what(doc)}" + (f" (from {doc['source']})" if doc.get("kind") else ""))
     if doc.get("previous_version"):
         lines.append(f"  replaces: {doc['previous_version']}")
-    if state in ("downloading", "verifying") or (doc.get("progress") or {}).get("total"):
+    if state in ("downloading", "verifying"):
         lines.append(f"  progress: {progress_text(doc.get('progress'), bar=False)}")
     if doc.get("deferred"):
         lines.append(f"  waiting:  {doc['deferred']}")

@@ -20,6 +20,8 @@ def test_tty_shows_a_progress_bar_on_one_line() -> None:
     out = render_upgrade(DOC, tty=True)
     assert out.count("\n") == 1
     assert "[######------------------] 3.0 MiB/12.0 MiB  25%" in out
+    waiting = render_upgrade({**DOC, "state": "staged", "deferred": "update lock held"}, tty=True)
+    assert waiting.count("\n") == 1 and "update lock held" in waiting
 
 
 def test_plain_output_is_lines_with_progress_reason_and_deferral() -> None:
