@@ -121,3 +121,28 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
     rec2 = again.get("k1")
     assert rec2 is not None and rec2.state == "committed", rec2
     assert [s.state for s in rec2.history][-2:] == ["checking", "committed"]
+
+
+@pytest.mark.slow
+async def test_k0s_upgrade_stops_swaps_starts_and_commits(
+    box: Box, tmp_path: Path, release_key: Ed25519PrivateKey
+) -> None:
+    box.bundle("k0s")
+    box.set_config(distribution="k0s")
+    await box.converge(box.controller())
+    cfg = box.ctx.config.value.model_copy(
+        update={"upgrade": UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)}
+    )
+    box.ctx.config = Watch(cfg)
+    src = tmp_path / "k0s-new"
+    src.write_bytes(standin_binary("v1.37.0+k0s.0", "k0s"))
+    src.chmod(0o755)
+    bundle = tmp_path / "k0s.tar"
+    bundle_tool.build(bundle, name="k0s", kind="k0s", version="v1.37.0+k0s.0", files=[f"{src}=k0s"], key=release_key)
+    n = len(box.calls())
+    rec = await upgrade(UpgradeManager(box.ctx), bundle)
+    assert rec.state == "committed", rec.reason
+    assert rec.previous_version == "v1.36.3+k0s.1"
+    k0s_calls = [c["argv"][0] for c in box.calls()[n:] if c["prog"] == "k0s" and c["argv"][0] in ("stop", "start")]
+    assert k0s_calls == ["stop", "start"]  # contract B5: stop, replace the binary, start
+    assert box.run(str(box.root / "usr/local/bin/k0s"), "version").stdout.strip() == "v1.37.0+k0s.0"
