@@ -146,3 +146,39 @@ async def test_k0s_upgrade_stops_swaps_starts_and_commits(
     k0s_calls = [c["argv"][0] for c in box.calls()[n:] if c["prog"] == "k0s" and c["argv"][0] in ("stop", "start")]
     assert k0s_calls == ["stop", "start"]  # contract B5: stop, replace the binary, start
     assert box.run(str(box.root / "usr/local/bin/k0s"), "version").stdout.strip() == "v1.37.0+k0s.0"
+
+
+@pytest.mark.slow
+async def test_agents_are_never_newer_than_servers(tmp_path: Path, release_key: Ed25519PrivateKey) -> None:
+    server = Box("srv", tmp_path / "srv", "10.0.0.1", tmp_path / "cluster", {})
+    agent = Box("agt", tmp_path / "agt", "10.0.0.2", tmp_path / "cluster", {})
+    try:
+        server.bundle("k3s")
+        server.set_config(distribution="k3s", cluster_init=True, token="clustersecret")
+        await server.converge(server.controller())
+        tokens = server.ctx.join_tokens.value
+        assert tokens is not None
+        agent.bundle("k3s")
+        agent.set_config(
+            distribution="k3s", role="agent", server_url="https://10.0.0.1:6443", token=tokens.agent.get_secret_value()
+        )
+        await agent.converge(agent.controller())
+        upgrade_cfg = UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)
+        for b in (server, agent):
+            b.ctx.config = Watch(b.ctx.config.value.model_copy(update={"upgrade": upgrade_cfg}))
+        bundle = k3s_bundle(tmp_path, release_key, "v1.34.0+k3s1", standin_binary("v1.34.0+k3s1"))
+
+        # the agent first: refused, its server still runs v1.33.1
+        rec = await upgrade(UpgradeManager(agent.ctx), bundle)
+        assert rec.state == "failed"
+        assert "agents are never newer than servers: a server runs v1.33.1+k3s1" in rec.reason
+        assert installed_version(agent) == "v1.33.1+k3s1"
+
+        # servers first, then the agent may follow
+        assert (await upgrade(UpgradeManager(server.ctx), bundle)).state == "committed"
+        rec = await upgrade(UpgradeManager(agent.ctx), bundle)
+        assert rec.state == "committed", rec.reason
+        assert installed_version(agent) == "v1.34.0+k3s1"
+    finally:
+        agent.stop_all()
+        server.stop_all()
