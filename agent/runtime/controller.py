@@ -90,6 +90,9 @@ class RuntimeController:
             installed = await self.installer.ensure(desired)
         except RuntimeInstallError as exc:
             self._cond("Installed", "False", "InstallFailed", str(exc))
+            if not self.ctx.store.get(SECTION).get("unit"):  # else the old binary keeps running
+                for ctype in ("Running", "NodeReady"):
+                    self._cond(ctype, "False", "NotInstalled", f"{desired.distribution} is not installed yet")
             self._publish(desired, None, None, None)
             return
         self._cond(

@@ -72,6 +72,8 @@ async def test_missing_binary(make_box: Callable[..., Box]) -> None:
     await installed(box)
     cond = box.cond("Installed")
     assert cond.status == "False" and "no k0s binary" in cond.message and "binary_url is not set" in cond.message
+    assert (box.cond("Running").reason, box.cond("NodeReady").reason) == ("NotInstalled", "NotInstalled")
+    assert box.section()["summary"] == "k0s (not installed) server node b: not running"
 
 
 async def test_non_executable_payload_is_refused(make_box: Callable[..., Box]) -> None:
