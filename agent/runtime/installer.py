@@ -95,6 +95,20 @@ class Installer:
         self.paths = paths
         self.runner = runner
         self.probe_timeout = probe_timeout
+        self._hashes: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._versions: dict[Path, tuple[tuple[int, int, int], str]] = {}
+
+    def _sha(self, path: Path) -> str:
+        """sha256 of a file, remembered while its inode, size and mtime stay the same
+        (the reconcile runs every few seconds; k3s and its image tarballs are hundreds of MB)."""
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._hashes.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+        digest = sha256_file(path)
+        self._hashes[path] = (key, digest)
+        return digest
 
     def bundle_dir(self, d: DesiredKube) -> Path | None:
         if not d.source.airgap_dir:
@@ -129,22 +143,22 @@ class Installer:
                 )
         elif not d.source.binary_url:
             if dest.is_file() and os.access(dest, os.X_OK):
-                version = await self._probe(dist, dest)
+                version = await self._installed_version(dist, dest)
                 self._check_version(d, version, dest)
                 images = await self._place_images(d, bundle, sums)
-                return Installed(dest, sha256_file(dest), version, False, "preinstalled", images)
+                return Installed(dest, self._sha(dest), version, False, "preinstalled", images)
             where = f"{self.paths.under(d.source.airgap_dir)}/{dist}" if d.source.airgap_dir else "no air-gap dir"
             raise RuntimeInstallError(
                 f"no {dist} binary: not installed at {BINARY[dist]}, none in {where}, "
                 "and kubernetes.binary_url is not set"
             )
         changed = False
-        if not (dest.is_file() and sha256_file(dest) == expected):
+        if not (dest.is_file() and self._sha(dest) == expected):
             source = str(candidate) if candidate is not None else d.source.binary_url
             chunks = _read_file(candidate) if candidate is not None else _download(d.source.binary_url)
             await self._place(d, dest, chunks, expected, source)
             changed = True
-        version = await self._probe(dist, dest)
+        version = await self._installed_version(dist, dest)
         images = await self._place_images(d, bundle, sums)
         source = f"air-gap {bundle}" if candidate is not None else d.source.binary_url
         return Installed(dest, expected, version, changed, source, images)
@@ -188,6 +202,17 @@ class Installer:
                 "put the matching binary in the air-gap bundle or set kubernetes.binary_url"
             )
 
+    async def _installed_version(self, distribution: str, binary: Path) -> str:
+        """The placed binary's version, probed again only when the file changed."""
+        st = binary.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._versions.get(binary)
+        if cached and cached[0] == key:
+            return cached[1]
+        version = await self._probe(distribution, binary)
+        self._versions[binary] = (key, version)
+        return version
+
     async def _probe(self, distribution: str, binary: Path, name: str = "") -> str:
         """Run the binary's version command: proves it executes and tells its version."""
         shown = name or str(binary)
@@ -219,7 +244,7 @@ class Installer:
             if expected is None:
                 raise RuntimeInstallError(f"{src}: not listed in the bundle's sha256sum file; not importing it")
             target = target_dir / src.name
-            if target.is_file() and sha256_file(target) == expected:
+            if target.is_file() and self._sha(target) == expected:
                 continue
             await self._place_plain(target, _read_file(src), expected, str(src))
             changed = True

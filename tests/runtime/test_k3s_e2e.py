@@ -79,6 +79,8 @@ async def test_single_server_installs_starts_reports_and_is_idempotent(make_box:
     assert mtimes(box.root, RENDERED) == before
     assert actions(box.calls()[n:]) == []
     assert box.cond("NodeReady").status == "True"
+    # the installed binary is neither re-hashed into a new probe nor re-run for its version
+    assert not [c for c in box.calls()[n:] if c["argv"][:1] == ["--version"]]
 
 
 @pytest.mark.slow
