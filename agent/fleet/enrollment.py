@@ -49,6 +49,21 @@ STATE_SECTION = "fleet"
 RECONNECT_CAP = 30.0
 
 
+def fleet_summary(section: dict[str, Any]) -> str:
+    """The one line agentctl status shows for the fleet."""
+    if not section.get("enrolled"):
+        waiting = section.get("waiting") or section.get("last_error") or "not enrolled yet"
+        retry = section.get("next_attempt_in")
+        return f"not enrolled: {waiting}" + (f" (retry in {retry}s)" if retry else "")
+    line = f"enrolled, cert until {str(section.get('cert_not_after', '?'))[:10]}"
+    if section.get("cluster"):
+        init = ", initialising" if section.get("cluster_init") else ""
+        line += f"; cluster {section['cluster']} ({section.get('distribution', '?')}) as {section.get('role')}{init}"
+    if section.get("last_error"):
+        line += f"; last error: {section['last_error']}"
+    return line
+
+
 class EnrollmentController:
     name = "fleet"
 
@@ -278,6 +293,7 @@ class EnrollmentController:
 
     def _publish(self, **changes: Any) -> None:
         self._section.update(changes)
+        self._section["summary"] = fleet_summary(self._section)
         self.ctx.board.set_section("fleet", dict(self._section))
 
     def _cond(self, type_: str, status: Any, reason: str, message: str, *, info: bool = False) -> None:
