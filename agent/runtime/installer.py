@@ -17,6 +17,7 @@ saying why.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -98,15 +99,15 @@ class Installer:
         self._hashes: dict[Path, tuple[tuple[int, int, int], str]] = {}
         self._versions: dict[Path, tuple[tuple[int, int, int], str]] = {}
 
-    def _sha(self, path: Path) -> str:
+    async def _sha(self, path: Path) -> str:
         """sha256 of a file, remembered while its inode, size and mtime stay the same
-        (the reconcile runs every few seconds; k3s and its image tarballs are hundreds of MB)."""
-        st = path.stat()
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        (the reconcile runs every few seconds; k3s and its image tarballs are hundreds of MB).
+        Hashed in a thread so the API keeps answering meanwhile."""
+        key = _stat_key(path)
         cached = self._hashes.get(path)
         if cached and cached[0] == key:
             return cached[1]
-        digest = sha256_file(path)
+        digest = await asyncio.to_thread(sha256_file, path)
         self._hashes[path] = (key, digest)
         return digest
 
@@ -146,14 +147,14 @@ class Installer:
                 version = await self._installed_version(dist, dest)
                 self._check_version(d, version, dest)
                 images = await self._place_images(d, bundle, sums)
-                return Installed(dest, self._sha(dest), version, False, "preinstalled", images)
+                return Installed(dest, await self._sha(dest), version, False, "preinstalled", images)
             where = f"{self.paths.under(d.source.airgap_dir)}/{dist}" if d.source.airgap_dir else "no air-gap dir"
             raise RuntimeInstallError(
                 f"no {dist} binary: not installed at {BINARY[dist]}, none in {where}, "
                 "and kubernetes.binary_url is not set"
             )
         changed = False
-        if not (dest.is_file() and self._sha(dest) == expected):
+        if not (dest.is_file() and await self._sha(dest) == expected):
             source = str(candidate) if candidate is not None else d.source.binary_url
             chunks = _read_file(candidate) if candidate is not None else _download(d.source.binary_url)
             await self._place(d, dest, chunks, expected, source)
@@ -204,8 +205,7 @@ class Installer:
 
     async def _installed_version(self, distribution: str, binary: Path) -> str:
         """The placed binary's version, probed again only when the file changed."""
-        st = binary.stat()
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        key = _stat_key(binary)
         cached = self._versions.get(binary)
         if cached and cached[0] == key:
             return cached[1]
@@ -244,7 +244,7 @@ class Installer:
             if expected is None:
                 raise RuntimeInstallError(f"{src}: not listed in the bundle's sha256sum file; not importing it")
             target = target_dir / src.name
-            if target.is_file() and self._sha(target) == expected:
+            if target.is_file() and await self._sha(target) == expected:
                 continue
             await self._place_plain(target, _read_file(src), expected, str(src))
             changed = True
@@ -299,6 +299,11 @@ async def _download(url: str) -> AsyncIterator[bytes]:
                 raise RuntimeInstallError(f"download {url}: truncated ({got} of {expected_len} bytes)")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise RuntimeInstallError(f"download {url}: {type(exc).__name__}: {exc}") from exc
+
+
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _fsync_dir(directory: Path) -> None:
