@@ -282,6 +282,7 @@ async def _read_file(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             yield chunk
+            await asyncio.sleep(0)  # let the API run between chunks
 
 
 async def _download(url: str) -> AsyncIterator[bytes]:
