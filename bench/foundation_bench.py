@@ -5,6 +5,7 @@ Every figure is printed beside a peer measured in the same run (a ratio), never 
   agentd exec->READY   vs  python3 -c 'import aiohttp.web' (target <= 700 ms)
   agentd idle RSS      vs  python3 -c 'import aiohttp.web' RSS (target <= 45 MiB)
   /v1/status req/s     over the unix socket with keep-alive, driven by curl (C)   (target >= 10,000)
+  /v1/status req/s     over mTLS (remote API, fleet:reader client cert) on an enrolled agent, same driver
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clientenv import agentctl_command, daemon_command, python_command
+from clientenv import REPO, agentctl_command, daemon_command, python_command
+
+sys.path.insert(0, str(REPO / "scripts"))
+from lab import FleetLab
 
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 
@@ -68,10 +72,13 @@ def peer_rss() -> int:
     return int(out.stdout)
 
 
-def status_rps(sock: Path, n: int = 20000, parallel: int = 8) -> float:
+def status_rps(sock: Path, n: int = 20000, parallel: int = 8, via: list[str] | None = None) -> float:
+    """curl drives n keep-alive GETs, `parallel` at a time, over the socket (or `via`: other curl options
+    and the base URL, for mTLS)."""
     curl = shutil.which("curl")
     if curl is None:
         return float("nan")
+    target = via or ["--unix-socket", str(sock), "http://agent"]
     t0 = time.perf_counter()
     out = subprocess.run(
         [
@@ -80,13 +87,12 @@ def status_rps(sock: Path, n: int = 20000, parallel: int = 8) -> float:
             "-Z",
             "--parallel-max",
             str(parallel),
-            "--unix-socket",
-            str(sock),
+            *target[:-1],
             "-o",
             "/dev/null",
             "-w",
             "%{http_code}\n",
-            f"http://agent/v1/status?[1-{n}]",
+            f"{target[-1]}/v1/status?[1-{n}]",
         ],
         capture_output=True,
         text=True,
@@ -138,9 +144,38 @@ def main() -> int:
             f"/v1/status over socket  {rps:7.0f} req/s (curl, keep-alive, 8 parallel)   "
             f"target >= 10000  {'OK' if rps >= 10000 else 'MISS'}"
         )
+        print(f"/v1/status over mTLS    {mtls_rps(tmp):7.0f} req/s (curl, keep-alive, 8 parallel, reader cert)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def mtls_rps(tmp: Path) -> float:
+    cmd, env = daemon_command()
+    lab = FleetLab(tmp / "lab", agentd=cmd, agentd_env=env)
+    lab.start_registrar()
+    lab.seed_box()
+    lab.start_agent()
+    try:
+        if not lab.wait_for("Enrolled", "RemoteApiListening", timeout=60):
+            print(f"  (the agent did not enroll; see {tmp}/lab/agentd.log)")
+            return float("nan")
+        node = lab.registrar("nodes", "list").splitlines()[1].split()[0]
+        cert = lab.client_cert("fleet:reader", "bench")
+        via = [
+            "--cacert",
+            str(cert / "ca.pem"),
+            "--cert",
+            str(cert / "client.pem"),
+            "--key",
+            str(cert / "client.key"),
+            "--resolve",
+            f"{node}:{lab.api_port}:127.0.0.1",
+            f"https://{node}:{lab.api_port}",
+        ]
+        return statistics.median(status_rps(Path(), n=5000, via=via) for _ in range(3))
+    finally:
+        lab.stop()
 
 
 if __name__ == "__main__":
