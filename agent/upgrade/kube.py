@@ -10,7 +10,8 @@ is the version the manifest says), and restarts the service: k3s with
 ``systemctl restart --no-block`` (its Type=notify start can block forever),
 k0s with ``k0s stop`` / ``k0s start`` (contract B5). The health gate is this
 node ``Ready`` with the new kubelet version; otherwise the old binary goes
-back and the service restarts.
+back, the service restarts, and the node must be Ready on the old version
+again (else the upgrade is ``failed`` and says so).
 """
 
 from __future__ import annotations
@@ -232,6 +233,7 @@ class KubeInstaller:
             raise RuntimeInstallError(f"no copy of {self.kind} {self._previous} at {backup}")
         await self._swap(backup)
         self._placed = False
+        await self._wait_ready(self._previous, self.ctx.config.value.upgrade.health_deadline)
 
 
 def default_installers(ctx: AgentContext) -> dict[str, Any]:

@@ -154,7 +154,7 @@ async def test_progress_is_visible_while_downloading_and_a_second_request_gets_4
         await asyncio.sleep(0.05)
     assert conflict_checked
     partial = [b for b, t in seen if 0 < b < len(bundle)]
-    assert len(partial) >= 3 and partial == sorted(partial)
+    assert len(partial) >= 2 and partial == sorted(partial)
     assert {t for _, t in seen if t is not None} == {len(bundle)}
     doc = await wait_state(client, first["id"], {"failed"})
     assert "built for architecture 'sparc'" in doc["reason"]
