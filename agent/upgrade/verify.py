@@ -97,6 +97,11 @@ def _verify(
             key_id = ""
             seen: set[str] = set()
             for member in tf:
+                # ``tar -C dir -cf bundle.tar .`` writes "./name" and a "./" entry: accept that form
+                if member.name.startswith("./"):
+                    member.name = member.name[2:]
+                if member.name in ("", ".") and member.isdir():
+                    continue
                 if manifest is None:
                     if member.name not in (MANIFEST_NAME, SIGNATURE_NAME) or member.name in meta:
                         raise BundleError(

@@ -157,3 +157,24 @@ def test_manifest_errors_name_the_field(
 def test_bad_release_key_config_names_the_entry() -> None:
     with pytest.raises(BundleError, match=r"release_keys\[1\]: expected a raw 32-byte"):
         load_release_keys(["A" * 43 + "=", "AAAA"])
+
+
+def test_a_bundle_made_with_plain_tar_is_accepted(
+    tmp_path: Path, release_key: Ed25519PrivateKey, release_keys: list[ReleaseKey]
+) -> None:
+    import json
+    import subprocess
+
+    from agent.upgrade.signing import sign
+
+    d = tmp_path / "tree"
+    d.mkdir()
+    raw = json.dumps(manifest_doc([entry("bin/k3s", GOOD)])).encode()
+    (d / "manifest.json").write_bytes(raw)
+    (d / "manifest.sig").write_bytes(sign(release_key, raw))
+    (d / "bin").mkdir()
+    (d / "bin/k3s").write_bytes(GOOD)
+    out = tmp_path / "b.tar"
+    subprocess.run(["tar", "-C", str(d), "-cf", str(out), "./manifest.json", "./manifest.sig", "./bin"], check=True)
+    v = verify_bundle(out, release_keys, tmp_path / "s", architecture=ARCH)
+    assert (v.directory / "bin/k3s").read_bytes() == GOOD
