@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("-o", "--output", choices=["text", "json"], default="text")
 
     up = sub.add_parser("upgrade", help="upgrade from a signed bundle, or show upgrade status")
-    up.add_argument("source", help="bundle path or URL, or 'status'")
-    up.add_argument("id", nargs="?", help="with 'status': the upgrade id (default: the latest)")
+    up.add_argument("source", help="bundle path or URL, or 'status', or 'cancel'")
+    up.add_argument("id", nargs="?", help="with 'status': the upgrade id (default: all); with 'cancel': required")
     up.add_argument("--wait", action="store_true", help="follow the upgrade until it ends")
     up.add_argument("--force", action="store_true", help="also try a version that failed before")
     up.add_argument("-o", "--output", choices=["text", "json"], default="text")
@@ -122,6 +122,15 @@ def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
     from agent.cli.upgrade_view import render_upgrade
 
     tty = sys.stdout.isatty()
+    if ns.source == "cancel":
+        if not ns.id:
+            print("agentctl: upgrade cancel needs the upgrade id (see agentctl upgrade status)", file=sys.stderr)
+            return EXIT_DEGRADED
+        reply = request(sock, "DELETE", f"/v1/upgrades/{ns.id}", ns.request_timeout)
+        if reply.status not in (200, 202):
+            return problem_exit(reply)
+        emit_json(reply.body) if ns.output == "json" else sys.stdout.write(render_upgrade(reply.body, tty=tty))
+        return EXIT_OK
     if ns.source == "status":
         reply = request(sock, "GET", f"/v1/upgrades/{ns.id}" if ns.id else "/v1/upgrades", ns.request_timeout)
         if reply.status != 200:

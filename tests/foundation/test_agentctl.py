@@ -154,3 +154,11 @@ def test_help_documents_exit_codes() -> None:
     r = agentctl("--help")
     assert r.returncode == 0
     assert "0  the agent answered and is healthy" in r.stdout and "2  the agent is unreachable" in r.stdout
+
+
+def test_upgrade_cancel_of_an_unknown_upgrade_is_refused_plainly(agentd: AgentProcess) -> None:
+    agentd.start()
+    r = agentctl("--root", str(agentd.root), "upgrade", "cancel", "nope")
+    assert r.returncode == 1 and r.stderr.startswith("agentctl: the agent refused: ") and "Traceback" not in r.stderr
+    r = agentctl("--root", str(agentd.root), "upgrade", "cancel")
+    assert r.returncode == 1 and "needs the upgrade id" in r.stderr
