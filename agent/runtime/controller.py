@@ -27,7 +27,7 @@ from agent.model.desired import DesiredKube
 from agent.planner import plan
 from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose
-from agent.runtime.installer import IMAGES_DIR, Installed, Installer
+from agent.runtime.installer import IMAGES_DIR, Installed, Installer, UpgradeRefused
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
 from agent.runtime.render import REGISTRATION_ONLY, SYSTEMD, Facts, Rendered
@@ -89,7 +89,8 @@ class RuntimeController:
         try:
             installed = await self.installer.ensure(desired)
         except RuntimeInstallError as exc:
-            self._cond("Installed", "False", "InstallFailed", str(exc))
+            reason = "UpgradeRefused" if isinstance(exc, UpgradeRefused) else "InstallFailed"
+            self._cond("Installed", "False", reason, str(exc))
             if not self.ctx.store.get(SECTION).get("unit"):  # else the old binary keeps running
                 for ctype in ("Running", "NodeReady"):
                     self._cond(ctype, "False", "NotInstalled", f"{desired.distribution} is not installed yet")

@@ -32,9 +32,14 @@ import aiohttp
 from agent.errors import ExecError, RuntimeInstallError
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
+from agent.runtime.skew import upgrade_problem
 from agent.sysexec import Runner
 
 CHUNK = 1 << 20
+
+
+class UpgradeRefused(RuntimeInstallError):
+    """The new binary would downgrade or skip a minor version."""
 IMAGE_SUFFIXES = (".tar", ".tar.lz4", ".tar.bz2", ".tbz", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".txt")
 IMAGES_DIR = {"k3s": "/var/lib/rancher/k3s/agent/images", "k0s": "/var/lib/k0s/images"}
 IMAGE_PREFIX = {"k3s": "k3s-airgap-images-", "k0s": "k0s-airgap-bundle-"}
@@ -155,9 +160,10 @@ class Installer:
             )
         changed = False
         if not (dest.is_file() and await self._sha(dest) == expected):
+            installed = await self._current_version(dist, dest)
             source = str(candidate) if candidate is not None else d.source.binary_url
             chunks = _read_file(candidate) if candidate is not None else _download(d.source.binary_url)
-            await self._place(d, dest, chunks, expected, source)
+            await self._place(d, dest, chunks, expected, source, installed)
             changed = True
         version = await self._installed_version(dist, dest)
         images = await self._place_images(d, bundle, sums)
@@ -165,7 +171,7 @@ class Installer:
         return Installed(dest, expected, version, changed, source, images)
 
     async def _place(
-        self, d: DesiredKube, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str
+        self, d: DesiredKube, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str, installed: str
     ) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
@@ -190,6 +196,9 @@ class Installer:
             os.chmod(tmp, 0o755)  # noqa: S103 (an executable, like install.sh places it)
             version = await self._probe(d.distribution, tmp, source)
             self._check_version(d, version, Path(source))
+            skew = upgrade_problem(installed, version) if installed else None
+            if skew:
+                raise UpgradeRefused(f"not installing {source}: {skew}; the installed binary was left in place")
             os.replace(tmp, dest)
             _fsync_dir(dest.parent)
         finally:
@@ -202,6 +211,13 @@ class Installer:
                 f"{where} is {d.distribution} {version}, but {d.version} is wanted; "
                 "put the matching binary in the air-gap bundle or set kubernetes.binary_url"
             )
+
+    async def _current_version(self, distribution: str, dest: Path) -> str:
+        """The version in place, "" when none (or it does not run: then any version may replace it)."""
+        try:
+            return await self._installed_version(distribution, dest)
+        except (RuntimeInstallError, FileNotFoundError):
+            return ""
 
     async def _installed_version(self, distribution: str, binary: Path) -> str:
         """The placed binary's version, probed again only when the file changed."""

@@ -52,7 +52,7 @@ async def test_sigkill_at_each_step_converges(
     box = make_box("n1")
     config: dict[str, object] = {"distribution": distribution, "node_labels": {"site": "a"}}
     if upgrade:  # an older release is installed and running; a new one arrives with new labels
-        box.bundle(distribution, "v1.30.0+k3s1" if distribution == "k3s" else "v1.30.0+k0s.0")
+        box.bundle(distribution, "v1.32.9+k3s1" if distribution == "k3s" else "v1.35.9+k0s.1")
         assert drive(box, config) == 0
         config["node_labels"] = {"site": "b"}
     box.bundle(distribution)

@@ -154,3 +154,33 @@ def test_parse_version_formats() -> None:
 
     assert parse_version("k3s", "k3s version v1.33.1+k3s1 (abcdef12)\ngo version go1.24.2\n") == "v1.33.1+k3s1"
     assert parse_version("k0s", "v1.36.3+k0s.1\n") == "v1.36.3+k0s.1"
+
+
+@pytest.mark.parametrize(
+    ("version", "says"),
+    [("v1.35.0+k3s1", "skips a minor version"), ("v1.32.9+k3s1", "downgrades are not supported")],
+)
+async def test_skew_rules_refuse_minor_skips_and_downgrades(
+    make_box: Callable[..., Box], version: str, says: str
+) -> None:
+    box = make_box("b")
+    box.bundle("k3s")
+    box.set_config(distribution="k3s")
+    await installed(box)
+    old = (box.root / K3S).read_bytes()
+    box.bundle("k3s", version)
+    await installed(box)
+    cond = box.cond("Installed")
+    assert (cond.status, cond.reason) == ("False", "UpgradeRefused") and says in cond.message
+    assert (box.root / K3S).read_bytes() == old
+
+
+def test_upgrade_problem() -> None:
+    from agent.runtime.skew import upgrade_problem
+
+    assert upgrade_problem("v1.33.1+k3s1", "v1.33.2+k3s1") is None
+    assert upgrade_problem("v1.33.1+k3s1", "v1.34.0+k3s1") is None
+    assert upgrade_problem("v1.33.1+k3s2", "v1.33.1+k3s1") is not None
+    assert upgrade_problem("v1.36.3+k0s.1", "v1.38.0+k0s.0") is not None
+    assert upgrade_problem("v1.36.3+k0s.1", "v1.36.3+k0s.1") is None
+    assert upgrade_problem("v1.36.3+k0s.1", "v2.0.0+k0s.0") is not None
