@@ -26,6 +26,7 @@ def cgroup_roots() -> tuple[Path, ...]:
 
 
 EXIT_REBOOT = 133
+BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class BootError(RuntimeError):
@@ -206,7 +207,11 @@ class Container:
     ) -> subprocess.CompletedProcess[str]:
         """Run a shell command inside the container (all its namespaces, its root)."""
         argv = ["nsenter", "-t", str(self.pid1()), "-m", "-u", "-i", "-n", "-p", "--", "/bin/sh", "-c", command]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/root",
+        }
         res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, input=input)
         if check and res.returncode != 0:
             raise AssertionError(

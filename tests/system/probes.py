@@ -13,13 +13,21 @@ from nspawn import Container
 T = TypeVar("T")
 
 
-def wait_for(what: str, probe: Callable[[], T], timeout: float, interval: float = 0.25) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` and the last value."""
+def wait_for(
+    what: str,
+    probe: Callable[[], T],
+    timeout: float,
+    interval: float = 0.25,
+    describe: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` and what was seen last
+    (``describe()`` when given, else the last value)."""
     deadline = time.monotonic() + timeout
     last: T = probe()
     while not last:
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}", pytrace=False)
+            seen = describe() if describe is not None else repr(last)
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last seen:\n{seen}", pytrace=False)
         time.sleep(interval)
         last = probe()
     return last
@@ -32,6 +40,11 @@ def status(box: Container) -> dict[str, Any] | None:
         return None
     doc: dict[str, Any] = json.loads(res.stdout)
     return doc
+
+
+def status_text(box: Container) -> str:
+    res = box.sh("agentctl status", check=False, timeout=20)
+    return f"`agentctl status` exit {res.returncode}:\n{res.stdout}{res.stderr}"
 
 
 def condition(doc: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
