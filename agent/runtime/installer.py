@@ -34,12 +34,15 @@ from agent.model.desired import DesiredKube
 from agent.paths import Paths
 from agent.runtime.skew import upgrade_problem
 from agent.sysexec import Runner
+from agent.upgrade.kube import committed_binary
 
 CHUNK = 1 << 20
 
 
 class UpgradeRefused(RuntimeInstallError):
     """The new binary would downgrade or skip a minor version."""
+
+
 IMAGE_SUFFIXES = (".tar", ".tar.lz4", ".tar.bz2", ".tbz", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".txt")
 IMAGES_DIR = {"k3s": "/var/lib/rancher/k3s/agent/images", "k0s": "/var/lib/k0s/images"}
 IMAGE_PREFIX = {"k3s": "k3s-airgap-images-", "k0s": "k0s-airgap-bundle-"}
@@ -134,6 +137,13 @@ class Installer:
                     candidate = bundle / name
                     break
         expected = d.source.binary_sha256
+        committed = committed_binary(self.paths, dist)
+        if candidate is not None and committed is not None:
+            # A committed upgrade (signed bundle, health-gated) is newer than the image's air-gap
+            # binary: installing from the air-gap dir again would silently undo it.
+            candidate, bundle_sums = committed, {committed.name: await self._sha(committed)}
+            sums = {**sums, **bundle_sums}
+            expected = ""
         if candidate is not None:
             listed = sums.get(candidate.name, "")
             if expected and listed and listed != expected:

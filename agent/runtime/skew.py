@@ -28,8 +28,5 @@ def upgrade_problem(installed: str, candidate: str) -> str | None:
     if new < old:
         return f"{candidate} is older than the installed {installed}; downgrades are not supported"
     if new[0] != old[0] or new[1] > old[1] + 1:
-        return (
-            f"{installed} -> {candidate} skips a minor version; "
-            f"upgrade to the latest v{old[0]}.{old[1] + 1}.x first"
-        )
+        return f"{installed} -> {candidate} skips a minor version; upgrade to the latest v{old[0]}.{old[1] + 1}.x first"
     return None

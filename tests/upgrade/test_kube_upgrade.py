@@ -90,6 +90,12 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
     assert committed_binary(box.ctx.paths, "k3s") == box.ctx.paths.versions_dir / "k3s/current/k3s"
     assert (box.ctx.paths.versions_dir / "k3s/v1.33.1+k3s1/k3s").read_bytes() == before  # kept for rollback
 
+    # the runtime's next reconcile keeps the committed release, not the image's older air-gap binary
+    await box.converge(box.controller())
+    assert installed_version(box) == "v1.34.0+k3s1"
+    installed = box.ctx.board.condition("Installed")
+    assert installed is not None and installed.status == "True", installed
+
     # a release that never starts: rolled back to v1.34.0, node Ready again
     broken = k3s_bundle(tmp_path, release_key, "v1.35.0+k3s1", BROKEN_K3S.encode())
     rec = await upgrade(manager, broken)
