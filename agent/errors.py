@@ -10,6 +10,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     ├── StateError             durable state unreadable or unwritable
     ├── ExecError              a subprocess run through agent.sysexec failed
     │   ├── CommandNotFound    the program is not on the runner's PATH
+    │   ├── CommandNotRunnable it exists but the kernel will not run it (ENOEXEC: truncated, wrong arch)
     │   ├── CommandFailed      non-zero exit (argv, exit code, stderr tail)
     │   └── CommandTimeout     did not finish within its timeout; it was killed
     ├── InventoryError         a collector could not run at all
@@ -64,6 +65,12 @@ class ExecError(AgentError):
 class CommandNotFound(ExecError):
     def __init__(self, argv: Sequence[str]) -> None:
         super().__init__(argv, f"{argv[0]}: command not found")
+
+
+class CommandNotRunnable(ExecError):
+    def __init__(self, argv: Sequence[str], reason: str) -> None:
+        self.reason = reason
+        super().__init__(argv, f"{argv[0]}: cannot run: {reason}")
 
 
 class CommandFailed(ExecError):

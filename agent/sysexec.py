@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.errors import CommandFailed, CommandNotFound, CommandTimeout
+from agent.errors import CommandFailed, CommandNotFound, CommandNotRunnable, CommandTimeout
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -83,6 +83,8 @@ class ProcessRunner:
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise CommandNotFound(argv) from exc
+        except OSError as exc:  # ENOEXEC (not a binary for this machine, truncated), ETXTBSY ...
+            raise CommandNotRunnable(argv, exc.strerror or str(exc)) from exc
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
         except (TimeoutError, asyncio.CancelledError):

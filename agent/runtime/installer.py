@@ -29,7 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
-from agent.errors import ExecError, RuntimeInstallError
+from agent.errors import CommandNotRunnable, ExecError, RuntimeInstallError
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
 from agent.runtime.skew import upgrade_problem
@@ -244,10 +244,10 @@ class Installer:
         shown = name or str(binary)
         try:
             result = await self.runner.run(version_argv(distribution, binary), timeout=self.probe_timeout)
+        except CommandNotRunnable as exc:
+            raise RuntimeInstallError(f"{shown} does not run ({exc.reason}); not installing it") from exc
         except ExecError as exc:
             raise RuntimeInstallError(f"{shown} does not run ({exc}); not installing it") from exc
-        except OSError as exc:  # ENOEXEC: the seam translates only not-found/permission errors
-            raise RuntimeInstallError(f"{shown} does not run ({exc.strerror}); not installing it") from exc
         return parse_version(distribution, result.stdout)
 
     async def _place_images(self, d: DesiredKube, bundle: Path | None, sums: dict[str, str]) -> bool:

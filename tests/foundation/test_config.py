@@ -116,3 +116,9 @@ def test_example_config_documents_every_key_with_its_default() -> None:
 def test_render_redacted_roundtrips() -> None:
     cfg = AgentConfig()
     assert AgentConfig.model_validate(tomllib.loads(render_redacted(cfg))) == cfg
+
+
+def test_check_config_refuses_labels_k3s_would_refuse(agent_root: Path) -> None:
+    write(Paths(agent_root).etc_config, '[kubernetes]\ndistribution = "k3s"\nnode_labels = {"kubernetes.io/role" = "x"}\n')
+    r = check_config(agent_root)
+    assert r.returncode == 2 and "kubernetes.io/role" in r.stderr and "Traceback" not in r.stderr
