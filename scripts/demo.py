@@ -37,7 +37,7 @@ def main() -> int:
     print("box: seed with registrar URL, CA pin and a one-time bootstrap token in scratch/root/boot/edge-agent.toml")
     lab.start_agent()
     try:
-        enrolled = lab.wait_for("Enrolled", "Assigned")
+        enrolled = lab.wait_for("Enrolled", "Assigned", "RemoteApiListening")
         rc = agentctl(lab, "status")
         if rc != 2:
             agentctl(lab, "inventory")

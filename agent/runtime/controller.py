@@ -92,7 +92,7 @@ class RuntimeController:
             reason = "UpgradeRefused" if isinstance(exc, UpgradeRefused) else "InstallFailed"
             self._cond("Installed", "False", reason, str(exc))
             if not self.ctx.store.get(SECTION).get("unit"):  # else the old binary keeps running
-                for ctype in ("Running", "NodeReady"):
+                for ctype in ("Configured", "Running", "NodeReady"):
                     self._cond(ctype, "False", "NotInstalled", f"{desired.distribution} is not installed yet")
             self._publish(desired, None, None, None)
             return

@@ -157,12 +157,22 @@ class UpgradeManager:
     def section(self) -> dict[str, Any]:
         doc = self.slots.read()
         last = next((r for r in self.list() if r.final), None)
+        running = self.running_slot or "unmanaged"
+        summary = f"agent version {running}"
+        if self.active:
+            summary += f"; upgrading to {self.active.version or self.active.source}: {self.active.state}"
+        elif last:
+            summary += f"; last upgrade {last.version or last.source}: {last.state}"
+        blocked = sorted(v for v, n in doc["failures"].items() if n >= BLOCK_AFTER_FAILURES)
+        if blocked:
+            summary += f"; blocked: {', '.join(blocked)}"
         return {
-            "running": self.running_slot or "unmanaged",
+            "summary": summary,
+            "running": running,
             "current": self.slots.current() or FACTORY,
             "installed": self.slots.installed(),
             "trial": doc["trial"],
-            "blocked": sorted(v for v, n in doc["failures"].items() if n >= BLOCK_AFTER_FAILURES),
+            "blocked": blocked,
             "failures": doc["failures"],
             "last_rollback": doc["last_rollback"],
             "active": self.active.document() if self.active else None,
