@@ -160,7 +160,7 @@ class Container:
         res = self.sh("systemctl is-system-running --wait", timeout=left, check=False)
         return res.stdout.strip()
 
-    def stop(self, timeout: float = 20.0) -> int | None:
+    def stop(self, timeout: float = 10.0) -> int | None:
         """Power off (SIGTERM to nspawn), then remove the veth and the private cgroups."""
         rc = None
         if self.proc is not None:

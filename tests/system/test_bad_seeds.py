@@ -16,7 +16,7 @@ from conftest import Boxes, dump_box
 from fleetbox import seed_on_boot_partition
 from hostfleet import REGISTRAR_ADDR, REGISTRAR_NET, HostRegistrar, free_port, seed_toml
 from nspawn import Container
-from probes import condition, status, unit_active, wait_for
+from probes import condition, status, status_text, unit_active, wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -62,7 +62,8 @@ def enrolled_condition(box: Container, reason: str, timeout: float = 45.0) -> di
         c = condition(status(box), "Enrolled")
         return c if c is not None and c["status"] == "False" and c["reason"] == reason else None
 
-    return wait_for(f"{box.name}: Enrolled=False/{reason}", probe, timeout)
+    box.wait_booted(timeout)
+    return wait_for(f"{box.name}: Enrolled=False/{reason}", probe, timeout, describe=lambda: status_text(box))
 
 
 def assert_up_and_telling(box: Container, reason: str, token: str, *, degraded: bool = True) -> str:
