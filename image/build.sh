@@ -69,6 +69,9 @@ tree_key=$( { echo "$base_key $deps_key $agent_key $variant tree-v1"
             } | sha256sum | cut -c1-16)
 
 final=${out:-"$cache/tree-$variant-$tree_key"}
+if [[ -n "$out" && -e "$out" && ! -f "$out/usr/lib/edge-agent/image-release" ]] && [[ -n "$(ls -A "$out" 2>/dev/null)" ]]; then
+    die "--out $out exists and is not an earlier edge-agent tree; refusing to replace it"
+fi
 if [[ -z "$out" && -d "$final" ]]; then
     log "cached: $final"
     echo "$final"
