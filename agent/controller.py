@@ -52,7 +52,7 @@ class Supervisor:
 
     @staticmethod
     def condition_type(name: str) -> str:
-        """"remote-api" -> "RemoteApiHealthy"."""
+        """Turn "remote-api" into "RemoteApiHealthy"."""
         return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-")) + "Healthy"
 
     def start(self) -> None:

@@ -119,6 +119,8 @@ def test_render_redacted_roundtrips() -> None:
 
 
 def test_check_config_refuses_labels_k3s_would_refuse(agent_root: Path) -> None:
-    write(Paths(agent_root).etc_config, '[kubernetes]\ndistribution = "k3s"\nnode_labels = {"kubernetes.io/role" = "x"}\n')
+    write(
+        Paths(agent_root).etc_config, '[kubernetes]\ndistribution = "k3s"\nnode_labels = {"kubernetes.io/role" = "x"}\n'
+    )
     r = check_config(agent_root)
     assert r.returncode == 2 and "kubernetes.io/role" in r.stderr and "Traceback" not in r.stderr
