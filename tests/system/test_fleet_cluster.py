@@ -29,7 +29,7 @@ from fleetbox import (
 )
 from hostfleet import HostRegistrar, seed_toml
 from nspawn import Container
-from probes import condition, first_boot, status, unit_active, wait_for
+from probes import condition, first_boot, status, status_text, unit_active, wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -42,6 +42,7 @@ class Cluster:
     b: Container
     token: str
     ready: dict[str, tuple[dict[str, Any], float]]
+    boxes: Boxes
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def cluster(
     seed_as_credential(b, seed, workdir)
     try:
         a.start()
-        got = Cluster(a, b, token, {"e2e-a": wait_enrolled_and_ready(a)})
+        got = Cluster(a, b, token, {"e2e-a": wait_enrolled_and_ready(a)}, made)
         b.start()
         b.wait_booted()
         yield got
@@ -112,6 +113,9 @@ def test_first_box_enrolls_at_first_boot_and_reports_ready(cluster: Cluster, reg
     check_enrolled_box(cluster, cluster.a)
     init = [n for n in site_nodes(registrar) if n["cluster_init"]]
     assert [(n["state"], n["role"]) for n in init] == [("approved", "server")], init
+    # the unit the agent wrote for k3s passes the same verification as the image's own
+    res = cluster.a.sh("systemd-analyze verify /etc/systemd/system/k3s.service", check=False)
+    assert res.returncode == 0 and res.stderr.strip() == "", res.stderr
 
 
 def test_second_box_seeded_by_credential_enrolls_and_joins(joined: Cluster, registrar: HostRegistrar) -> None:
@@ -225,3 +229,33 @@ def test_reboot_does_not_enroll_or_install_again(cluster: Cluster, registrar: Ho
     assert _registrar_serial(registrar, box) == serial, "the registrar issued a new certificate after a reboot"
     assert box.sh("stat -c '%i %Y' /usr/local/bin/k3s").stdout.strip() == binary, "k3s was installed again"
     assert len(site_nodes(registrar)) == len(nodes_before)
+
+
+def test_a_clone_of_an_enrolled_box_does_not_pose_as_it(cluster: Cluster, registrar: HostRegistrar) -> None:
+    """A golden image made from a box that had booted (machine id reset, identity left behind)
+    makes its own identity and enrolls as a new node; it never uses the other box's key."""
+    a = cluster.a
+    a_identity, a_serial = _identity(a), _registrar_serial(registrar, a)
+    a.stop()
+    clone = cluster.boxes.make("e2e-c", a.root, routes=fleet_routes())
+    (clone.root / "etc/machine-id").write_text("uninitialized\n")
+    wire(clone, a.root.parent.parent / "standin-net-clone")
+    seed_on_boot_partition(clone, seed_toml(registrar.url, registrar.pin, registrar.token(site=SITE), site=SITE))
+    clone.start()
+    clone.wait_booted()
+
+    def reset_and_enrolled() -> dict[str, Any] | None:
+        doc = status(clone)
+        reset, enrolled = condition(doc, "IdentityReset"), condition(doc, "Enrolled")
+        ok = reset and reset["status"] == "True" and enrolled and enrolled["status"] == "True"
+        return doc if ok else None
+
+    doc = wait_for("the clone to set the copied identity aside and enroll", reset_and_enrolled, 60,
+                   describe=lambda: status_text(clone))  # fmt: skip
+    reset = condition(doc, "IdentityReset")
+    assert reset is not None and reset["reason"] == "ClonedImage", reset
+    assert _identity(clone) != a_identity, "the clone kept the other box's key or certificate"
+    nodes = site_nodes(registrar)
+    init = [n for n in nodes if n["cluster_init"]]
+    assert [n["serial"] for n in init] == [a_serial], "the first box's registration changed"
+    assert len(nodes) == 3, nodes

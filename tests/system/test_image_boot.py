@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from probes import first_boot, status, unit_active, wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
+REPO = Path(__file__).resolve().parents[2]
 OUR_UNITS = "/usr/lib/systemd/system/edge-agent.service"
 
 
@@ -64,3 +67,22 @@ def test_units_pass_systemd_analyze_verify_inside_the_image(production_tree: Pat
     assert sysusers.returncode == 0, sysusers.stderr
     tmpfiles = box.sh("systemd-tmpfiles --create /usr/lib/tmpfiles.d/edge-agent.conf", check=False)
     assert tmpfiles.returncode == 0 and tmpfiles.stderr.strip() == "", tmpfiles.stderr
+
+
+def test_production_tree_carries_no_build_secret_and_no_standin(production_tree: Path) -> None:
+    """The tree the build published: checked again here, and its key facts asserted directly."""
+    res = subprocess.run(
+        [sys.executable, str(REPO / "image/check_tree.py"), "--variant", "production", str(production_tree)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (production_tree / "etc/machine-id").read_text().strip() == "uninitialized"
+    assert not (production_tree / "var/lib/edge-agent").exists() or not any(
+        (production_tree / "var/lib/edge-agent").iterdir()
+    )
+    airgap = production_tree / "usr/lib/edge-agent/airgap"
+    assert airgap.is_dir() and not any(airgap.iterdir()), sorted(p.name for p in airgap.iterdir())
+    assert not (production_tree / "usr/local/bin/k3s").exists() and not (production_tree / "usr/local/bin/k0s").exists()
+    assert "IMAGE_VARIANT=production" in (production_tree / "usr/lib/edge-agent/image-release").read_text()
