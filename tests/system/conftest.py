@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from nspawn import Container, Link
 REPO = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("EDGE_AGENT_SYSTEM_TESTS") == "1"
 # Host side of every link lives in 10.231.0.0/24; box i gets 10.231.0.(4i)/30.
-LINKS = ipaddress.ip_network("10.231.0.0/24")
+LINKS = ipaddress.IPv4Network("10.231.0.0/24")
 WORKDIR = Path(os.environ.get("EDGE_AGENT_E2E_WORKDIR", "/var/tmp/edge-agent-e2e"))
 
 
@@ -127,7 +127,9 @@ def dump_box(box: Container) -> None:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
     if rep.when == "call":
         item.rep_call = rep  # type: ignore[attr-defined]

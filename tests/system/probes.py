@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 def wait_for(
     what: str,
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     timeout: float,
     interval: float = 0.25,
     describe: Callable[[], str] | None = None,
@@ -23,8 +23,8 @@ def wait_for(
     """Poll ``probe`` until it returns something truthy; fail naming ``what`` and what was seen last
     (``describe()`` when given, else the last value)."""
     deadline = time.monotonic() + timeout
-    last: T = probe()
-    while not last:
+    last = probe()
+    while last is None or not last:
         if time.monotonic() > deadline:
             seen = describe() if describe is not None else repr(last)
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last seen:\n{seen}", pytrace=False)

@@ -95,7 +95,8 @@ def fleet_section(doc: dict[str, Any]) -> dict[str, Any]:
 def check_enrolled_box(cluster: Cluster, box: Container) -> None:
     doc, _took = cluster.ready[box.name]
     assert first_boot(box)
-    assert condition(doc, "Enrolled")["status"] == "True"
+    enrolled = condition(doc, "Enrolled")
+    assert enrolled is not None and enrolled["status"] == "True", enrolled
     assert fleet_section(doc)["enrolled"] is True
     # the identity was made on the box: key private to root, certificate from the fleet CA
     mode = box.sh("stat -c %a /var/lib/edge-agent/identity").stdout.strip()
