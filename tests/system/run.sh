@@ -36,7 +36,7 @@ fi
 # Can this kernel run nspawn at all? (namespaces, veth, a writable cgroup tree)
 unshare --mount --pid --net --uts --ipc --fork true 2>/dev/null \
     || skip "the kernel refuses mount/pid/net/uts/ipc namespaces here, so systemd-nspawn cannot run"
-probe=e2eprobe$$
+probe=e2ep$$   # + "p" for the peer: stays within 15 characters
 ip link add "$probe" type veth peer name "${probe}p" 2>/dev/null \
     || skip "the kernel cannot create veth links (CONFIG_VETH), which --network-veth needs"
 ip link del "$probe"
