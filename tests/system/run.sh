@@ -47,6 +47,7 @@ mkdir -p "$cgroot/e2e" 2>/dev/null || skip "cannot create a cgroup under $cgroot
     || fail "$python cannot import pytest and the agent; install the project first: pip install -e '.[test]'"
 
 # One run at a time: container names, links and addresses are fixed.
+mkdir -p /run/lock
 exec 9>/run/lock/edge-agent-e2e.lock
 flock -n 9 || fail "another system-test run holds /run/lock/edge-agent-e2e.lock"
 
