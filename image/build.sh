@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
         --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
         --airgap) airgap=${2:?--airgap needs a directory}; shift 2 ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -45,6 +45,8 @@ for tool in debootstrap chroot python3 sha256sum; do
     command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install debootstrap)"
 done
 mkdir -p "$cache"
+exec 8>"$cache/.lock"
+flock 8 || die "cannot lock $cache/.lock"   # one build per cache at a time
 
 # --- keys: a tree is rebuilt exactly when something that goes into it changed -------------
 hash_files() { # sorted file list on stdin -> one digest of names + contents
@@ -62,7 +64,7 @@ deps_key=$(echo pyproject.toml | hash_files)
 agent_key=$(git -C "$repo" ls-files -co --exclude-standard -- agent pyproject.toml README.md LICENSE | sort | hash_files)
 tree_key=$( { echo "$base_key $deps_key $agent_key $variant tree-v1"
               git -C "$repo" ls-files -co --exclude-standard -- systemd image README.md docs | sort | hash_files
-              # stand-ins by what is on disk (tests/standins/dist matches .gitignore's dist/)
+              # stand-ins by what is on disk, tracked or not
               [[ "$variant" != test ]] || (cd "$repo" && find tests/standins -type f ! -path '*/__pycache__/*' | sort | hash_files)
               sha256sum < "$unit"
               [[ -z "$airgap" ]] || (cd "$airgap" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
