@@ -1,19 +1,24 @@
-"""Atomic file writes: the only way the agent writes a config, key, unit or state file.
+"""Atomic file writes: the only way the agent writes a config, key, unit, binary or state file.
 
 temp file in the same directory -> write -> chmod -> fsync -> rename -> fsync dir.
 A crash at any point leaves either the old file or the new one, never a mix.
+``StagedFile`` is the same for content that arrives in chunks (downloads), hashed on the way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+CHUNK = 1 << 20
 
-def _fsync_dir(directory: Path) -> None:
+
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -46,7 +51,7 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, dir_mode: int
         raise
     os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True
 
 
@@ -62,7 +67,62 @@ def atomic_symlink(target: str | Path, link: Path) -> None:
         tmp.unlink()
     os.symlink(target, tmp)
     os.replace(tmp, link)
-    _fsync_dir(link.parent)
+    fsync_dir(link.parent)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class StagedFile:
+    """A file written in chunks beside its destination and hashed as it goes; ``commit`` puts it in
+    place with one rename, leaving it (or the exception) drops it. Nothing half-written is ever at
+    ``dest``."""
+
+    def __init__(self, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.dest = dest
+        self.tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self._hash = hashlib.sha256()
+        self._committed = False
+
+    def write(self, chunk: bytes) -> None:
+        assert self._fd is not None, "write after finish"
+        self._hash.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def finish(self) -> str:
+        """Flush to disk and close; returns the sha256 of what was written."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        return self._hash.hexdigest()
+
+    def commit(self, mode: int) -> None:
+        self.finish()
+        os.chmod(self.tmp, mode)
+        os.replace(self.tmp, self.dest)
+        fsync_dir(self.dest.parent)
+        self._committed = True
+
+    def __enter__(self) -> StagedFile:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if not self._committed:
+            with contextlib.suppress(FileNotFoundError):
+                self.tmp.unlink()
 
 
 def remove_stale_temps(directory: Path) -> None:

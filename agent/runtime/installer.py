@@ -18,8 +18,6 @@ saying why.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import os
 import platform
 import re
@@ -30,9 +28,11 @@ from pathlib import Path
 import aiohttp
 
 from agent.errors import CommandNotRunnable, ExecError, RuntimeInstallError
+from agent.fsio import StagedFile, sha256_file
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
 from agent.runtime.skew import upgrade_problem
+from agent.runtime.version import parse_version, version_argv
 from agent.sysexec import Runner
 from agent.upgrade.kube import committed_binary
 
@@ -57,27 +57,6 @@ class Installed:
     changed: bool
     source: str  # "air-gap <dir>", "<url>", or "preinstalled"
     images_changed: bool = False
-
-
-def parse_version(distribution: str, output: str) -> str:
-    """``k3s version v1.33.1+k3s1 (abcdef12)`` -> v1.33.1+k3s1; ``v1.36.3+k0s.1`` -> itself."""
-    pattern = r"k3s version (v\S+)" if distribution == "k3s" else r"^(v\d\S*)"
-    m = re.search(pattern, output, re.MULTILINE)
-    if not m:
-        raise RuntimeInstallError(f"cannot read the {distribution} version from: {output.strip()[:200]!r}")
-    return m.group(1)
-
-
-def version_argv(distribution: str, binary: Path) -> list[str]:
-    return [str(binary), "--version"] if distribution == "k3s" else [str(binary), "version"]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_sums(directory: Path) -> dict[str, str]:
@@ -183,37 +162,22 @@ class Installer:
     async def _place(
         self, d: DesiredKube, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str, installed: str
     ) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        h = hashlib.sha256()
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                async for chunk in chunks:
-                    h.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            got = h.hexdigest()
+        with StagedFile(dest) as staged:
+            async for chunk in chunks:
+                staged.write(chunk)
+            got = staged.finish()
             if got != expected:
                 raise RuntimeInstallError(
                     f"checksum mismatch for {source}: expected sha256 {expected}, got {got}; "
                     f"the installed {d.distribution} binary was left in place"
                 )
-            os.chmod(tmp, 0o755)  # noqa: S103 (an executable, like install.sh places it)
-            version = await self._probe(d.distribution, tmp, source)
+            staged.tmp.chmod(0o755)  # run it once before it goes in place
+            version = await self._probe(d.distribution, staged.tmp, source)
             self._check_version(d, version, Path(source))
             skew = upgrade_problem(installed, version) if installed else None
             if skew:
                 raise UpgradeRefused(f"not installing {source}: {skew}; the installed binary was left in place")
-            os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            staged.commit(0o755)  # an executable, like install.sh places it
 
     def _check_version(self, d: DesiredKube, version: str, where: Path) -> None:
         if d.version and version != d.version:
@@ -282,26 +246,13 @@ class Installer:
         return changed
 
     async def _place_plain(self, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        h = hashlib.sha256()
-        try:
-            with tmp.open("wb") as f:
-                async for chunk in chunks:
-                    h.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            if h.hexdigest() != expected:
-                raise RuntimeInstallError(
-                    f"checksum mismatch for {source}: expected sha256 {expected}, got {h.hexdigest()}"
-                )
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        with StagedFile(dest) as staged:
+            async for chunk in chunks:
+                staged.write(chunk)
+            got = staged.finish()
+            if got != expected:
+                raise RuntimeInstallError(f"checksum mismatch for {source}: expected sha256 {expected}, got {got}")
+            staged.commit(0o644)
 
 
 async def _read_file(path: Path) -> AsyncIterator[bytes]:
@@ -331,11 +282,3 @@ async def _download(url: str) -> AsyncIterator[bytes]:
 def _stat_key(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,7 +9,6 @@ machine never needs the release key.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.errors import BundleError
-from agent.fsio import atomic_write
+from agent.fsio import atomic_write, sha256_file
 from agent.upgrade.manifest import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -54,14 +53,6 @@ def read_private_key(path: Path) -> Ed25519PrivateKey:
         raise BundleError(f"{path}: cannot read key: {exc.strerror}") from exc
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def parse_file_arg(arg: str) -> tuple[Path, str]:
     """``SRC`` (stored under its base name) or ``SRC=PATH/IN/BUNDLE``."""
     src, _, dest = arg.partition("=")
@@ -83,7 +74,7 @@ def make_manifest(
         FileEntry(
             path=dest,
             size=src.stat().st_size,
-            sha256=_sha256(src),
+            sha256=sha256_file(src),
             mode=0o755 if os.access(src, os.X_OK) else 0o644,
         )
         for src, dest in files

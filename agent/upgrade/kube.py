@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import socket
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from agent.errors import AgentError, ExecError, RuntimeInstallError
 from agent.fsio import atomic_symlink
 from agent.paths import Paths
 from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
+from agent.runtime.version import parse_version
 from agent.upgrade.manifest import Manifest
 from agent.upgrade.placement import copy_file, place_file
 from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
@@ -55,14 +55,6 @@ def committed_binary(paths: Paths, kind: str) -> Path | None:
     does not undo an upgrade."""
     candidate = paths.versions_dir / kind / CURRENT_LINK / kind
     return candidate if candidate.is_file() else None
-
-
-def parse_binary_version(kind: str, output: str) -> str:
-    pattern = r"k3s version (v\S+)" if kind == "k3s" else r"^(v\d\S*)"
-    m = re.search(pattern, output, re.MULTILINE)
-    if not m:
-        raise RuntimeInstallError(f"cannot read the {kind} version from: {output.strip()[:200]!r}")
-    return m.group(1)
 
 
 def same_kube(kubelet: str, version: str) -> bool:
@@ -111,7 +103,7 @@ class KubeInstaller:
             out = await self.ctx.runner.run(argv, timeout=PROBE_TIMEOUT)
         except ExecError as exc:
             raise RuntimeInstallError(f"{binary} does not run: {exc}") from exc
-        return parse_binary_version(self.kind, out.stdout)
+        return parse_version(self.kind, out.stdout)
 
     async def kubectl_json(self, *args: str) -> dict[str, Any]:
         errors = []

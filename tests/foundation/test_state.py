@@ -90,3 +90,21 @@ def test_migration_hook_runs_in_order() -> None:
     }
     out = migrate({"schema": 1, "sections": {}}, schema=3, migrations=migrations)
     assert out == {"schema": 3, "sections": {"a": {"v": 2}, "b": {"from": 2}}}
+
+
+def test_staged_file_is_all_or_nothing(tmp_path: Path) -> None:
+    from agent.fsio import StagedFile, sha256_file
+
+    dest = tmp_path / "bin/k3s"
+    dest.parent.mkdir()
+    dest.write_bytes(b"old")
+    with pytest.raises(RuntimeError), StagedFile(dest) as staged:
+        staged.write(b"new-but-")
+        raise RuntimeError("download dropped")
+    assert dest.read_bytes() == b"old" and sorted(p.name for p in dest.parent.iterdir()) == ["k3s"]
+    with StagedFile(dest) as staged:
+        staged.write(b"new")
+        digest = staged.finish()
+        staged.commit(0o755)
+    assert dest.read_bytes() == b"new" and dest.stat().st_mode & 0o777 == 0o755
+    assert digest == sha256_file(dest)

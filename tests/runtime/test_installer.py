@@ -150,7 +150,7 @@ async def test_http_error(make_box: Callable[..., Box], aiohttp_server: Any) -> 
 
 
 def test_parse_version_formats() -> None:
-    from agent.runtime.installer import parse_version
+    from agent.runtime.version import parse_version
 
     assert parse_version("k3s", "k3s version v1.33.1+k3s1 (abcdef12)\ngo version go1.24.2\n") == "v1.33.1+k3s1"
     assert parse_version("k0s", "v1.36.3+k0s.1\n") == "v1.36.3+k0s.1"
