@@ -105,6 +105,14 @@ class HostRegistrar:
             args += ["--label", lab]
         return self.cli(*args).stdout.strip().splitlines()[-1]
 
+    def uses_left(self, token: str) -> int:
+        """How often ``token`` may still be used (tokens are ``<id>.<secret>``; only the id is listed)."""
+        token_id = token.partition(".")[0]
+        doc = json.loads(self.cli("token", "list", "-o", "json").stdout)
+        found = [t["uses_left"] for t in doc["tokens"] if t["token_id"] == token_id]
+        assert len(found) == 1, f"token {token_id} not listed: {doc}"
+        return int(found[0])
+
     def nodes(self) -> list[dict[str, Any]]:
         doc = json.loads(self.cli("nodes", "list", "-o", "json").stdout)
         nodes = doc.get("nodes", doc) if isinstance(doc, dict) else doc
