@@ -119,6 +119,16 @@ def test_first_box_enrolls_at_first_boot_and_reports_ready(cluster: Cluster, reg
     assert res.returncode == 0 and res.stderr.strip() == "", res.stderr
 
 
+def test_the_fleet_polls_the_box_over_mtls(cluster: Cluster, registrar: HostRegistrar) -> None:
+    """`edge-registrar poll` reaches the box's remote API (mTLS, TCP 7443) at its address."""
+    doc = json.loads(registrar.cli("poll", "-o", "json").stdout)
+    rows = [r for r in doc["nodes"] if r["site"] == SITE and r["role"] == "server"]
+    assert len(rows) == 1, doc
+    row = rows[0]
+    assert (row["address"], row["reachable"], row["health"]) == (cluster.a.link.box, True, "healthy"), row
+    assert row["k8s_ready"] == "True", row
+
+
 def test_second_box_seeded_by_credential_enrolls_and_joins(joined: Cluster, registrar: HostRegistrar) -> None:
     check_enrolled_box(joined, joined.b)
     nodes = site_nodes(registrar)
