@@ -28,7 +28,7 @@ class Controller(Protocol):
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, jitter: float = 0.2) -> float:
     """Capped exponential backoff with +-jitter; attempt counts from 1."""
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = min(cap, base * (2 ** min(max(0, attempt - 1), 32)))  # the exponent is capped: no float overflow
     return float(max(0.0, delay * (1 + random.uniform(-jitter, jitter))))  # noqa: S311
 
 

@@ -35,17 +35,17 @@ class StateStore:
     def load(self) -> None:
         """Read the file. A missing file is a first boot; a corrupt one is set aside."""
         try:
-            raw = self.path.read_text()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read state: {exc.strerror}") from exc
         try:
-            doc = json.loads(raw)
+            doc = json.loads(raw)  # UnicodeDecodeError is a ValueError
             if not isinstance(doc, dict) or not isinstance(doc.get("sections"), dict):
                 raise ValueError("expected an object with 'schema' and 'sections'")
             self._doc = migrate(doc)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.replace(aside)
             self.problem = f"{self.path} was unreadable ({exc}); kept as {aside.name}, starting fresh"
@@ -70,10 +70,14 @@ def migrate(
     schema: int = SCHEMA,
     migrations: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = MIGRATIONS,
 ) -> dict[str, Any]:
-    version = int(doc.get("schema", 0))
+    version = doc.get("schema")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"schema: expected a positive integer, got {version!r}")
     if version > schema:
         raise ValueError(f"schema {version} is newer than this agent understands ({schema})")
     while version < schema:
+        if version not in migrations:
+            raise ValueError(f"schema {version}: no migration to {version + 1}")
         doc = migrations[version](doc)
         version += 1
         doc["schema"] = version

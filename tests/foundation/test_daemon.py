@@ -134,3 +134,16 @@ def test_sd_notify_ready_status_and_watchdog(agent_root: Path, tmp_path: Path) -
     finally:
         proc.stop()
         srv.close()
+
+
+def test_corrupt_state_is_reported_and_the_agent_serves(agent_root: Path) -> None:
+    state = Paths(agent_root).state_file
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"\xff\xfe not json")
+    proc = AgentProcess(agent_root).start()
+    try:
+        c = proc.condition("StateValid")
+        assert c and c["status"] == "False" and c["reason"] == "Corrupt" and "starting fresh" in c["message"]
+        assert list(state.parent.glob("state.json.corrupt-*"))
+    finally:
+        proc.stop()

@@ -75,6 +75,21 @@ def test_corrupt_state_is_set_aside_and_reported(tmp_path: Path) -> None:
     assert len(aside) == 1 and aside[0].read_text().startswith('{"schema": 1')
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe\x00garbage", b'{"sections": {}}', b'{"schema": 0, "sections": {}}', b"[1, 2]", b""],
+    ids=["not-utf8", "no-schema", "schema-0", "not-an-object", "empty"],
+)
+def test_any_corrupt_state_is_set_aside_never_fatal(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(raw)
+    store = StateStore(path)
+    store.load()
+    assert store.problem and not path.exists()
+    store.put("fleet", {"ok": True})
+    assert json.loads(path.read_text())["sections"]["fleet"] == {"ok": True}
+
+
 def test_state_from_a_newer_agent_is_not_trusted(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps({"schema": SCHEMA + 1, "sections": {}}))

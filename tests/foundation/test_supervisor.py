@@ -65,3 +65,4 @@ def test_backoff_is_capped_and_grows() -> None:
     delays = [backoff_delay(n, base=1, cap=30, jitter=0) for n in range(1, 10)]
     assert delays[:5] == [1, 2, 4, 8, 16] and max(delays) == 30
     assert all(0.8 <= backoff_delay(1, base=1, cap=30) <= 1.2 for _ in range(50))
+    assert backoff_delay(100_000, base=1, cap=300, jitter=0) == 300  # hours of outage: still a number
