@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from agent.errors import ConfigError, ConfigProblem
 from agent.model.config import AgentConfig
 from agent.paths import Paths
+from agent.urls import redact_url
 
 CREDENTIAL_NAME = "edge-agent.seed"
 _SECRET_KEY = re.compile(r"token|secret|password|key", re.IGNORECASE)
@@ -175,5 +176,7 @@ def load_config(paths: Paths, config_file: Path | None = None) -> LoadedConfig:
 
 
 def render_redacted(config: AgentConfig) -> str:
-    """The merged config as TOML, secrets shown as '**********' (for check-config)."""
-    return tomli_w.dumps(config.model_dump(mode="json"))
+    """The merged config as TOML, secrets shown as '**********' and URLs without their query (for check-config)."""
+    doc = config.model_dump(mode="json")
+    doc["kubernetes"]["binary_url"] = redact_url(config.kubernetes.binary_url) if config.kubernetes.binary_url else ""
+    return tomli_w.dumps(doc)

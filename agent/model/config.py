@@ -6,9 +6,38 @@ loads that file, so the two cannot drift).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+_PIN = re.compile(r"sha256:[0-9a-fA-F]{64}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _url(value: str, schemes: tuple[str, ...]) -> str:
+    """Empty, or an absolute URL with one of ``schemes`` and a host."""
+    if value:
+        u = urlsplit(value)
+        if u.scheme not in schemes or not u.hostname:
+            raise ValueError(f"expected {' or '.join(s + '://HOST[:PORT]' for s in schemes)}")
+        try:
+            u.port  # noqa: B018 (raises on a bad port)
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+    return value
+
+
+def _host_port(value: str) -> str:
+    if value:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:7443 or [::]:7443")
+    return value
 
 
 class Section(BaseModel):
@@ -26,6 +55,8 @@ class ApiSection(Section):
         "0.0.0.0:7443", description="HOST:PORT of the mTLS remote API once enrolled; empty disables it"
     )
 
+    _listen = field_validator("remote_listen")(_host_port)
+
 
 class FleetSection(Section):
     url: str = Field("", description="registrar base URL, https://host:port; empty: no fleet")
@@ -35,6 +66,18 @@ class FleetSection(Section):
     labels: dict[str, str] = Field(default_factory=dict)
     retry_max: float = Field(300.0, gt=0, description="cap of the retry backoff, seconds")
     heartbeat_interval: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _url(v, ("https",))
+
+    @field_validator("ca_pin")
+    @classmethod
+    def _pin(cls, v: str) -> str:
+        if v and not _PIN.fullmatch(v):
+            raise ValueError("expected sha256:<64 hex digits> (edge-registrar init prints it)")
+        return v.lower()
 
 
 class InventorySection(Section):
@@ -60,12 +103,48 @@ class KubernetesSection(Section):
     start_timeout: float = Field(60.0, gt=0)
     ready_timeout: float = Field(600.0, gt=0)
 
+    @field_validator("server_url")
+    @classmethod
+    def _server(cls, v: str) -> str:
+        return _url(v, ("https",))
+
+    @field_validator("binary_url")
+    @classmethod
+    def _binary(cls, v: str) -> str:
+        return _url(v, ("https", "http"))
+
+    @field_validator("binary_sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        if v and not _HEX64.fullmatch(v):
+            raise ValueError("expected 64 hex digits (sha256sum output)")
+        return v.lower()
+
 
 class UpgradeSection(Section):
     release_keys: list[str] = Field(default_factory=list, description="Ed25519 public keys, base64")
     health_deadline: float = Field(60.0, gt=0)
     maintenance_window: str = Field("", description="HH:MM-HH:MM in UTC; empty means any time")
     update_lock: str = "/run/edge-agent/update.lock"
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        if v.strip() and not _WINDOW.fullmatch(v.strip()):
+            raise ValueError("expected HH:MM-HH:MM in UTC, e.g. 02:00-04:00")
+        return v
+
+    @field_validator("release_keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        for i, key in enumerate(v):
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"[{i}]: not base64") from None
+            if len(raw) != 32:
+                raise ValueError(f"[{i}]: expected an Ed25519 public key (32 bytes), got {len(raw)} bytes")
+        return v
 
 
 class AgentConfig(Section):

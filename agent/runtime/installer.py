@@ -35,6 +35,7 @@ from agent.runtime.skew import upgrade_problem
 from agent.runtime.version import parse_version, version_argv
 from agent.sysexec import Runner
 from agent.upgrade.kube import committed_binary
+from agent.urls import redact_url
 
 CHUNK = 1 << 20
 
@@ -150,13 +151,13 @@ class Installer:
         changed = False
         if not (dest.is_file() and await self._sha(dest) == expected):
             installed = await self._current_version(dist, dest)
-            source = str(candidate) if candidate is not None else d.source.binary_url
+            source = str(candidate) if candidate is not None else redact_url(d.source.binary_url)
             chunks = _read_file(candidate) if candidate is not None else _download(d.source.binary_url)
             await self._place(d, dest, chunks, expected, source, installed)
             changed = True
         version = await self._installed_version(dist, dest)
         images = await self._place_images(d, bundle, sums)
-        source = f"air-gap {bundle}" if candidate is not None else d.source.binary_url
+        source = f"air-gap {bundle}" if candidate is not None else redact_url(d.source.binary_url)
         return Installed(dest, expected, version, changed, source, images)
 
     async def _place(
@@ -267,16 +268,16 @@ async def _download(url: str) -> AsyncIterator[bytes]:
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
             if resp.status != 200:
-                raise RuntimeInstallError(f"download {url}: HTTP {resp.status} {resp.reason}")
+                raise RuntimeInstallError(f"download {redact_url(url)}: HTTP {resp.status} {resp.reason}")
             expected_len = resp.content_length
             got = 0
             async for chunk in resp.content.iter_chunked(CHUNK):
                 got += len(chunk)
                 yield chunk
             if expected_len is not None and got != expected_len:
-                raise RuntimeInstallError(f"download {url}: truncated ({got} of {expected_len} bytes)")
+                raise RuntimeInstallError(f"download {redact_url(url)}: truncated ({got} of {expected_len} bytes)")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RuntimeInstallError(f"download {url}: {type(exc).__name__}: {exc}") from exc
+        raise RuntimeInstallError(f"download {redact_url(url)}: {type(exc).__name__}: {exc}") from exc
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from agent.errors import BundleError
 from agent.upgrade.progress import Progress
+from agent.urls import redact_url
 
 CHUNK = 1 << 20
 MAX_BUNDLE = 8 << 30  # no edge box has room for more; a source streaming forever is cut off here
@@ -99,11 +99,3 @@ async def _download(url: str, dest: Path, progress: Progress, timeout: float) ->
         raise BundleError(f"{redact_url(url)}: download failed: {type(exc).__name__}: {exc}") from exc
     if total is not None and progress.done != total:
         raise BundleError(f"{redact_url(url)}: truncated download: got {progress.done} of {total} bytes")
-
-
-def redact_url(url: str) -> str:
-    """The URL without credentials or query (presigned URLs carry secrets there)."""
-    u = urlsplit(url)
-    host = u.hostname or ""
-    netloc = f"{host}:{u.port}" if u.port else host
-    return urlunsplit((u.scheme, netloc, u.path, "", ""))

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from agent.context import AgentContext
 from agent.errors import AgentError, BundleError
-from agent.upgrade.download import fetch, is_url, redact_url
+from agent.upgrade.download import fetch, is_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
 from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
 from agent.upgrade.manifest import Manifest, host_architecture
@@ -42,6 +42,7 @@ from agent.upgrade.signing import load_release_keys
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES, FACTORY, Slots
 from agent.upgrade.stage import remove_half_staged, stage_agent, stage_files
 from agent.upgrade.verify import verify_bundle
+from agent.urls import redact_url
 
 log = logging.getLogger("agent.upgrade")
 

@@ -124,3 +124,29 @@ def test_check_config_refuses_labels_k3s_would_refuse(agent_root: Path) -> None:
     )
     r = check_config(agent_root)
     assert r.returncode == 2 and "kubernetes.io/role" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "expected"),
+    [
+        ('[fleet]\nurl = "registrar:8443"\n', "fleet.url", "https://HOST"),
+        ('[fleet]\nca_pin = "abc"\n', "fleet.ca_pin", "sha256:<64 hex digits>"),
+        ('[api]\nremote_listen = "nonsense"\n', "api.remote_listen", "HOST:PORT"),
+        ('[upgrade]\nmaintenance_window = "2am-4am"\n', "upgrade.maintenance_window", "HH:MM-HH:MM"),
+        ('[upgrade]\nrelease_keys = ["not-base64!"]\n', "upgrade.release_keys", "not base64"),
+        ('[kubernetes]\nbinary_sha256 = "abc"\n', "kubernetes.binary_sha256", "64 hex digits"),
+    ],
+)
+def test_values_are_checked_when_the_file_is_read(agent_root: Path, toml: str, key: str, expected: str) -> None:
+    f = write(Paths(agent_root).etc_config, toml)
+    with pytest.raises(ConfigError) as e:
+        load_config(Paths(agent_root))
+    assert str(f) in str(e.value) and key in str(e.value) and expected in str(e.value)
+
+
+def test_check_config_never_shows_a_presigned_query(agent_root: Path) -> None:
+    url = "https://dl.example/k3s?X-Amz-Signature=sekrit"
+    write(Paths(agent_root).etc_config, f'[kubernetes]\nbinary_url = "{url}"\nbinary_sha256 = "{"a" * 64}"\n')
+    r = check_config(agent_root)
+    assert r.returncode == 0, r.stderr
+    assert "sekrit" not in r.stdout and "https://dl.example/k3s" in r.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from agent.errors import ConfigError
 from agent.model.config import AgentConfig, KubernetesSection
@@ -105,14 +105,15 @@ def test_wiring_problems_are_all_listed() -> None:
     problems = config_problems(
         AgentConfig(
             kubernetes=KubernetesSection(
-                distribution="k3s", role="agent", server_url="http://x:6443", binary_url="https://dl/k3s"
+                distribution="k3s", role="agent", server_url="https://x:6443", binary_url="https://dl/k3s"
             )
         )
     )
     text = "\n".join(map(str, problems))
-    assert "kubernetes.server_url: must start with https://" in text
     assert "kubernetes.token: joining a cluster needs its join token" in text
     assert "kubernetes.binary_sha256" in text
+    with pytest.raises(ValidationError, match="server_url"):  # a plain-http server is refused when the file is read
+        KubernetesSection(server_url="http://x:6443")
 
 
 def test_agent_without_server() -> None:
@@ -127,5 +128,5 @@ def test_first_k3s_server_refuses_full_token() -> None:
 
 def test_errors_never_show_the_token() -> None:
     with pytest.raises(ConfigError) as err:
-        plan(cfg(distribution="k3s", role="agent", server_url="ftp://x", token="sekrit-123"), None, {})
+        plan(cfg(distribution="k3s", role="agent", token="sekrit-123"), None, {})  # no server: refused
     assert "sekrit-123" not in str(err.value)
