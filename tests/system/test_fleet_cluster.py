@@ -125,7 +125,7 @@ def test_the_fleet_polls_the_box_over_mtls(cluster: Cluster, registrar: HostRegi
     rows = [r for r in doc["nodes"] if r["site"] == SITE and r["role"] == "server"]
     assert len(rows) == 1, doc
     row = rows[0]
-    assert (row["address"], row["reachable"], row["health"]) == (cluster.a.link.box, True, "healthy"), row
+    assert (row["address"], row["reachable"], row["health"]) == (f"{cluster.a.link.box}:7443", True, "healthy"), row
     assert row["k8s_ready"] == "True", row
 
 
