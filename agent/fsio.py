@@ -125,6 +125,17 @@ class StagedFile:
                 self.tmp.unlink()
 
 
+def copy_atomic(src: Path, dest: Path, mode: int | None = None) -> str:
+    """Copy ``src`` into place with one rename (a running executable is replaced, never rewritten);
+    ``mode`` defaults to the source's. Returns the sha256 of what was copied."""
+    with StagedFile(dest) as staged, src.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            staged.write(chunk)
+        digest = staged.finish()
+        staged.commit(mode if mode is not None else src.stat().st_mode & 0o777)
+    return digest
+
+
 def remove_stale_temps(directory: Path) -> None:
     """Drop temp files a killed writer left behind (called at start-up)."""
     if not directory.is_dir():

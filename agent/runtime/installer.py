@@ -118,12 +118,12 @@ class Installer:
                     break
         expected = d.source.binary_sha256
         committed = committed_binary(self.paths, dist)
-        if candidate is not None and committed is not None:
-            # A committed upgrade (signed bundle, health-gated) is newer than the image's air-gap
-            # binary: installing from the air-gap dir again would silently undo it.
-            candidate, bundle_sums = committed, {committed.name: await self._sha(committed)}
-            sums = {**sums, **bundle_sums}
-            expected = ""
+        if committed is not None and (not d.version or await self._installed_version(dist, committed) == d.version):
+            # A committed upgrade (signed bundle, health-gated) is newer than the image's air-gap binary
+            # or the configured URL: installing from those again would silently undo it. Only a
+            # different pinned version moves the box off it.
+            candidate, expected = committed, ""
+            sums = {**sums, committed.name: await self._sha(committed)}  # the bundle's image sums still apply
         if candidate is not None:
             listed = sums.get(candidate.name, "")
             if expected and listed and listed != expected:

@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 from agent.context import AgentContext
+from agent.fsio import copy_atomic
 from agent.upgrade.kube import IMAGES
 from agent.upgrade.manifest import Manifest
-from agent.upgrade.placement import copy_file, place_file
 
 
 class AirgapInstaller:
@@ -39,11 +39,11 @@ class AirgapInstaller:
         for f in manifest.files:
             dest = target / Path(f.path).name
             if dest.exists():
-                await asyncio.to_thread(copy_file, dest, aside / dest.name)
+                await asyncio.to_thread(copy_atomic, dest, aside / dest.name)
                 self._replaced.append((aside / dest.name, dest))
             else:
                 self._added.append(dest)
-            await asyncio.to_thread(place_file, staged / f.path, dest)
+            await asyncio.to_thread(copy_atomic, staged / f.path, dest)
 
     async def healthy(self, manifest: Manifest, timeout: float) -> None:
         return None  # k3s >= 1.29.13 imports while running; k0s re-imports on mtime change
@@ -55,4 +55,4 @@ class AirgapInstaller:
         for added in self._added:
             added.unlink(missing_ok=True)
         for src, dest in self._replaced:
-            await asyncio.to_thread(place_file, src, dest)
+            await asyncio.to_thread(copy_atomic, src, dest)

@@ -25,12 +25,11 @@ from typing import Any
 
 from agent.context import AgentContext
 from agent.errors import AgentError, ExecError, RuntimeInstallError
-from agent.fsio import atomic_symlink
+from agent.fsio import atomic_symlink, copy_atomic
 from agent.paths import Paths
 from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
 from agent.runtime.version import parse_version
 from agent.upgrade.manifest import Manifest
-from agent.upgrade.placement import copy_file, place_file
 from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
 
 BINARY = {"k3s": K3S_BIN, "k0s": K0S_BIN}
@@ -177,13 +176,13 @@ class KubeInstaller:
             raise RuntimeInstallError(f"the bundle's {self.kind} reports {got}, its manifest says {manifest.version}")
         backup = self.ctx.paths.versions_dir / self.kind / self._previous / self.kind
         if not backup.exists():
-            await asyncio.to_thread(copy_file, self.binary, backup)
+            await asyncio.to_thread(copy_atomic, self.binary, backup)
         await self._swap(new)
 
     async def _swap(self, new: Path) -> None:
         if self.kind == "k0s":
             await self.ctx.runner.run([str(self.binary), "stop"], timeout=120, check=False)
-        await asyncio.to_thread(place_file, new, self.binary)
+        await asyncio.to_thread(copy_atomic, new, self.binary)
         self._placed = True
         if self.kind == "k0s":
             await self.ctx.runner.run([str(self.binary), "start"], timeout=120)
