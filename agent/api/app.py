@@ -8,6 +8,7 @@ capabilities (inventory, upgrades) plug in through ``RouteModule``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,10 +18,12 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from agent import __version__
-from agent.api.http import CTX, json_etag, problem
+from agent.api.http import CTX, dumps, etag_of, etag_response, problem
 from agent.api.metrics import MetricsSource, RequestMetrics, core_lines
 from agent.api.openapi import build_openapi
 from agent.context import AgentContext
+
+log = logging.getLogger("agent.api")
 
 STATUS_SCHEMA = "edge-agent.status/v1"
 
@@ -69,12 +72,14 @@ def status_document(ctx: AgentContext, info: ApiInfo) -> dict[str, Any]:
 
 
 class _StatusCache:
-    """Serialising status on every request would dominate /v1/status; cache it
-    per (board generation, whole second of uptime)."""
+    """Serialising status on every request would dominate /v1/status: the body is kept per
+    (board generation, whole second of uptime). The ETag leaves uptime out, so a poller's
+    If-None-Match gets 304 until something it cares about changes."""
 
     def __init__(self) -> None:
         self.key: tuple[int, int] = (-1, -1)
-        self.doc: dict[str, Any] = {}
+        self.body = b""
+        self.etag = ""
 
 
 async def get_status(request: web.Request) -> web.StreamResponse:
@@ -82,8 +87,12 @@ async def get_status(request: web.Request) -> web.StreamResponse:
     cache: _StatusCache = request.app[STATUS_CACHE]
     key = (ctx.board.generation, int(time.time() - info.started_at))
     if key != cache.key:
-        cache.doc, cache.key = status_document(ctx, info), key
-    return json_etag(request, cache.doc)
+        doc = status_document(ctx, info)
+        cache.body = dumps(doc)
+        if key[0] != cache.key[0]:
+            cache.etag = etag_of(dumps({**doc, "agent": {**doc["agent"], "uptime_seconds": None}}))
+        cache.key = key
+    return etag_response(request, cache.body, cache.etag)
 
 
 STATUS_CACHE: web.AppKey[_StatusCache] = web.AppKey("status_cache", _StatusCache)
@@ -135,6 +144,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         resp = problem(exc.status, exc.reason)
+    except Exception as exc:  # a bug in a handler: a problem document, counted, logged; the agent stays up
+        log.exception("%s %s failed", request.method, request.path)
+        resp = problem(500, "Internal Server Error", f"{type(exc).__name__} (see the agent log)")
     request.app[REQUESTS].observe(request.method, name, resp.status, time.perf_counter() - t0)
     return resp
 
@@ -155,7 +167,8 @@ def build_app(
     metric_sources: Sequence[MetricsSource] = (),
     middlewares: Sequence[Any] = (),
 ) -> web.Application:
-    app = web.Application(middlewares=[*middlewares, observe], client_max_size=1 << 20)
+    # observe is outermost, so refusals by the other middlewares (401/403) are counted too
+    app = web.Application(middlewares=[observe, *middlewares], client_max_size=1 << 20)
     app[CTX] = ctx
     app[INFO] = info
     app[REQUESTS] = RequestMetrics()

@@ -15,14 +15,26 @@ CTX: web.AppKey[AgentContext] = web.AppKey("ctx", AgentContext)
 PROBLEM_TYPE = "application/problem+json"
 
 
-def json_etag(request: web.Request, data: Any) -> web.Response:
-    """JSON body with a strong ETag; answers 304 when If-None-Match matches."""
-    body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+
+
+def etag_of(raw: bytes) -> str:
+    return '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
+
+
+def etag_response(request: web.Request, body: bytes, etag: str) -> web.Response:
+    """A JSON body with its ETag; 304 when If-None-Match matches."""
     inm = request.headers.get("If-None-Match", "")
     if inm and (inm.strip() == "*" or etag in (t.strip() for t in inm.split(","))):
         return web.Response(status=304, headers={"ETag": etag})
     return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
+
+
+def json_etag(request: web.Request, data: Any) -> web.Response:
+    """JSON body with a strong ETag; answers 304 when If-None-Match matches."""
+    body = dumps(data)
+    return etag_response(request, body, etag_of(body))
 
 
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> web.Response:

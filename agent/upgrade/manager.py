@@ -250,9 +250,10 @@ class UpgradeManager:
         except AgentError as exc:
             if not rec.final:
                 self.move(rec, "failed", str(exc))
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # a bug must not leave the upgrade "active" (and every later POST 409) forever
             log.exception("upgrade %s failed", rec.id)
-            self.move(rec, "failed", f"{type(exc).__name__}: {exc}")
+            if not rec.final:
+                self.move(rec, "failed", f"{type(exc).__name__}: {exc}")
         finally:
             ticker.cancel()
             if not (rec.kind == "agent" and rec.state == "checking"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,37 @@ async def test_status_readyz_and_problem(tmp_path: Path, aiohttp_client: Any) ->
     assert body["conditions"] == ["Enrolled"] and "Enrolled=False (Unreachable)" in body["detail"]
     r = await client.post("/v1/status")
     assert r.status == 405 and r.content_type == "application/problem+json"
+
+
+async def test_status_etag_ignores_uptime(tmp_path: Path, aiohttp_client: Any) -> None:
+    client: TestClient = await aiohttp_client(make_app(tmp_path))
+    r1 = await client.get("/v1/status")
+    etag = r1.headers["ETag"]
+    await asyncio.sleep(1.1)  # uptime_seconds moves on
+    r2 = await client.get("/v1/status", headers={"If-None-Match": etag})
+    assert r2.status == 304
+    client.app[CTX].board.set_condition("Enrolled", "True", "Enrolled")
+    r3 = await client.get("/v1/status", headers={"If-None-Match": etag})
+    assert r3.status == 200 and r3.headers["ETag"] != etag
+
+
+class Broken:
+    OPENAPI_PATHS: dict[str, Any] = {"/v1/broken": {"get": {"responses": {"500": {"description": "always"}}}}}
+
+    @staticmethod
+    def add_routes(app: web.Application, ctx: AgentContext) -> None:
+        async def boom(request: web.Request) -> web.StreamResponse:
+            raise KeyError("oops")
+
+        app.router.add_get("/v1/broken", boom)
+
+
+async def test_a_handler_bug_is_a_counted_problem_document(tmp_path: Path, aiohttp_client: Any) -> None:
+    paths = Paths(tmp_path)
+    ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), StateStore(paths.state_file), Watch(AgentConfig()))
+    client: TestClient = await aiohttp_client(build_app(ctx, ApiInfo(), [Broken()]))
+    r = await client.get("/v1/broken")
+    assert r.status == 500 and r.content_type == "application/problem+json"
+    assert "KeyError" in (await r.json())["detail"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'edge_agent_api_requests_total{method="GET",route="/v1/broken",code="500"} 1' in metrics
