@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("id", nargs="?", help="with 'status': the upgrade id (default: all); with 'cancel': required")
     up.add_argument("--wait", action="store_true", help="follow the upgrade until it ends")
     up.add_argument("--force", action="store_true", help="also try a version that failed before")
+    up.add_argument("--timeout", type=float, default=3600.0, metavar="S", help="with --wait: give up after S seconds")
     up.add_argument("-o", "--output", choices=["text", "json"], default="text")
     return p
 
@@ -144,9 +145,18 @@ def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
     if reply.status not in (200, 201, 202):
         return problem_exit(reply)
     doc = reply.body
+    deadline = time.monotonic() + ns.timeout
+    shown = ""
     while ns.wait and isinstance(doc, dict) and doc.get("state") not in ("committed", "rolled-back", "failed"):
+        if time.monotonic() >= deadline:
+            print(f"agentctl: upgrade {doc.get('id')} still {doc.get('state')} after {ns.timeout:g}s", file=sys.stderr)
+            return EXIT_DEGRADED
         if tty:
             sys.stdout.write("\r" + render_upgrade(doc, tty=True).rstrip("\n"))
+            sys.stdout.flush()
+        elif doc.get("state") != shown:  # plain lines off a TTY: one per state
+            shown = str(doc.get("state"))
+            sys.stdout.write(render_upgrade(doc, tty=False))
             sys.stdout.flush()
         time.sleep(0.5)
         try:
