@@ -26,7 +26,7 @@ from agent.model.conditions import ConditionStatus
 from agent.model.desired import DesiredKube
 from agent.planner import plan
 from agent.runtime.base import Activation, Runtime
-from agent.runtime.diagnose import diagnose
+from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.installer import IMAGES_DIR, Installed, Installer, UpgradeRefused
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
@@ -38,6 +38,12 @@ log = logging.getLogger("agent.runtime")
 
 SECTION = "runtime"
 NVIDIA_TOOLKIT = "/usr/local/nvidia/toolkit/nvidia-container-runtime"
+
+
+def token_forms(desired: DesiredKube) -> list[str]:
+    """The join token as given and its bare password (k3s logs may show either)."""
+    token = desired.token.get_secret_value()
+    return [token, token.rpartition(":")[2]]
 
 
 class RuntimeController:
@@ -122,7 +128,7 @@ class RuntimeController:
         activation = await rt.activate(desired, rendered, apply=apply, unit_changed=unit_changed)
         if activation.outcome != "unchanged":
             self._since = time.monotonic()
-            log.info("%s: %s %s", rendered.unit, activation.outcome, activation.detail)
+            log.info("%s: %s %s", rendered.unit, activation.outcome, mask(activation.detail, token_forms(desired)))
         if apply:
             self.ctx.store.put(
                 SECTION,
@@ -226,7 +232,7 @@ class RuntimeController:
         activation: Activation,
     ) -> None:
         state = await self.systemd.show(rendered.unit)
-        secrets = [desired.token.get_secret_value(), desired.token.get_secret_value().rpartition(":")[2]]
+        secrets = token_forms(desired)
         why = None
         ok, problem = await rt.healthy(desired, rendered.unit) if state.running else (False, "")
         if ok:
@@ -243,6 +249,7 @@ class RuntimeController:
             else:
                 reason = "Starting" if state.starting else "NotRunning"
                 detail = "no error in its log yet"
+            detail = mask(detail, secrets)  # stderr tails can echo the token (k3s prints its flags)
             self._cond("Running", "False", reason, f"{rendered.unit} is {state.active} ({state.sub}): {detail}")
         ready_reason = ""
         ready = False

@@ -54,14 +54,19 @@ def message_of(line: str) -> str:
     return raw
 
 
+def mask(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every (non-empty) secret replaced by <redacted>."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
 def diagnose(lines: Sequence[str], secrets: Sequence[str] = ()) -> Diagnosis | None:
     """The most recent line that explains a failure, as (reason, message)."""
     for line in reversed(lines):
         for needle, reason, hint in RULES:
             if needle in line:
-                text = message_of(line) if "msg=" in line else line.strip()
-                for secret in secrets:
-                    if secret:
-                        text = text.replace(secret, "<redacted>")
+                text = mask(message_of(line) if "msg=" in line else line.strip(), secrets)
                 return Diagnosis(reason, f"{hint}: {text[:400]}")
     return None
