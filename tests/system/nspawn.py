@@ -193,6 +193,7 @@ class Container:
 
     def cleanup_host(self) -> None:
         subprocess.run(["ip", "link", "del", self.veth], capture_output=True, check=False)
+        self._reap()
         for cg in self._cgroups():
             if cg.is_dir():  # nested cgroups the container left, deepest first
                 for d in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
@@ -200,6 +201,20 @@ class Container:
                         d.rmdir()
                 with contextlib.suppress(OSError):
                     cg.rmdir()
+
+    def _reap(self, timeout: float = 5.0) -> None:
+        """SIGKILL what is left in this box's private cgroup (a payload orphaned when nspawn itself
+        had to be killed early in boot); only PIDs found in our own cgroup, never 0 or 1."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = {pid for cg in self._cgroups() if cg.is_dir() for pid in _cgroup_pids(cg)}
+            if not pids or time.monotonic() > deadline:
+                return
+            for pid in pids:
+                if pid > 1:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
 
     # -- inside -------------------------------------------------------------------
     def sh(
@@ -236,6 +251,14 @@ class Container:
         except OSError:
             return "(no console log)"
         return data.decode(errors="replace")
+
+
+def _cgroup_pids(cg: Path) -> set[int]:
+    pids: set[int] = set()
+    for procs in cg.rglob("cgroup.procs"):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(line) for line in procs.read_text().split())
+    return pids
 
 
 def host_pid(pid1: int, inner: int) -> int:
