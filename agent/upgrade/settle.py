@@ -15,7 +15,8 @@ import asyncio
 import time
 
 from agent.errors import BundleError
-from agent.upgrade.health import wait_healthy
+from agent.fleet.identity import IdentityFiles
+from agent.upgrade.health import FLEET_REACHABLE, wait_healthy
 from agent.upgrade.manager import UpgradeManager, remove_paths
 from agent.upgrade.manifest import MANIFEST_NAME, parse_manifest
 from agent.upgrade.stage import prune_agent_versions, remove_half_staged
@@ -80,7 +81,13 @@ async def resume_agent(m: UpgradeManager) -> None:
         trial = m.slots.trial(doc)
         if trial is not None and trial.version == rec.version and m.running_slot == rec.version:
             # this process is the candidate: commit once healthy (the launcher's guard owns the deadline)
-            await wait_healthy(m.ctx.board, m.ctx.paths.socket, settle=min(10.0, cfg.health_deadline / 4))
+            enrolled = IdentityFiles(m.ctx.paths.identity_dir).cert.is_file()
+            await wait_healthy(
+                m.ctx.board,
+                m.ctx.paths.socket,
+                settle=min(10.0, cfg.health_deadline / 4),
+                require=FLEET_REACHABLE if enrolled and m.ctx.config.value.api.remote_listen else (),
+            )
             if await asyncio.to_thread(m.slots.commit, rec.version):
                 m.move(rec, "committed", f"agent {rec.version} is healthy")
                 keep = {rec.version, rec.previous_version}
