@@ -47,7 +47,10 @@ def assignment_for(cluster: Cluster, members: list[Node], node: Node) -> tuple[d
         "taints": [],
     }
     if node.cluster_init:
-        return {**base, "server_url": "", "join_token": cluster.server_token}, ""
+        # The initialising server makes the cluster's token itself and reads it from its own disk;
+        # handing it back the K10 form it reported would be refused (k3s takes only a short token on
+        # the first server) and would change its config on every restart.
+        return {**base, "server_url": "", "join_token": ""}, ""
     init = next((m for m in members if m.cluster_init and m.state != "revoked"), None)
     if init is None:
         return None, f"cluster {cluster.name} has no initialising server"

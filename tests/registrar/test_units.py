@@ -73,6 +73,9 @@ def test_joiners_wait_for_the_real_token_and_get_the_right_one():
     assert doc is not None and doc["join_token"] == "K10aa::node:y" and doc["server_url"] == "https://10.1.0.5:6443"
     doc, _ = assignment_for(cluster, [init, server, agent], server)
     assert doc is not None and doc["join_token"] == "K10aa::server:x" and doc["role"] == "server"
+    doc, _ = assignment_for(cluster, [init, server, agent], init)
+    # the first server keeps reading its own token: the K10 form it reported would be refused on restart
+    assert doc is not None and doc["cluster_init"] and doc["join_token"] == "" and doc["server_url"] == ""
     v6 = node("n0", "server", True, addresses=["fd00::5"])
     doc, _ = assignment_for(cluster, [v6, agent], agent)
     assert doc is not None and doc["server_url"] == "https://[fd00::5]:6443"
