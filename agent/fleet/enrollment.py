@@ -16,7 +16,6 @@ Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from datetime import UTC, datetime
@@ -62,6 +61,9 @@ def fleet_summary(section: dict[str, Any]) -> str:
     if section.get("last_error"):
         line += f"; last error: {section['last_error']}"
     return line
+
+
+WAITING_POLL = 2.0
 
 
 class EnrollmentController:
@@ -110,9 +112,18 @@ class EnrollmentController:
             await self._sleep(delay, version)
 
     async def _sleep(self, delay: float, config_version: int) -> None:
-        """Sleep, but wake at once when the config (URL, pin, token) changes."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.ctx.config.wait_newer(config_version), timeout=delay)
+        """Sleep, but wake at once when the config (URL, pin, token) changes, or when this server has
+        a join token to report (joiners are waiting for it)."""
+        tokens = self.ctx.join_tokens
+        waits = [
+            asyncio.ensure_future(self.ctx.config.wait_newer(config_version)),
+            asyncio.ensure_future(tokens.wait_newer(tokens.version)),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     def _failed(self, exc: Exception, delay: float, attempt: int) -> None:
         reason, info = {
@@ -158,7 +169,10 @@ class EnrollmentController:
         self._apply(identity, answer)
         self._publish(last_contact=datetime.now(UTC).isoformat(timespec="seconds"), last_error="", next_attempt_in=None)
         until_renewal = (ident.renew_at(cert) - datetime.now(UTC)).total_seconds()
-        return max(0.1, min(cfg.heartbeat_interval, until_renewal))
+        # told to wait for an assignment (the first server has not reported its join token yet):
+        # ask again soon, so a joining box starts within seconds of its server, not a heartbeat later
+        interval = cfg.heartbeat_interval if self.ctx.assignment.value is not None else WAITING_POLL
+        return max(0.1, min(cfg.heartbeat_interval, interval, until_renewal))
 
     def _current(self, identity: ident.Identity, pin: str) -> tuple[x509.Certificate | None, x509.Certificate | None]:
         ca = ident.load_cert(identity.files.ca)

@@ -46,6 +46,9 @@ def token_forms(desired: DesiredKube) -> list[str]:
     return [token, token.rpartition(":")[2]]
 
 
+FAST_POLL = 1.0
+
+
 class RuntimeController:
     name = "runtime"
 
@@ -71,12 +74,19 @@ class RuntimeController:
             await self.reconcile()
             await self._wait_for_change()
 
+    def _poll_delay(self) -> float:
+        """Poll every second while a requested node is not Ready yet (a box should report Ready within
+        a second of its node getting there), at the regular interval once it is or nothing is asked."""
+        ready = self.ctx.board.condition("NodeReady")
+        waiting = ready is not None and ready.status != "True" and ready.reason != "NotRequested"
+        return min(self.poll_interval, FAST_POLL) if waiting else self.poll_interval
+
     async def _wait_for_change(self) -> None:
         """Until config, assignment or inventory move, or the readiness poll is due."""
         watches = (self.ctx.config, self.ctx.assignment, self.ctx.inventory)
         tasks = [asyncio.ensure_future(w.wait_newer(w.version)) for w in watches]
         try:
-            await asyncio.wait(tasks, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, timeout=self._poll_delay(), return_when=asyncio.FIRST_COMPLETED)
         finally:
             for t in tasks:
                 t.cancel()
