@@ -12,6 +12,8 @@ STAMP_PIP := $(VENV)/.pip-stamp
 
 .PHONY: deps demo test test-fast lint system-test bench clean
 
+include image/image.mk
+
 $(STAMP_APT):
 	@mkdir -p $(VENV)
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
