@@ -5,68 +5,22 @@ Standard library only on the hot path: a technician on a slow box types this.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
 
+from agent.cli.args import DEFAULT_SOCKET, Args, parse
 from agent.cli.transport import Reply, Unreachable, request
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy still reads the block below
 
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
-DEFAULT_SOCKET = "/run/edge-agent/agent.sock"
 EXIT_OK, EXIT_DEGRADED, EXIT_UNREACHABLE = 0, 1, 2
 
-EPILOG = """\
-exit codes:
-  0  the agent answered and is healthy (for 'upgrade': the request was accepted / succeeded)
-  1  the agent answered and is degraded (some condition is not True; see the list), or refused the request
-  2  the agent is unreachable: no socket, nothing listening, no answer in time, or an answer that is not JSON
-"""
 
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="agentctl",
-        description="Ask the local edge-agent how it is.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--socket", help=f"agent socket (default {DEFAULT_SOCKET})")
-    where.add_argument("--root", help="root directory the agent runs under (agentd --root)")
-    p.add_argument(
-        "--request-timeout",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="give up on a request after S seconds (default 5)",
-    )
-    sub = p.add_subparsers(dest="command", required=True)
-
-    st = sub.add_parser("status", help="health, conditions and a summary of each part")
-    st.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    st.add_argument("--wait", action="store_true", help="wait until the agent is ready")
-    st.add_argument("--timeout", type=float, default=60.0, metavar="S", help="with --wait: give up after S seconds")
-
-    inv = sub.add_parser("inventory", help="the detected hardware")
-    inv.add_argument("-o", "--output", choices=["text", "json"], default="text")
-
-    up = sub.add_parser("upgrade", help="upgrade from a signed bundle, or show upgrade status")
-    up.add_argument("source", help="bundle path or URL, or 'status', or 'cancel'")
-    up.add_argument("id", nargs="?", help="with 'status': the upgrade id (default: all); with 'cancel': required")
-    up.add_argument("--wait", action="store_true", help="follow the upgrade until it ends")
-    up.add_argument("--force", action="store_true", help="also try a version that failed before")
-    up.add_argument("--timeout", type=float, default=3600.0, metavar="S", help="with --wait: give up after S seconds")
-    up.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    return p
-
-
-def socket_path(ns: argparse.Namespace) -> str:
+def socket_path(ns: Args) -> str:
     if ns.socket:
         return str(ns.socket)
     if ns.root:
@@ -78,11 +32,15 @@ def use_color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+def emit_json(reply: Reply) -> None:
+    """The document exactly as the agent sent it (compact, keys sorted): the schema tooling parses.
+    Re-encoding it would mean importing the json package (~8 ms); pipe it to jq to read it."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(reply.raw + b"\n")
+    sys.stdout.buffer.flush()
 
 
-def cmd_status(sock: str, ns: argparse.Namespace) -> int:
+def cmd_status(sock: str, ns: Args) -> int:
     deadline = time.monotonic() + ns.timeout
     while True:
         try:
@@ -98,7 +56,7 @@ def cmd_status(sock: str, ns: argparse.Namespace) -> int:
     if reply.status != 200 or not isinstance(doc, dict):
         raise Unreachable(f"the agent answered {reply.status} to /v1/status")
     if ns.output == "json":
-        emit_json(doc)
+        emit_json(reply)
     else:
         from agent.cli.status_view import render_status
 
@@ -106,12 +64,12 @@ def cmd_status(sock: str, ns: argparse.Namespace) -> int:
     return EXIT_OK if doc.get("health") == "healthy" else EXIT_DEGRADED
 
 
-def cmd_inventory(sock: str, ns: argparse.Namespace) -> int:
+def cmd_inventory(sock: str, ns: Args) -> int:
     reply = request(sock, "GET", "/v1/inventory", ns.request_timeout)
     if reply.status != 200:
         return problem_exit(reply)
     if ns.output == "json":
-        emit_json(reply.body)
+        emit_json(reply)
     else:
         from agent.cli.inventory_view import render_inventory
 
@@ -119,7 +77,7 @@ def cmd_inventory(sock: str, ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
+def cmd_upgrade(sock: str, ns: Args) -> int:
     from agent.cli.upgrade_view import render_upgrade
 
     tty = sys.stdout.isatty()
@@ -130,13 +88,13 @@ def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
         reply = request(sock, "DELETE", f"/v1/upgrades/{ns.id}", ns.request_timeout)
         if reply.status not in (200, 202):
             return problem_exit(reply)
-        emit_json(reply.body) if ns.output == "json" else sys.stdout.write(render_upgrade(reply.body, tty=tty))
+        emit_json(reply) if ns.output == "json" else sys.stdout.write(render_upgrade(reply.body, tty=tty))
         return EXIT_OK
     if ns.source == "status":
         reply = request(sock, "GET", f"/v1/upgrades/{ns.id}" if ns.id else "/v1/upgrades", ns.request_timeout)
         if reply.status != 200:
             return problem_exit(reply)
-        emit_json(reply.body) if ns.output == "json" else sys.stdout.write(render_upgrade(reply.body, tty=tty))
+        emit_json(reply) if ns.output == "json" else sys.stdout.write(render_upgrade(reply.body, tty=tty))
         return EXIT_OK
     source = ns.source
     if "://" not in source:
@@ -144,7 +102,7 @@ def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
     reply = request(sock, "POST", "/v1/upgrades", ns.request_timeout, {"source": source, "force": ns.force})
     if reply.status not in (200, 201, 202):
         return problem_exit(reply)
-    doc = reply.body
+    doc, final = reply.body, reply
     deadline = time.monotonic() + ns.timeout
     shown = ""
     while ns.wait and isinstance(doc, dict) and doc.get("state") not in ("committed", "rolled-back", "failed"):
@@ -163,10 +121,11 @@ def cmd_upgrade(sock: str, ns: argparse.Namespace) -> int:
             reply = request(sock, "GET", f"/v1/upgrades/{doc['id']}", ns.request_timeout)
         except Unreachable:
             continue  # the agent restarts during its own upgrade: keep asking
-        doc = reply.body if reply.status == 200 else doc
+        if reply.status == 200:
+            doc, final = reply.body, reply
     if tty and ns.wait:
         sys.stdout.write("\r")
-    emit_json(doc) if ns.output == "json" else sys.stdout.write(render_upgrade(doc, tty=tty))
+    emit_json(final) if ns.output == "json" else sys.stdout.write(render_upgrade(doc, tty=tty))
     failed = isinstance(doc, dict) and doc.get("state") in ("rolled-back", "failed")
     return EXIT_DEGRADED if failed else EXIT_OK
 
@@ -179,7 +138,7 @@ def problem_exit(reply: Reply) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    ns = parse(sys.argv[1:] if argv is None else argv)
     sock = socket_path(ns)
     handlers = {"status": cmd_status, "inventory": cmd_inventory, "upgrade": cmd_upgrade}
     try:

@@ -7,8 +7,9 @@ One request per connection (``Connection: close``); bodies are JSON.
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket  # the C module: socket.py would import enum and selectors (~7 ms at start)
+
+from agent.cli.jsonread import loads
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy still reads the block below
 
@@ -22,16 +23,17 @@ class Unreachable(Exception):
 
 class Reply:
     # a plain class: importing dataclasses would cost agentctl ~8 ms at start
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "headers", "raw", "status")
 
-    def __init__(self, status: int, headers: dict[str, str], body: Any) -> None:
+    def __init__(self, status: int, headers: dict[str, str], body: Any, raw: bytes) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.raw = raw  # the JSON exactly as the agent sent it
 
 
 def _exchange(path: str, raw_request: bytes, timeout: float) -> bytes:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(path)
@@ -60,13 +62,13 @@ def parse_response(raw: bytes, path: str) -> Reply:
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _dechunk(body)
     if not body:
-        return Reply(int(parts[1]), headers, None)
+        return Reply(int(parts[1]), headers, None, b"")
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError:
         ctype = headers.get("content-type", "no content type")
         raise Unreachable(f"the agent on {path} sent a non-JSON answer ({ctype})") from None
-    return Reply(int(parts[1]), headers, data)
+    return Reply(int(parts[1]), headers, data, body)
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -82,7 +84,11 @@ def _dechunk(body: bytes) -> bytes:
 
 
 def request(path: str, method: str, url: str, timeout: float, body: Any = None) -> Reply:
-    payload = json.dumps(body).encode() if body is not None else b""
+    payload = b""
+    if body is not None:
+        import json  # only requests with a body (upgrades) pay for the json package
+
+        payload = json.dumps(body).encode()
     head = f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n"
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
