@@ -165,8 +165,8 @@ class Installer:
     ) -> None:
         with StagedFile(dest) as staged:
             async for chunk in chunks:
-                staged.write(chunk)
-            got = staged.finish()
+                await asyncio.to_thread(staged.write, chunk)  # disk I/O off the event loop
+            got = await asyncio.to_thread(staged.finish)
             if got != expected:
                 raise RuntimeInstallError(
                     f"checksum mismatch for {source}: expected sha256 {expected}, got {got}; "
@@ -178,7 +178,7 @@ class Installer:
             skew = upgrade_problem(installed, version) if installed else None
             if skew:
                 raise UpgradeRefused(f"not installing {source}: {skew}; the installed binary was left in place")
-            staged.commit(0o755)  # an executable, like install.sh places it
+            await asyncio.to_thread(staged.commit, 0o755)  # an executable, like install.sh places it
 
     def _check_version(self, d: DesiredKube, version: str, where: Path) -> None:
         if d.version and version != d.version:
@@ -249,16 +249,16 @@ class Installer:
     async def _place_plain(self, dest: Path, chunks: AsyncIterator[bytes], expected: str, source: str) -> None:
         with StagedFile(dest) as staged:
             async for chunk in chunks:
-                staged.write(chunk)
-            got = staged.finish()
+                await asyncio.to_thread(staged.write, chunk)  # disk I/O off the event loop
+            got = await asyncio.to_thread(staged.finish)
             if got != expected:
                 raise RuntimeInstallError(f"checksum mismatch for {source}: expected sha256 {expected}, got {got}")
-            staged.commit(0o644)
+            await asyncio.to_thread(staged.commit, 0o644)
 
 
 async def _read_file(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
+        while chunk := await asyncio.to_thread(f.read, CHUNK):
             yield chunk
             await asyncio.sleep(0)  # let the API run between chunks
 
