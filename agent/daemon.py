@@ -162,6 +162,7 @@ class Agent:
             return
         self._config_accepted(loaded)
         self.ctx.config.set(loaded.config)
+        logging.getLogger().setLevel(loaded.config.agent.log_level.upper())
         log.info("config reloaded (%s)", loaded.digest)
 
     # -- lifecycle ------------------------------------------------------
