@@ -21,6 +21,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     │   ├── EnrollmentDenied   401/403: token wrong, expired, used up, or node revoked
     │   └── FleetUnavailable   network error or 5xx: retry later
     └── BundleError            an upgrade bundle was refused (signature, hash, path, arch)
+        └── AlreadyCurrent     the box already runs that version (a rollout counts it as done)
 """
 
 from __future__ import annotations
@@ -123,4 +124,8 @@ class FleetUnavailable(FleetError):
 
 
 class BundleError(AgentError):
+    pass
+
+
+class AlreadyCurrent(BundleError):
     pass

@@ -125,6 +125,7 @@ UPGRADE_SCHEMA: dict[str, Any] = {
             ]
         },
         "reason": {"type": "string", "description": "why it failed or rolled back; what it is doing"},
+        "code": {"enum": ["", "already-current"], "description": "machine-readable outcome beside the reason"},
         "deferred": {"type": "string", "description": "why the switch waits (maintenance window, update lock)"},
         "name": {"type": "string"},
         "kind": {"enum": ["", "agent", "k3s", "k0s", "airgap-images"]},

@@ -29,6 +29,7 @@ from agent.errors import AgentError, StateError
 from agent.registrar.assign import node_address
 from agent.registrar.poll import client_context
 from agent.registrar.registry import Node
+from agent.upgrade.record import ALREADY_CURRENT
 
 DB_NAME = "rollouts.sqlite"
 FINAL_UPGRADE = ("committed", "rolled-back", "failed")
@@ -253,7 +254,7 @@ class AgentApi:
                     last = f"{state} {doc.get('deferred') or reason}".strip()
                     if state == "committed":
                         return NodeResult("committed", reason, upgrade_id)
-                    if state == "failed" and " is already " in reason:  # the agent's "already running/installed"
+                    if state == "failed" and doc.get("code") == ALREADY_CURRENT:
                         return NodeResult("skipped", reason, upgrade_id)
                     if state in FINAL_UPGRADE:
                         return NodeResult("failed", f"{state}: {reason}", upgrade_id)

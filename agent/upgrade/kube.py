@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import AgentContext
-from agent.errors import AgentError, ExecError, RuntimeInstallError
+from agent.errors import AgentError, AlreadyCurrent, ExecError, RuntimeInstallError
 from agent.fsio import atomic_symlink, copy_atomic
 from agent.paths import Paths
 from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
 from agent.runtime.version import parse_version
 from agent.upgrade.manifest import Manifest
-from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
+from agent.upgrade.skew import AlreadyInstalled, KubeVersion, SkewError, check_upgrade
 
 BINARY = {"k3s": K3S_BIN, "k0s": K0S_BIN}
 IMAGES = {"k3s": K3S_IMAGES, "k0s": K0S_IMAGES}
@@ -164,6 +164,8 @@ class KubeInstaller:
                 if self.role() == "agent":
                     servers = []  # check_upgrade refuses with a clear reason
             check_upgrade(current, new, role=self.role(), servers=servers)
+        except AlreadyInstalled as exc:
+            raise AlreadyCurrent(f"{self.kind} {manifest.version}: {exc}") from exc
         except (SkewError, ValueError) as exc:
             raise UpgradeRefused(f"{self.kind} {current_text} -> {manifest.version} refused: {exc}") from exc
         self._previous = current_text

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.context import AgentContext
-from agent.errors import AgentError, BundleError
+from agent.errors import AgentError, AlreadyCurrent, BundleError
 from agent.upgrade.download import fetch, is_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
 from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
 from agent.upgrade.manifest import Manifest, host_architecture
 from agent.upgrade.progress import Progress
-from agent.upgrade.record import State, UpgradeRecord
+from agent.upgrade.record import ALREADY_CURRENT, State, UpgradeRecord
 from agent.upgrade.signing import load_release_keys
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES, FACTORY, Slots
 from agent.upgrade.stage import remove_half_staged, stage_agent, stage_files
@@ -249,6 +249,7 @@ class UpgradeManager:
             await self._pipeline(rec, source, bundle_file, scratch)
         except AgentError as exc:
             if not rec.final:
+                rec.code = ALREADY_CURRENT if isinstance(exc, AlreadyCurrent) else ""
                 self.move(rec, "failed", str(exc))
         except Exception as exc:  # a bug must not leave the upgrade "active" (and every later POST 409) forever
             log.exception("upgrade %s failed", rec.id)
@@ -315,7 +316,7 @@ class UpgradeManager:
             self.slots.unblock(m.version)
         current = self.slots.current() or FACTORY
         if m.version in (current, self.running_slot):
-            raise UpgradeRefused(f"agent version {m.version} is already running")
+            raise AlreadyCurrent(f"agent version {m.version} is already running")
         rec.previous_version = current
 
     async def _wait_for_gate(self, rec: UpgradeRecord) -> None:

@@ -12,6 +12,9 @@ FINAL: frozenset[str] = frozenset({"committed", "rolled-back", "failed"})
 SCHEMA = "edge-agent.upgrade/v1"
 
 
+ALREADY_CURRENT = "already-current"
+
+
 class Step(BaseModel):
     state: State
     at: float
@@ -24,6 +27,7 @@ class UpgradeRecord(BaseModel):
     force: bool = False
     state: State = "downloading"
     reason: str = ""  # why it failed / rolled back, or what it is doing now
+    code: str = ""  # machine-readable outcome beside the reason: "already-current" or ""
     deferred: str = ""  # why the switch is waiting (maintenance window, update lock)
     name: str = ""
     kind: str = ""

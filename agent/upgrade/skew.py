@@ -48,6 +48,10 @@ class SkewError(ValueError):
     pass
 
 
+class AlreadyInstalled(SkewError):
+    pass
+
+
 def check_upgrade(
     current: KubeVersion,
     new: KubeVersion,
@@ -61,7 +65,7 @@ def check_upgrade(
     (for an agent: all servers; must not be empty for an agent).
     """
     if (new.kube, new.build) == (current.kube, current.build):
-        raise SkewError(f"{new} is already installed")
+        raise AlreadyInstalled(f"{new} is already installed")
     if (new.kube, new.build) < (current.kube, current.build):
         raise SkewError(f"{current} -> {new} is a downgrade; downgrades are never done")
     if new.major != current.major or new.minor > current.minor + 1:

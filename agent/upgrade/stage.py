@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from agent.errors import BundleError
+from agent.errors import AlreadyCurrent, BundleError
 from agent.fsio import atomic_write
 from agent.sysexec import Runner
 from agent.upgrade.manifest import MANIFEST_NAME
@@ -29,7 +29,7 @@ async def stage_agent(bundle: VerifiedBundle, slots: Slots, runner: Runner, pyth
     m = bundle.manifest
     target = slots.dir / m.version
     if slots.current() == m.version:
-        raise BundleError(f"version {m.version} is already the current version")
+        raise AlreadyCurrent(f"version {m.version} is already the current version")
     wheels = [bundle.directory / f.path for f in m.files if f.path.endswith(".whl")]
     if not wheels:
         raise BundleError(f"agent bundle {m.name} {m.version} contains no wheel (*.whl)")

@@ -96,6 +96,11 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
     installed = box.ctx.board.condition("Installed")
     assert installed is not None and installed.status == "True", installed
 
+    # the same release again: nothing to do, and the record says so in a way a fleet rollout can read
+    again = await upgrade(manager, good)
+    assert again.state == "failed" and again.code == "already-current", again.reason
+    assert installed_version(box) == "v1.34.0+k3s1"
+
     # a release that never starts: rolled back to v1.34.0, node Ready again
     broken = k3s_bundle(tmp_path, release_key, "v1.35.0+k3s1", BROKEN_K3S.encode())
     rec = await upgrade(manager, broken)
