@@ -44,6 +44,10 @@ def main() -> int:
         print("$ edge-registrar --state-dir scratch/registrar nodes list", flush=True)
         print(lab.registrar("nodes", "list"))
         print(f"\nlogs: {SCRATCH / 'agentd.log'}, {SCRATCH / 'registrar.log'}")
+        print(
+            "note: a development machine has no k3s binary, so Installed/Running/NodeReady say so and the agent\n"
+            "reports 'degraded'; an image carries the binary in /usr/lib/edge-agent/airgap (make system-test boots one)."
+        )
         if os.environ.get("DEMO_KEEP"):
             assert lab.agent_proc and lab.registrar_proc
             print(f"agentd and the registrar keep running: kill {lab.agent_proc.pid} {lab.registrar_proc.pid}")
