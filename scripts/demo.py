@@ -46,7 +46,7 @@ def main() -> int:
         print(f"\nlogs: {SCRATCH / 'agentd.log'}, {SCRATCH / 'registrar.log'}")
         print(
             "note: a development machine has no k3s binary, so Installed/Running/NodeReady say so and the agent\n"
-            "reports 'degraded'; an image carries the binary in /usr/lib/edge-agent/airgap (make system-test boots one)."
+            "reports 'degraded'; an image carries it in /usr/lib/edge-agent/airgap (make system-test boots one)."
         )
         if os.environ.get("DEMO_KEEP"):
             assert lab.agent_proc and lab.registrar_proc
