@@ -23,10 +23,10 @@ from pydantic import ValidationError
 
 from agent import __version__
 from agent.api import inventory as inventory_api
-from agent.api import upgrades as upgrades_api
 from agent.api.app import ApiInfo, RouteModule, build_app
 from agent.api.metrics import MetricsSource
 from agent.api.mtls import require_role
+from agent.api.upgrades import UpgradeRoutes
 from agent.config import LoadedConfig, load_config, render_redacted
 from agent.context import AgentContext
 from agent.controller import Controller, Supervisor
@@ -50,14 +50,17 @@ from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 from agent.upgrade import metrics as upgrade_metrics
 from agent.upgrade.controller import UpgradeController
+from agent.upgrade.manager import UpgradeManager
 from agent.watch import Watch
 
 log = logging.getLogger("agent.daemon")
 
 EXIT_CONFIG = 2
 
-# Route modules of the capabilities, served on the socket and the remote listener alike.
-ROUTE_MODULES: tuple[RouteModule, ...] = (inventory_api, upgrades_api)
+
+def route_modules(upgrades: UpgradeManager) -> tuple[RouteModule, ...]:
+    """Route modules of the capabilities, served on the socket and the remote listener alike."""
+    return (inventory_api, UpgradeRoutes(upgrades))
 
 
 @dataclass
@@ -188,22 +191,22 @@ class Agent:
             self.board.set_condition("StateValid", "True", "Loaded", str(self.paths.state_file))
 
     @staticmethod
-    def build_controllers(ctx: AgentContext, api_runner: web.AppRunner) -> list[Controller]:
+    def build_controllers(ctx: AgentContext, api_runner: web.AppRunner, upgrades: UpgradeManager) -> list[Controller]:
         return [
             InventoryController(ctx),
             EnrollmentController(ctx),
             RemoteApiController(ctx, api_runner),
             RuntimeController(ctx),
-            UpgradeController(ctx),
+            UpgradeController(ctx, upgrades),
         ]
 
     @staticmethod
-    def metric_sources(ctx: AgentContext) -> list[MetricsSource]:
+    def metric_sources(ctx: AgentContext, upgrades: UpgradeManager) -> list[MetricsSource]:
         return [
             lambda: inventory_metrics.metrics(ctx),
             lambda: fleet_metrics.metrics(ctx),
             lambda: runtime_metrics.metrics(ctx),
-            lambda: upgrade_metrics.metrics(ctx),
+            lambda: upgrade_metrics.metrics(upgrades),
         ]
 
     async def serve_socket(self, api_runner: web.AppRunner, group: str) -> None:
@@ -249,12 +252,15 @@ class Agent:
             config=Watch(config),
         )
         self.ctx = ctx
-        app = build_app(ctx, self.info, ROUTE_MODULES, self.metric_sources(ctx), middlewares=[require_role])
+        upgrades = UpgradeManager(ctx)
+        app = build_app(
+            ctx, self.info, route_modules(upgrades), self.metric_sources(ctx, upgrades), middlewares=[require_role]
+        )
         self.api_runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.api_runner.setup()
         await self.serve_socket(self.api_runner, config.api.socket_group)
 
-        self.supervisor = Supervisor(self.build_controllers(ctx, self.api_runner), self.board)
+        self.supervisor = Supervisor(self.build_controllers(ctx, self.api_runner, upgrades), self.board)
         self.info.restarts = self.supervisor.restarts
         self.supervisor.start()
 

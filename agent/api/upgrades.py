@@ -19,7 +19,7 @@ from agent.api.http import json_etag, problem
 from agent.context import AgentContext
 from agent.errors import BundleError
 from agent.upgrade.download import is_url
-from agent.upgrade.manager import UpgradeBusy, UpgradeManager, manager_for
+from agent.upgrade.manager import UpgradeBusy, UpgradeManager
 from agent.upgrade.record import SCHEMA
 
 UPGRADES: web.AppKey[UpgradeManager] = web.AppKey("upgrades", UpgradeManager)
@@ -88,18 +88,25 @@ async def cancel_upgrade(request: web.Request) -> web.StreamResponse:
     return web.json_response(rec.document())
 
 
-def add_routes(app: web.Application, ctx: AgentContext) -> None:
-    manager = manager_for(ctx)
-    app[UPGRADES] = manager
+class UpgradeRoutes:
+    """The upgrade routes as a route module, serving the one manager the daemon built."""
 
-    async def close(_: web.Application) -> None:
-        await manager.close()
+    def __init__(self, manager: UpgradeManager) -> None:
+        self.manager = manager
+        self.OPENAPI_PATHS = OPENAPI_PATHS
 
-    app.on_cleanup.append(close)
-    app.router.add_post("/v1/upgrades", post_upgrade)
-    app.router.add_get("/v1/upgrades", list_upgrades)
-    app.router.add_get("/v1/upgrades/{id}", get_upgrade)
-    app.router.add_delete("/v1/upgrades/{id}", cancel_upgrade)
+    def add_routes(self, app: web.Application, ctx: AgentContext) -> None:
+        manager = self.manager
+        app[UPGRADES] = manager
+
+        async def close(_: web.Application) -> None:
+            await manager.close()
+
+        app.on_cleanup.append(close)
+        app.router.add_post("/v1/upgrades", post_upgrade)
+        app.router.add_get("/v1/upgrades", list_upgrades)
+        app.router.add_get("/v1/upgrades/{id}", get_upgrade)
+        app.router.add_delete("/v1/upgrades/{id}", cancel_upgrade)
 
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}

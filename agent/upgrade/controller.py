@@ -14,7 +14,7 @@ import contextlib
 
 from agent.context import AgentContext
 from agent.upgrade import settle
-from agent.upgrade.manager import UpgradeManager, manager_for
+from agent.upgrade.manager import UpgradeManager
 
 REFRESH = 5.0
 
@@ -22,9 +22,9 @@ REFRESH = 5.0
 class UpgradeController:
     name = "upgrade"
 
-    def __init__(self, ctx: AgentContext, manager: UpgradeManager | None = None) -> None:
+    def __init__(self, ctx: AgentContext, manager: UpgradeManager) -> None:
         self.ctx = ctx
-        self.manager = manager or manager_for(ctx)
+        self.manager = manager
 
     async def run(self) -> None:
         m = self.manager

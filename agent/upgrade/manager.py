@@ -11,8 +11,8 @@ and commits (agent.upgrade.settle); if it never gets there the launcher rolls
 back and the old version's controller records ``rolled-back`` with the
 launcher's reason. For k3s/k0s the whole cycle runs here (agent.upgrade.kube).
 
-There is one manager per AgentContext; the API routes and the controller find
-it with :func:`manager_for`.
+The daemon builds one manager and hands it to the API routes (UpgradeRoutes),
+the controller and the metrics.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import shutil
 import sys
 import time
 import uuid
-import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,18 +76,6 @@ class KindInstaller(Protocol):
 
     def adopt(self, previous: str) -> None:
         """After an agent restart mid-switch: assume the new files are in place over ``previous``."""
-
-
-_MANAGERS: weakref.WeakValueDictionary[int, UpgradeManager] = weakref.WeakValueDictionary()
-
-
-def manager_for(ctx: AgentContext) -> UpgradeManager:
-    """The one manager of this context (created on first use)."""
-    found = _MANAGERS.get(id(ctx))
-    if found is None or found.ctx is not ctx:
-        found = UpgradeManager(ctx)
-        _MANAGERS[id(ctx)] = found
-    return found
 
 
 def display_source(source: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from agent.context import AgentContext
-from agent.upgrade.manager import manager_for
+from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.record import FINAL
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES
 
@@ -15,8 +14,7 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def metrics(ctx: AgentContext) -> Iterator[str]:
-    m = manager_for(ctx)
+def metrics(m: UpgradeManager) -> Iterator[str]:
     m.publish_progress()
     doc = m.slots.read()
     yield "# HELP edge_agent_upgrade_version_info The agent version running and the committed one."

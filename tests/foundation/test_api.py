@@ -13,19 +13,20 @@ from aiohttp.test_utils import TestClient
 from agent.api.app import OPENAPI, ApiInfo, build_app
 from agent.api.http import CTX
 from agent.context import AgentContext
-from agent.daemon import ROUTE_MODULES
+from agent.daemon import route_modules
 from agent.model.config import AgentConfig
 from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import ProcessRunner
+from agent.upgrade.manager import UpgradeManager
 from agent.watch import Watch
 
 
 def make_app(tmp_path: Path) -> web.Application:
     paths = Paths(tmp_path)
     ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), StateStore(paths.state_file), Watch(AgentConfig()))
-    return build_app(ctx, ApiInfo(), ROUTE_MODULES)
+    return build_app(ctx, ApiInfo(), route_modules(UpgradeManager(ctx)))
 
 
 def router_paths(app: web.Application) -> set[tuple[str, str]]:

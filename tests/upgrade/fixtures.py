@@ -13,14 +13,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.api import upgrades as upgrades_api
 from agent.api.app import ApiInfo, build_app
+from agent.api.upgrades import UpgradeRoutes
 from agent.context import AgentContext
 from agent.model.config import AgentConfig
 from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
 
@@ -63,7 +64,7 @@ def make_box(tmp_path: Path, key: Ed25519PrivateKey, **upgrade: Any) -> Box:
 
 
 def app_for(ctx: AgentContext) -> web.Application:
-    return build_app(ctx, ApiInfo(), modules=[upgrades_api])  # type: ignore[list-item]
+    return build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(UpgradeManager(ctx))])
 
 
 def snapshot(root: Path, ignore: Iterable[str] = ("var/lib/edge-agent/state.json",)) -> dict[str, str]:

@@ -260,12 +260,13 @@ async def test_maintenance_window_and_update_lock_defer_the_switch_and_say_why(
 
 
 async def test_metrics_describe_the_upgrade_state(box: Box, client: Client, tmp_path: Path) -> None:
+    from agent.api.upgrades import UPGRADES
     from agent.upgrade.metrics import metrics
 
     bundle = bad_bundle("wrong-hash", tmp_path / "b.tar", box.key)
     rec = await (await client.post("/v1/upgrades", json={"source": str(bundle)})).json()
     await wait_state(client, rec["id"], {"failed"})
-    lines = list(metrics(box.ctx))
+    lines = list(metrics(client.app[UPGRADES]))
     assert 'edge_agent_upgrade_version_info{running="unmanaged",current="0.1.0"} 1' in lines
     assert "edge_agent_upgrade_in_progress 0" in lines
     assert 'edge_agent_upgrade_recent{state="failed"} 1' in lines
