@@ -31,10 +31,10 @@ from agent.errors import CommandNotRunnable, ExecError, RuntimeInstallError
 from agent.fsio import StagedFile, sha256_file
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
-from agent.runtime.skew import upgrade_problem
 from agent.runtime.version import parse_version, version_argv
 from agent.sysexec import Runner
 from agent.upgrade.kube import committed_binary
+from agent.upgrade.skew import upgrade_problem
 from agent.urls import redact_url
 
 CHUNK = 1 << 20

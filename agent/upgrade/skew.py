@@ -67,7 +67,7 @@ def check_upgrade(
     if (new.kube, new.build) == (current.kube, current.build):
         raise AlreadyInstalled(f"{new} is already installed")
     if (new.kube, new.build) < (current.kube, current.build):
-        raise SkewError(f"{current} -> {new} is a downgrade; downgrades are never done")
+        raise SkewError(f"{current} -> {new} is a downgrade; downgrades are not supported")
     if new.major != current.major or new.minor > current.minor + 1:
         raise SkewError(
             f"{current} -> {new} skips a minor version; upgrade one minor at a time "
@@ -92,3 +92,16 @@ def check_upgrade(
                     f"servers must stay within one minor of each other: another server runs {s}; "
                     f"bring it to {current.minor_text} first"
                 )
+
+
+def upgrade_problem(installed: str, candidate: str) -> str | None:
+    """Why putting ``candidate`` in place of ``installed`` on this node breaks the skew rules, or None
+    (for the runtime's installer, which knows no other nodes; unparsable versions are not judged)."""
+    try:
+        old, new = KubeVersion.parse(installed), KubeVersion.parse(candidate)
+        check_upgrade(old, new, role="server", servers=())
+    except AlreadyInstalled:
+        return None
+    except ValueError as exc:  # SkewError, or a version that does not parse
+        return str(exc) if isinstance(exc, SkewError) else None
+    return None

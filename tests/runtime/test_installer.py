@@ -176,7 +176,7 @@ async def test_skew_rules_refuse_minor_skips_and_downgrades(
 
 
 def test_upgrade_problem() -> None:
-    from agent.runtime.skew import upgrade_problem
+    from agent.upgrade.skew import upgrade_problem
 
     assert upgrade_problem("v1.33.1+k3s1", "v1.33.2+k3s1") is None
     assert upgrade_problem("v1.33.1+k3s1", "v1.34.0+k3s1") is None
