@@ -25,9 +25,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
-from agent.errors import CommandNotRunnable, ExecError, RuntimeInstallError
+from agent.download import Download
+from agent.errors import CommandNotRunnable, DownloadError, ExecError, RuntimeInstallError
 from agent.fsio import StagedFile, sha256_file
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
@@ -264,20 +263,12 @@ async def _read_file(path: Path) -> AsyncIterator[bytes]:
 
 
 async def _download(url: str) -> AsyncIterator[bytes]:
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
-            if resp.status != 200:
-                raise RuntimeInstallError(f"download {redact_url(url)}: HTTP {resp.status} {resp.reason}")
-            expected_len = resp.content_length
-            got = 0
-            async for chunk in resp.content.iter_chunked(CHUNK):
-                got += len(chunk)
+        async with Download(url) as dl:
+            async for chunk in dl.chunks(CHUNK):
                 yield chunk
-            if expected_len is not None and got != expected_len:
-                raise RuntimeInstallError(f"download {redact_url(url)}: truncated ({got} of {expected_len} bytes)")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RuntimeInstallError(f"download {redact_url(url)}: {type(exc).__name__}: {exc}") from exc
+    except DownloadError as exc:
+        raise RuntimeInstallError(str(exc)) from exc
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:

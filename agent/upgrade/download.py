@@ -11,11 +11,9 @@ import asyncio
 from pathlib import Path
 from typing import IO
 
-import aiohttp
-
-from agent.errors import BundleError
+from agent.download import Download
+from agent.errors import BundleError, DownloadError
 from agent.upgrade.progress import Progress
-from agent.urls import redact_url
 
 CHUNK = 1 << 20
 MAX_BUNDLE = 8 << 30  # no edge box has room for more; a source streaming forever is cut off here
@@ -69,33 +67,22 @@ async def _copy(src: Path, dest: Path, progress: Progress) -> None:
 
 
 async def _download(url: str, dest: Path, progress: Progress, timeout: float) -> None:
-    client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
     try:
-        async with (
-            aiohttp.ClientSession(timeout=client_timeout) as session,
-            session.get(url) as resp,
-        ):
-            if resp.status != 200:
-                raise BundleError(f"{redact_url(url)}: download failed: HTTP {resp.status} {resp.reason}")
-            total = resp.content_length
-            _check_size(total, redact_url(url))
-            progress.reset(total)
+        async with Download(url, connect_timeout=timeout, read_timeout=timeout) as dl:
+            _check_size(dl.total, dl.shown)
+            progress.reset(dl.total)
             out: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
             try:
                 buf = bytearray()
-                async for chunk in resp.content.iter_chunked(1 << 16):
+                async for chunk in dl.chunks():
                     buf += chunk
                     progress.advance(len(chunk))
-                    _check_size(progress.done, redact_url(url))
+                    _check_size(progress.done, dl.shown)
                     if len(buf) >= CHUNK:
                         await asyncio.to_thread(out.write, bytes(buf))
                         buf.clear()
                 await asyncio.to_thread(out.write, bytes(buf))
             finally:
                 await asyncio.to_thread(out.close)
-    except aiohttp.ClientPayloadError as exc:
-        raise BundleError(f"{redact_url(url)}: truncated download ({progress.done} bytes received)") from exc
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise BundleError(f"{redact_url(url)}: download failed: {type(exc).__name__}: {exc}") from exc
-    if total is not None and progress.done != total:
-        raise BundleError(f"{redact_url(url)}: truncated download: got {progress.done} of {total} bytes")
+    except DownloadError as exc:
+        raise BundleError(str(exc)) from exc
