@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.api import upgrades as upgrades_api
 from agent.api.app import ApiInfo, build_app
+from agent.api.upgrades import UpgradeRoutes
 from agent.context import AgentContext
 from agent.model.config import AgentConfig
 from agent.paths import Paths
@@ -36,6 +36,7 @@ from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import ProcessRunner
 from agent.upgrade import bundle_tool
+from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
 
@@ -131,7 +132,8 @@ async def main() -> None:
         store = StateStore(paths.state_file)
         cfg = AgentConfig.model_validate({"upgrade": {"release_keys": [public_key_base64(key)]}})
         ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), store, Watch(cfg))
-        app = build_app(ctx, ApiInfo(), modules=[upgrades_api])  # type: ignore[list-item]
+        manager = UpgradeManager(ctx)
+        app = build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(manager)])
         runner = web.AppRunner(app)
         await runner.setup()
         paths.socket.parent.mkdir(parents=True)
@@ -139,9 +141,7 @@ async def main() -> None:
         try:
             await asyncio.sleep(0.5)
             idle = (await client(paths.socket, "idle", str(args.idle_requests)))["lat"]
-            from agent.upgrade.manager import manager_for
-
-            rec = manager_for(ctx).start(f"http://127.0.0.1:{port}/bundle.tar")
+            rec = manager.start(f"http://127.0.0.1:{port}/bundle.tar")
             t1 = time.perf_counter()
             loaded = await client(paths.socket, "loaded", rec.id)
             took = time.perf_counter() - t1
