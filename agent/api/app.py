@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from agent import __version__
-from agent.api.http import CTX, dumps, etag_of, etag_response, problem
+from agent.api.http import CTX, Problem, dumps, etag_of, etag_response, problem
 from agent.api.metrics import MetricsSource, RequestMetrics, core_lines
 from agent.api.openapi import build_openapi
 from agent.context import AgentContext
@@ -132,6 +133,9 @@ async def get_openapi(request: web.Request) -> web.StreamResponse:
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
+_BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding"})
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count and time every request; turn stray errors into problem documents."""
@@ -140,10 +144,14 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     name = route.canonical if route is not None else "unmatched"
     try:
         resp = await handler(request)
+    except Problem as exc:
+        resp = exc.response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        resp = problem(exc.status, exc.reason)
+        # the problem document replaces the body, but every other header stays (Allow, Retry-After, ...)
+        kept = CIMultiDict((k, v) for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS)
+        resp = problem(exc.status, exc.reason, headers=kept)
     except Exception as exc:  # a bug in a handler: a problem document, counted, logged; the agent stays up
         log.exception("%s %s failed", request.method, request.path)
         resp = problem(500, "Internal Server Error", f"{type(exc).__name__} (see the agent log)")

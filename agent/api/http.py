@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -37,10 +38,24 @@ def json_etag(request: web.Request, data: Any) -> web.Response:
     return etag_response(request, body, etag_of(body))
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> web.Response:
+def problem(
+    status: int, title: str, detail: str = "", headers: Mapping[str, str] | None = None, **extra: Any
+) -> web.Response:
     """An RFC 9457 problem document."""
     doc: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         doc["detail"] = detail
     doc.update(extra)
-    return web.Response(status=status, body=json.dumps(doc).encode(), content_type=PROBLEM_TYPE)
+    return web.Response(status=status, body=json.dumps(doc).encode(), content_type=PROBLEM_TYPE, headers=headers)
+
+
+class Problem(Exception):
+    """Raised by a handler (or a helper it calls) to answer with a problem document;
+    the app's middleware turns it into the response."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+    def response(self) -> web.Response:
+        return problem(self.status, self.title, self.detail, **self.extra)

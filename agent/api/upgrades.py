@@ -9,16 +9,15 @@ deferred one, say). Remote callers need ``fleet:operator`` to POST or DELETE
 
 from __future__ import annotations
 
-import json
-from pathlib import PurePosixPath
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
+from agent.api.body import MAX_BODY, read_json, request_schema
 from agent.api.http import json_etag, problem
 from agent.context import AgentContext
 from agent.errors import BundleError
-from agent.upgrade.download import is_url
 from agent.upgrade.manager import UpgradeBusy, UpgradeManager
 from agent.upgrade.record import SCHEMA
 
@@ -26,26 +25,25 @@ UPGRADES: web.AppKey[UpgradeManager] = web.AppKey("upgrades", UpgradeManager)
 LIST_SCHEMA = "edge-agent.upgrades/v1"
 
 
+class UpgradeRequest(BaseModel):
+    """The body of POST /v1/upgrades: validated by ``read_json``, documented by its JSON schema."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # agent.upgrade.download.is_url decides URL vs path by the same prefixes
+    source: str = Field(
+        min_length=1,
+        pattern=r"^(https?://|/)[^\x00]*$",
+        description="an http(s) URL or an absolute path to a bundle",
+    )
+    force: bool = Field(default=False, description="retry a blocked version")
+
+
 async def post_upgrade(request: web.Request) -> web.StreamResponse:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return problem(400, "Bad request", 'body: expected JSON like {"source": "https://...", "force": false}')
-    if not isinstance(body, dict):
-        return problem(400, "Bad request", "body: expected a JSON object")
-    unknown = sorted(set(body) - {"source", "force"})
-    if unknown:
-        return problem(400, "Bad request", f"{unknown[0]}: unknown field (expected source, force)")
-    source, force = body.get("source"), body.get("force", False)
-    if not isinstance(source, str) or not source.strip():
-        return problem(400, "Bad request", "source: expected an https URL or an absolute path to a bundle")
-    if not is_url(source) and not PurePosixPath(source).is_absolute():
-        return problem(400, "Bad request", f"source: {source!r} is neither an http(s) URL nor an absolute path")
-    if not isinstance(force, bool):
-        return problem(400, "Bad request", "force: expected true or false")
+    body = await read_json(request, UpgradeRequest)
     manager = request.app[UPGRADES]
     try:
-        rec = manager.start(source, force=force)
+        rec = manager.start(body.source, force=body.force)
     except UpgradeBusy as exc:
         return problem(409, "Upgrade in progress", str(exc), active=exc.active.id)
     except BundleError as exc:
@@ -163,24 +161,14 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "Start an upgrade from a signed bundle (URL or local path); one at a time",
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["source"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "source": {"type": "string"},
-                                "force": {"type": "boolean", "description": "retry a blocked version"},
-                            },
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": request_schema(UpgradeRequest)}},
             },
             "responses": {
                 "202": _json(UPGRADE_SCHEMA, "accepted; follow Location"),
-                "400": _problem("bad request"),
+                "400": _problem("bad request: not JSON, not an object, or a field out of its schema"),
                 "409": _problem("another upgrade is in progress"),
+                "413": _problem(f"body larger than {MAX_BODY} bytes"),
+                "415": _problem("Content-Type is not application/json"),
             },
         },
         "get": {
