@@ -155,6 +155,10 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
 
 
+_ID_LINKS = {
+    op: {"operationId": op, "parameters": {"id": "$response.body#/id"}} for op in ("getUpgrade", "cancelUpgrade")
+}
+
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/upgrades": {
         "post": {
@@ -163,8 +167,9 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "required": True,
                 "content": {"application/json": {"schema": request_schema(UpgradeRequest)}},
             },
+            "operationId": "startUpgrade",
             "responses": {
-                "202": _json(UPGRADE_SCHEMA, "accepted; follow Location"),
+                "202": {**_json(UPGRADE_SCHEMA, "accepted; follow Location"), "links": _ID_LINKS},
                 "400": _problem("bad request: not JSON, not an object, or a field out of its schema"),
                 "409": _problem("another upgrade is in progress"),
                 "413": _problem(f"body larger than {MAX_BODY} bytes"),
@@ -192,6 +197,7 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/upgrades/{id}": {
         "get": {
             "summary": "One upgrade: state, progress, reason",
+            "operationId": "getUpgrade",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
                 "200": _json(UPGRADE_SCHEMA, "the upgrade"),
@@ -201,6 +207,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         },
         "delete": {
             "summary": "Cancel an upgrade that has not switched yet (downloading, verifying, staged)",
+            "operationId": "cancelUpgrade",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
                 "200": _json(UPGRADE_SCHEMA, "cancelled: now failed with reason 'cancelled by the operator'"),
