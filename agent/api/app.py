@@ -136,6 +136,13 @@ async def get_openapi(request: web.Request) -> web.StreamResponse:
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding"})
 
 
+def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(exc.allowed_methods))}"
+    text = exc.text or ""
+    return "" if text == f"{exc.status}: {exc.reason}" else text
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count and time every request; turn stray errors into problem documents."""
@@ -151,7 +158,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         # the problem document replaces the body, but every other header stays (Allow, Retry-After, ...)
         kept = CIMultiDict((k, v) for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS)
-        resp = problem(exc.status, exc.reason, headers=kept)
+        resp = problem(exc.status, exc.reason, _http_detail(request, exc), headers=kept)
     except Exception as exc:  # a bug in a handler: a problem document, counted, logged; the agent stays up
         log.exception("%s %s failed", request.method, request.path)
         resp = problem(500, "Internal Server Error", f"{type(exc).__name__} (see the agent log)")

@@ -155,6 +155,7 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
 
 
+_IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
 _ID_LINKS = {
     op: {"operationId": op, "parameters": {"id": "$response.body#/id"}} for op in ("getUpgrade", "cancelUpgrade")
 }
@@ -169,7 +170,11 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "operationId": "startUpgrade",
             "responses": {
-                "202": {**_json(UPGRADE_SCHEMA, "accepted; follow Location"), "links": _ID_LINKS},
+                "202": {
+                    **_json(UPGRADE_SCHEMA, "accepted; follow Location"),
+                    "headers": {"Location": {"description": "/v1/upgrades/{id}", "schema": {"type": "string"}}},
+                    "links": _ID_LINKS,
+                },
                 "400": _problem("bad request: not JSON, not an object, or a field out of its schema"),
                 "409": _problem("another upgrade is in progress"),
                 "413": _problem(f"body larger than {MAX_BODY} bytes"),
@@ -178,6 +183,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         },
         "get": {
             "summary": "Recent upgrades, newest first",
+            "parameters": [_IF_NONE_MATCH],
             "responses": {
                 "200": _json(
                     {
@@ -198,7 +204,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "One upgrade: state, progress, reason",
             "operationId": "getUpgrade",
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                _IF_NONE_MATCH,
+            ],
             "responses": {
                 "200": _json(UPGRADE_SCHEMA, "the upgrade"),
                 "304": {"description": "unchanged since the given ETag"},

@@ -174,7 +174,7 @@ async def test_http_errors_keep_their_headers(tmp_path: Path, aiohttp_client: An
     r = await client.post("/v1/status")
     assert r.status == 405
     assert {m.strip() for m in r.headers["Allow"].split(",")} >= {"GET"}
-    await _problem(r)
+    assert (await _problem(r))["detail"].startswith("POST is not allowed on /v1/status; allowed: GET")
     r = await client.put("/v1/upgrades")
     assert r.status == 405
     assert {m.strip() for m in r.headers["Allow"].split(",")} >= {"GET", "POST"}
