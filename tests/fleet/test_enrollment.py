@@ -124,3 +124,32 @@ async def test_metrics_show_enrollment_and_certificate_times(registrar, run_cont
     expiry = next(ln for ln in lines if ln.startswith("edge_agent_fleet_certificate_expiry_timestamp_seconds "))
     assert abs(float(expiry.split()[1]) - (time.time() + 3600)) < 120
     assert all(ln.startswith("#") or ln.startswith("edge_agent_fleet_") for ln in lines)
+
+
+async def test_a_failed_write_does_not_wedge_the_registrar(registrar, run_controller, tmp_path):
+    """One refused write (the same serial recorded twice) must not leave the store inside an open
+    transaction: the next box still enrolls and a certificate can still be revoked."""
+    import sqlite3
+
+    import pytest
+
+    from agent.errors import StateError
+
+    store = registrar.reg.registry
+    first = make_box(tmp_path / "w1", box_config(registrar.url, registrar.pin, registrar.token()), "f1" * 16)
+    run_controller(first)
+    await wait_for(lambda: cond(first, "Enrolled") == ("True", "Enrolled"), what="first box enrolled")
+    node = store.list_nodes()[0]
+    serial = int(node.serial, 16)
+    with pytest.raises((StateError, sqlite3.Error)) as refused:
+        store.record_cert(node.node_id, serial, time.time() + 3600)
+
+    second = make_box(tmp_path / "w2", box_config(registrar.url, registrar.pin, registrar.token()), "f2" * 16)
+    run_controller(second)
+    await wait_for(lambda: cond(second, "Enrolled") == ("True", "Enrolled"), what="enrollment after a failed write")
+    assert len(store.list_nodes()) == 2
+    assert store.revoke_cert(serial) is True
+    assert store.cert_owner(serial) is None
+    # ...and the refusal itself names the store and the write
+    assert isinstance(refused.value, StateError)
+    assert "registry.sqlite" in str(refused.value) and f"record certificate {node.serial}" in str(refused.value)
