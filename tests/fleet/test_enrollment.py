@@ -14,6 +14,7 @@ from agent.model.fleet import JoinTokens
 from .harness import box_config, cond, make_box, new_registrar, wait_for
 
 K10 = "K10" + "ab" * 32 + "::server:s3cr3tjoin"
+K10_AGENT = "K10" + "ab" * 32 + "::node:agentj0in"
 
 
 async def test_one_box_enrolls_registers_and_is_told_to_initialise(registrar, run_controller, tmp_path: Path):
@@ -45,11 +46,11 @@ async def test_second_box_joins_the_first_servers_cluster_with_its_real_token(re
     assert second.assignment.value is None
 
     # k3s on the first server comes up; the runtime publishes the tokens it read
-    first.join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr("K10agenttoken")))
+    first.join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr(K10_AGENT)))
     await wait_for(lambda: second.assignment.value is not None, what="joiner assignment")
     a = second.assignment.value
     assert a.role == "agent" and not a.cluster_init  # one server per cluster by default
-    assert a.join_token.get_secret_value() == "K10agenttoken"
+    assert a.join_token.get_secret_value() == K10_AGENT
     assert a.server_url.startswith("https://") and a.server_url.endswith(":6443")
 
 
@@ -65,7 +66,7 @@ async def test_three_servers_then_agents(tmp_path, run_controller):
         boxes = [make_box(tmp_path / f"b{i}", box_config(handle.url, handle.pin, token), f"{i}" * 32) for i in range(4)]
         run_controller(boxes[0])
         await wait_for(lambda: boxes[0].assignment.value is not None)
-        boxes[0].join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr("K10agent")))
+        boxes[0].join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr(K10_AGENT)))
         for b in boxes[1:]:
             run_controller(b)
             await wait_for(lambda b=b: b.assignment.value is not None)
