@@ -12,11 +12,16 @@ Roles travel in the client certificate, in the subject's organizationalUnitName
     fleet:admin     everything
     fleet:node      nothing on another box's API
 
+Only certificates made for client authentication get a role: one without the
+``clientAuth`` extended key usage (the registrar's serving certificate, say) is
+refused whatever its subject claims.
+
 Requests over the unix socket are not touched: the socket is root/group only.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -24,6 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent.api.http import problem
 
@@ -79,6 +85,16 @@ def peer_role(cert: dict[str, object]) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=256)
+def client_auth(der: bytes) -> bool:
+    """The certificate's extended key usage includes clientAuth (no EKU at all does not count)."""
+    try:
+        usage = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usage.value
+
+
 def may(role: str, method: str) -> bool:
     check = ALLOWED.get(role)
     return bool(check and check(method.upper()))
@@ -104,6 +120,10 @@ async def require_role(request: web.Request, handler: Handler) -> web.StreamResp
         return problem(401, "Unauthorized", "client certificate has no serial number")
     if serial in getattr(ssl_obj.context, "revoked_serials", frozenset()):
         return problem(403, "Forbidden", "client certificate is revoked")
+    if not client_auth(ssl_obj.getpeercert(binary_form=True) or b""):
+        return problem(
+            403, "Forbidden", "certificate is not for client authentication (no clientAuth extended key usage)"
+        )
     role = peer_role(cert)
     if not may(role, request.method):
         return problem(

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 
 from aiohttp import web
 
+from agent.errors import AgentError
 from agent.registrar import est, membership
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
 
 log = logging.getLogger("edge-registrar")
+
+SERVING_CHECK_INTERVAL = 6 * 3600.0  # how often a long-running registrar checks its serving certificate
 
 
 def build_app(reg: Registrar) -> web.Application:
@@ -24,7 +28,12 @@ def build_app(reg: Registrar) -> web.Application:
 
 async def start(reg: Registrar, host: str, port: int, sans: list[str]) -> tuple[web.AppRunner, int]:
     """Serve on HOST:PORT (port 0 picks one); returns the runner and the bound port."""
-    ssl_ctx = reg.ssl_context(serving_names(host, sans))
+    runner, bound, _ = await _start(reg, host, port, serving_names(host, sans))
+    return runner, bound
+
+
+async def _start(reg: Registrar, host: str, port: int, names: list[str]) -> tuple[web.AppRunner, int, ssl.SSLContext]:
+    ssl_ctx = reg.ssl_context(names)
     runner = web.AppRunner(build_app(reg), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024)
@@ -32,11 +41,22 @@ async def start(reg: Registrar, host: str, port: int, sans: list[str]) -> tuple[
     bound = port
     if port == 0:
         bound = next((a[1] for a in runner.addresses if isinstance(a, tuple)), port)
-    return runner, bound
+    return runner, bound, ssl_ctx
+
+
+async def _keep_serving_cert(reg: Registrar, ctx: ssl.SSLContext, names: list[str]) -> None:
+    while True:
+        await asyncio.sleep(SERVING_CHECK_INTERVAL)
+        try:
+            reg.renew_serving(ctx, names)
+        except (AgentError, OSError, ssl.SSLError) as exc:
+            log.error("serving certificate not renewed: %s", exc)
 
 
 async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str]) -> None:
-    runner, bound = await start(reg, host, port, sans)
+    names = serving_names(host, sans)
+    runner, bound, ctx = await _start(reg, host, port, names)
+    renew = asyncio.create_task(_keep_serving_cert(reg, ctx, names))
     log.info("edge-registrar listening on %s:%d (CA %s)", host, bound, reg.ca.pin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -45,4 +65,5 @@ async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str]) -
     try:
         await stop.wait()
     finally:
+        renew.cancel()
         await runner.cleanup()

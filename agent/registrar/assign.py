@@ -3,7 +3,9 @@
 The first node of a cluster initialises it (k3s ``--cluster-init``); the next
 ones join as servers until the cluster's server count (1 or 3) is reached;
 the rest join as agents. A joiner gets its assignment only once the first
-server has reported the cluster's real join token.
+server has reported the cluster's real join tokens: servers get the server
+token, agents only the agent token (k3s ``K10<hash>::node:<password>``, k0s a
+worker token), which cannot join a server; never the server token.
 """
 
 from __future__ import annotations
@@ -56,8 +58,12 @@ def assignment_for(cluster: Cluster, members: list[Node], node: Node) -> tuple[d
         return None, f"cluster {cluster.name} has no initialising server"
     if not cluster.server_token:
         return None, f"waiting for {init.node_id}, first server of cluster {cluster.name}, to report its join token"
+    token = cluster.server_token if node.role == "server" else cluster.agent_token
+    if not token:
+        return None, (
+            f"waiting for {init.node_id}, first server of cluster {cluster.name}, to report a separate agent token"
+        )
     address = node_address(init)
     if not address:
         return None, f"first server {init.node_id} of cluster {cluster.name} has not reported an address"
-    token = cluster.server_token if node.role == "server" else (cluster.agent_token or cluster.server_token)
     return {**base, "server_url": f"https://{_url_host(address)}:{K8S_API_PORT}", "join_token": token}, ""

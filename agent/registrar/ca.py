@@ -2,6 +2,12 @@
 
 Role encoding (read by agent.api.mtls): the subject's organizationalUnitName
 holds exactly one of ``ROLES``.
+
+Extended key usage: client certificates (operators, the registrar's own
+poller) carry ``clientAuth`` only; node certificates carry ``clientAuth`` and
+``serverAuth`` (a box is a client of the registrar and serves its remote API);
+the registrar's serving certificate (``issue_server``) carries ``serverAuth``
+only and no role, so it opens no box's remote API.
 """
 
 from __future__ import annotations
@@ -149,27 +155,40 @@ class CertificateAuthority:
         server: bool = False,
         serial: int | None = None,
     ) -> x509.Certificate:
-        """Sign ``public_key``: subject and SANs come from here, never from a CSR."""
+        """Sign a client (or, with ``server`` / role fleet:node, client and server) certificate for
+        ``public_key``: subject and SANs come from here, never from a CSR."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
+        if server or role == "fleet:node":
+            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+        subject = [x509.NameAttribute(ROLE_OID, role), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        return self._sign(public_key, x509.Name(subject), usages, lifetime, names, serial)
+
+    def issue_server(
+        self, public_key: object, *, common_name: str, names: Sequence[x509.GeneralName], lifetime: timedelta
+    ) -> x509.Certificate:
+        """A TLS server certificate: ``serverAuth`` only and no fleet role (it authorises nothing)."""
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        return self._sign(public_key, subject, [ExtendedKeyUsageOID.SERVER_AUTH], lifetime, names, None)
+
+    def _sign(
+        self,
+        public_key: object,
+        subject: x509.Name,
+        usages: list[x509.ObjectIdentifier],
+        lifetime: timedelta,
+        names: Sequence[x509.GeneralName],
+        serial: int | None,
+    ) -> x509.Certificate:
         checked = check_public_key(public_key)
         now = datetime.now(UTC)
         # Edge boxes often boot with a wrong clock: allow a little skew, but
         # never more than a tenth of the lifetime (keeps short test certs honest).
         skew = min(timedelta(minutes=5), lifetime / 10)
-        usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
-        if server or role == "fleet:node":
-            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(ROLE_OID, role),
-                        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                    ]
-                )
-            )
+            .subject_name(subject)
             .issuer_name(self.cert.subject)
             .public_key(checked)
             .serial_number(serial or x509.random_serial_number())

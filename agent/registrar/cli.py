@@ -21,13 +21,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from agent.errors import AgentError
-from agent.fsio import atomic_write
 from agent.registrar import rollout_cli, views
 from agent.registrar.app import serve_forever
-from agent.registrar.ca import ROLES, CertificateAuthority, cert_pem, write_key
+from agent.registrar.ca import ROLES, CertificateAuthority
+from agent.registrar.identity import POLLER, ensure_client, issue_client
 from agent.registrar.poll import poll_fleet
 from agent.registrar.service import Registrar, Settings
 from agent.registrar.sqlite import SqliteRegistry
@@ -76,22 +74,12 @@ def cmd_init(args: argparse.Namespace) -> int:
         ca = CertificateAuthority.create()
         ca.save(d)
     db = registry(d)
-    lifetime = timedelta(days=3650)
-    serial = issue_client(ca, "fleet:reader", "edge-registrar-poller", d / "poller", lifetime)
-    db.add_cert(serial, "operator:edge-registrar-poller", time.time() + lifetime.total_seconds())
-    db.close()
+    try:
+        ensure_client(ca, db, d, POLLER)  # kept when still good: init twice issues nothing new
+    finally:
+        db.close()
     print(ca.pin)
     return 0
-
-
-def issue_client(ca: CertificateAuthority, role: str, name: str, out: Path, lifetime: timedelta) -> int:
-    """Key and certificate for an operator (or the poller) in OUT; returns the serial."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = ca.issue(key.public_key(), common_name=name, role=role, lifetime=lifetime)
-    write_key(out / "client.key", key)
-    atomic_write(out / "client.pem", cert_pem(cert))
-    atomic_write(out / "ca.pem", cert_pem(ca.cert))
-    return int(cert.serial_number)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -192,10 +180,14 @@ def cmd_cert_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    ca = CertificateAuthority.load(args.state_dir)
     db = registry(args.state_dir)
-    nodes = [n for n in db.list_nodes() if n.state == "approved" and n.serial]
-    db.close()
-    rows = asyncio.run(poll_fleet(nodes, args.state_dir / "poller", timeout=args.timeout, concurrency=args.concurrency))
+    try:
+        nodes = [n for n in db.list_nodes() if n.state == "approved" and n.serial]
+        client = ensure_client(ca, db, args.state_dir, POLLER)  # its own recorded reader certificate
+    finally:
+        db.close()
+    rows = asyncio.run(poll_fleet(nodes, client, timeout=args.timeout, concurrency=args.concurrency))
     print(views.poll(rows, args.output))
     return 0
 

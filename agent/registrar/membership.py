@@ -50,6 +50,17 @@ class HeartbeatRequest(_Wire):
     join_tokens: JoinTokensWire | None = None
 
 
+def agent_token(distribution: str, server: str, agent: str) -> str:
+    """The agent token worth handing to agents: one that is not the server token (k3s links
+    ``agent-token`` to the server token when none was set) and, for k3s, of the agent form
+    ``K10<hash>::node:<password>`` (contract A4, A9). Else ""."""
+    if not agent or agent == server:
+        return ""
+    if distribution == "k3s" and not (agent.startswith("K10") and "::node:" in agent):
+        return ""
+    return agent
+
+
 def _member(request: web.Request) -> Node | web.Response:
     peer = peer_of(request)
     if peer is None:
@@ -133,7 +144,11 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
         cluster = reg.cluster(node.cluster)
         if cluster.distribution == "k3s" and not body.join_tokens.server.startswith("K10"):
             return problem(400, "Bad request", "join_tokens.server: expected a k3s 'K10<ca-hash>::' token")
-        reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, body.join_tokens.agent)
+        agent = agent_token(cluster.distribution, body.join_tokens.server, body.join_tokens.agent)
+        if not agent:
+            log.warning("cluster %s: %s reported no separate agent token; agents wait for one", cluster.name,
+                        node.node_id)  # fmt: skip
+        reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, agent)
         log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
     return _answer(reg, node)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError
+from agent.registrar.identity import ROLLOUT, own_client
 from agent.registrar.rollout import RolloutError, RolloutStore, drive, matches, parse_selector, plan
 from agent.registrar.sqlite import SqliteRegistry
 from agent.upgrade import bundle_tool
@@ -150,7 +151,7 @@ def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace
         rid = args.rollout_id
         if store.get(rid) is None:
             raise RolloutError(f"no rollout {rid!r}; see 'rollout status'")
-    client = args.client or args.state_dir / "rollout"
+    client = args.client or own_client(args.state_dir, ROLLOUT)  # the registrar's own recorded operator cert
     if not (client / "client.pem").exists():
         raise RolloutError(
             f"{client}/client.pem: no operator certificate; run 'edge-registrar --state-dir "

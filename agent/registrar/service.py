@@ -12,11 +12,10 @@ from typing import Literal
 
 import psutil
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from agent.fsio import atomic_write
-from agent.registrar.ca import CertificateAuthority, cert_pem, parse_san, write_key
+from agent.registrar.ca import CertificateAuthority, cert_pem
+from agent.registrar.identity import ensure_serving
 from agent.registrar.ratelimit import GuessLimiter
 from agent.registrar.registry import Cluster, Node, Registry
 
@@ -74,24 +73,20 @@ class Registrar:
         return self.ca.crl(revoked, self.registry.crl_number()).public_bytes(Encoding.DER)
 
     def ssl_context(self, names: list[str]) -> ssl.SSLContext:
-        """Serving context: a certificate of the fleet CA for every name; client certs optional
-        (EST enrollment has none yet), verified against the fleet CA when given."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = self.ca.issue(
-            key.public_key(),
-            common_name=names[0] if names else "edge-registrar",
-            role="fleet:admin",
-            lifetime=timedelta(days=365),
-            names=[parse_san(n) for n in dict.fromkeys(names)],
-            server=True,
-        )
-        write_key(self.state_dir / "server.key", key)
-        atomic_write(self.state_dir / "server.pem", cert_pem(cert) + cert_pem(self.ca.cert))
+        """Serving context: the registrar's recorded serving certificate for every name (serverAuth
+        only, no fleet role); client certs optional (EST enrollment has none yet), verified against
+        the fleet CA when given."""
+        chain, key = ensure_serving(self.ca, self.registry, self.state_dir, list(dict.fromkeys(names)))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=cert_pem(self.ca.cert).decode())
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.load_cert_chain(self.state_dir / "server.pem", self.state_dir / "server.key")
+        ctx.load_cert_chain(chain, key)
         return ctx
+
+    def renew_serving(self, ctx: ssl.SSLContext, names: list[str]) -> None:
+        """Swap in a renewed serving certificate when the one in use is due (new handshakes use it)."""
+        chain, key = ensure_serving(self.ca, self.registry, self.state_dir, list(dict.fromkeys(names)))
+        ctx.load_cert_chain(chain, key)
 
 
 REGISTRAR: web.AppKey[Registrar] = web.AppKey("registrar", Registrar)

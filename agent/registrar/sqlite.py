@@ -3,14 +3,20 @@
 ``MIGRATIONS[n]`` holds the statements that turn schema n into n+1; a file
 newer than this code is refused rather than guessed at. The file is 0600:
 it holds join tokens the registrar hands to members.
+
+Every write goes through ``_write()``: BEGIN IMMEDIATE, COMMIT, ROLLBACK on any
+exception, so one failed statement (a duplicate serial, say) never leaves the
+connection inside an open transaction for every later write to trip over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,16 +119,29 @@ class SqliteRegistry:
         if version > SCHEMA:
             raise StateError(f"{self.path}: registry schema {version} is newer than this registrar ({SCHEMA})")
         while version < SCHEMA:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write("schema migration") as db:
                 for stmt in MIGRATIONS[version]:
-                    self.db.execute(stmt)
+                    db.execute(stmt)
                 version += 1
-                self.db.execute(f"PRAGMA user_version = {version}")
-                self.db.execute("COMMIT")
-            except BaseException:
+                db.execute(f"PRAGMA user_version = {version}")
+
+    @contextlib.contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any exception.
+        A refused write (constraint, locked file) becomes a StateError naming the file and what failed."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: {what}: {exc}") from exc
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite itself ends the transaction on some errors
                 self.db.execute("ROLLBACK")
-                raise
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"{self.path}: {what}: {exc}") from exc
+            raise
 
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -132,28 +151,30 @@ class SqliteRegistry:
 
     # tokens
     def add_token(self, token: TokenRecord) -> None:
-        self.db.execute(
-            "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)",
-            (
-                token.token_id,
-                token.secret_hash,
-                token.expires_at,
-                token.uses_left,
-                token.site,
-                json.dumps(token.labels),
-                int(token.require_approval),
-                token.created_at or time.time(),
-            ),
-        )
+        with self._write(f"add token {token.token_id}") as db:
+            db.execute(
+                "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    token.token_id,
+                    token.secret_hash,
+                    token.expires_at,
+                    token.uses_left,
+                    token.site,
+                    json.dumps(token.labels),
+                    int(token.require_approval),
+                    token.created_at or time.time(),
+                ),
+            )
 
     def get_token(self, token_id: str) -> TokenRecord | None:
         row = self.db.execute("SELECT * FROM tokens WHERE token_id=?", (token_id,)).fetchone()
         return _token(row) if row else None
 
     def use_token(self, token_id: str) -> bool:
-        cur = self.db.execute(
-            "UPDATE tokens SET uses_left = uses_left - 1 WHERE token_id=? AND uses_left > 0", (token_id,)
-        )
+        with self._write(f"use token {token_id}") as db:
+            cur = db.execute(
+                "UPDATE tokens SET uses_left = uses_left - 1 WHERE token_id=? AND uses_left > 0", (token_id,)
+            )
         return cur.rowcount == 1
 
     def list_tokens(self) -> list[TokenRecord]:
@@ -161,30 +182,31 @@ class SqliteRegistry:
 
     # nodes
     def create_node(self, node: Node) -> None:
-        self.db.execute(
-            f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 19)})",  # noqa: S608 constant columns
-            (
-                node.node_id,
-                node.state,
-                node.token_id,
-                node.key_fingerprint,
-                node.site,
-                json.dumps(node.labels),
-                node.created_at or time.time(),
-                node.serial,
-                node.cert_not_after,
-                node.cluster,
-                node.role,
-                int(node.cluster_init),
-                json.dumps(node.addresses),
-                node.observed,
-                node.api_port,
-                json.dumps(node.inventory),
-                json.dumps(node.status),
-                node.last_seen,
-                node.dmi_serial,
-            ),
-        )
+        with self._write(f"create node {node.node_id}") as db:
+            db.execute(
+                f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 19)})",  # noqa: S608 constant columns
+                (
+                    node.node_id,
+                    node.state,
+                    node.token_id,
+                    node.key_fingerprint,
+                    node.site,
+                    json.dumps(node.labels),
+                    node.created_at or time.time(),
+                    node.serial,
+                    node.cert_not_after,
+                    node.cluster,
+                    node.role,
+                    int(node.cluster_init),
+                    json.dumps(node.addresses),
+                    node.observed,
+                    node.api_port,
+                    json.dumps(node.inventory),
+                    json.dumps(node.status),
+                    node.last_seen,
+                    node.dmi_serial,
+                ),
+            )
 
     def get_node(self, node_id: str) -> Node | None:
         sql = f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?"  # noqa: S608 constant columns
@@ -196,15 +218,15 @@ class SqliteRegistry:
         return [_node(r) for r in self.db.execute(sql)]
 
     def set_state(self, node_id: str, state: NodeState) -> bool:
-        return self.db.execute("UPDATE nodes SET state=? WHERE node_id=?", (state, node_id)).rowcount == 1
+        with self._write(f"set node {node_id} {state}") as db:
+            return db.execute("UPDATE nodes SET state=? WHERE node_id=?", (state, node_id)).rowcount == 1
 
     def record_cert(self, node_id: str, serial: int, not_after: float) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("INSERT INTO certs VALUES (?,?,?,NULL)", (f"{serial:x}", node_id, not_after))
-        self.db.execute(
-            "UPDATE nodes SET serial=?, cert_not_after=? WHERE node_id=?", (f"{serial:x}", not_after, node_id)
-        )
-        self.db.execute("COMMIT")
+        with self._write(f"record certificate {serial:x} of node {node_id}") as db:
+            db.execute("INSERT INTO certs VALUES (?,?,?,NULL)", (f"{serial:x}", node_id, not_after))
+            db.execute(
+                "UPDATE nodes SET serial=?, cert_not_after=? WHERE node_id=?", (f"{serial:x}", not_after, node_id)
+            )
 
     def record_register(
         self,
@@ -218,33 +240,36 @@ class SqliteRegistry:
         site: str,
         labels: dict[str, str],
     ) -> None:
-        self.db.execute(
-            "UPDATE nodes SET addresses=?, observed=?, api_port=?, inventory=?, dmi_serial=?, site=?, "
-            "labels=?, last_seen=? WHERE node_id=?",
-            (
-                json.dumps(addresses),
-                observed,
-                api_port,
-                json.dumps(inventory),
-                dmi_serial,
-                site,
-                json.dumps(labels),
-                time.time(),
-                node_id,
-            ),
-        )
+        with self._write(f"register node {node_id}") as db:
+            db.execute(
+                "UPDATE nodes SET addresses=?, observed=?, api_port=?, inventory=?, dmi_serial=?, site=?, "
+                "labels=?, last_seen=? WHERE node_id=?",
+                (
+                    json.dumps(addresses),
+                    observed,
+                    api_port,
+                    json.dumps(inventory),
+                    dmi_serial,
+                    site,
+                    json.dumps(labels),
+                    time.time(),
+                    node_id,
+                ),
+            )
 
     def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> None:
-        self.db.execute(
-            "UPDATE nodes SET status=?, observed=?, last_seen=? WHERE node_id=?",
-            (json.dumps(status), observed, time.time(), node_id),
-        )
+        with self._write(f"heartbeat of node {node_id}") as db:
+            db.execute(
+                "UPDATE nodes SET status=?, observed=?, last_seen=? WHERE node_id=?",
+                (json.dumps(status), observed, time.time(), node_id),
+            )
 
     def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None:
-        self.db.execute(
-            "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?",
-            (cluster, role, int(cluster_init), node_id),
-        )
+        with self._write(f"assign node {node_id}") as db:
+            db.execute(
+                "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?",
+                (cluster, role, int(cluster_init), node_id),
+            )
 
     # certificates
     def cert_owner(self, serial: int) -> str | None:
@@ -254,35 +279,26 @@ class SqliteRegistry:
         return str(row[0]) if row else None
 
     def add_cert(self, serial: int, owner: str, not_after: float) -> None:
-        self.db.execute("INSERT INTO certs VALUES (?,?,?,NULL)", (f"{serial:x}", owner, not_after))
+        with self._write(f"record certificate {serial:x} of {owner}") as db:
+            db.execute("INSERT INTO certs VALUES (?,?,?,NULL)", (f"{serial:x}", owner, not_after))
 
     def revoke_cert(self, serial: int) -> bool:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            n = self.db.execute(
+        with self._write(f"revoke certificate {serial:x}") as db:
+            n = db.execute(
                 "UPDATE certs SET revoked_at=? WHERE serial=? AND revoked_at IS NULL", (time.time(), f"{serial:x}")
             ).rowcount
             if n:
-                self.db.execute("UPDATE meta SET value = value + 1 WHERE key='crl_number'")
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+                db.execute("UPDATE meta SET value = value + 1 WHERE key='crl_number'")
         return bool(n)
 
     def revoke_node(self, node_id: str) -> int:
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute("UPDATE nodes SET state='revoked' WHERE node_id=?", (node_id,))
-            n = self.db.execute(
+        with self._write(f"revoke node {node_id}") as db:
+            db.execute("UPDATE nodes SET state='revoked' WHERE node_id=?", (node_id,))
+            n = db.execute(
                 "UPDATE certs SET revoked_at=? WHERE node_id=? AND revoked_at IS NULL", (now, node_id)
             ).rowcount
-            self.db.execute("UPDATE meta SET value = value + 1 WHERE key='crl_number'")
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            db.execute("UPDATE meta SET value = value + 1 WHERE key='crl_number'")
         return int(n)
 
     def revoked(self) -> list[tuple[int, float]]:
@@ -312,20 +328,22 @@ class SqliteRegistry:
         )
 
     def put_cluster(self, cluster: Cluster) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?)",
-            (
-                cluster.name,
-                cluster.distribution,
-                cluster.version,
-                cluster.servers,
-                cluster.server_token,
-                cluster.agent_token,
-            ),
-        )
+        with self._write(f"store cluster {cluster.name}") as db:
+            db.execute(
+                "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?)",
+                (
+                    cluster.name,
+                    cluster.distribution,
+                    cluster.version,
+                    cluster.servers,
+                    cluster.server_token,
+                    cluster.agent_token,
+                ),
+            )
 
     def set_join_tokens(self, name: str, server: str, agent: str) -> None:
-        self.db.execute("UPDATE clusters SET server_token=?, agent_token=? WHERE name=?", (server, agent, name))
+        with self._write(f"join tokens of cluster {name}") as db:
+            db.execute("UPDATE clusters SET server_token=?, agent_token=? WHERE name=?", (server, agent, name))
 
     def cluster_members(self, name: str) -> list[Node]:
         rows = self.db.execute(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
+from dataclasses import replace
 
 from pydantic import SecretStr
 
 from agent.errors import CommandFailed, CommandTimeout
+from agent.fsio import atomic_write
 from agent.model.desired import DesiredKube
 from agent.model.fleet import JoinTokens
 from agent.paths import Paths
@@ -36,7 +39,23 @@ class K3s:
         return str(self.paths.under(K3S_BIN))
 
     def render(self, d: DesiredKube, facts: Facts) -> Rendered:
+        if d.role == "server" and d.cluster_init and not facts.agent_token:
+            facts = replace(facts, agent_token=self._agent_password())
         return render_k3s(d, facts)
+
+    def _agent_password(self) -> str:
+        """The password of the cluster's agent token: made once on the first server, kept 0600."""
+        path = self.paths.state_dir / "runtime" / "k3s-agent-token"
+        try:
+            kept = path.read_text().strip()
+        except FileNotFoundError:
+            kept = ""
+        if kept:
+            return kept
+        password = secrets.token_hex(16)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(path, (password + "\n").encode(), mode=0o600)
+        return password
 
     async def activate(self, d: DesiredKube, r: Rendered, *, apply: bool, unit_changed: bool) -> Activation:
         if unit_changed or apply:

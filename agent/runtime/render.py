@@ -36,6 +36,7 @@ class Facts:
 
     node_name: str
     nvidia_runtime: str = ""  # box path of nvidia-container-runtime, "" when absent
+    agent_token: str = ""  # k3s, first server: the password of the cluster's agent token (contract A4, A9)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
         config["write-kubeconfig-mode"] = "0600"
         if d.cluster_init:
             config["cluster-init"] = True
+            if facts.agent_token:
+                # agents then join with K10<hash>::node:<password>, which cannot join a server
+                config["agent-token"] = facts.agent_token
     if d.server_url:
         config["server"] = d.server_url
     dropin: dict[str, yamltext.Value] = {}
@@ -97,7 +101,7 @@ def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
         dropin["node-taint"] = list(d.node_taints)
     env = [f"K3S_TOKEN={d.token.get_secret_value()}"] if d.token.get_secret_value() else []
     files = (
-        FileSpec(K3S_CONFIG, (MANAGED + yamltext.dump(config)).encode(), 0o600),
+        FileSpec(K3S_CONFIG, (MANAGED + yamltext.dump(config)).encode(), 0o600, secret="agent-token" in config),
         FileSpec(
             K3S_DROPIN,
             (

@@ -14,6 +14,7 @@ from agent.model.fleet import JoinTokens
 from .harness import box_config, cond, make_box, new_registrar, wait_for
 
 K10 = "K10" + "ab" * 32 + "::server:s3cr3tjoin"
+K10_AGENT = "K10" + "ab" * 32 + "::node:agentj0in"
 
 
 async def test_one_box_enrolls_registers_and_is_told_to_initialise(registrar, run_controller, tmp_path: Path):
@@ -45,11 +46,11 @@ async def test_second_box_joins_the_first_servers_cluster_with_its_real_token(re
     assert second.assignment.value is None
 
     # k3s on the first server comes up; the runtime publishes the tokens it read
-    first.join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr("K10agenttoken")))
+    first.join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr(K10_AGENT)))
     await wait_for(lambda: second.assignment.value is not None, what="joiner assignment")
     a = second.assignment.value
     assert a.role == "agent" and not a.cluster_init  # one server per cluster by default
-    assert a.join_token.get_secret_value() == "K10agenttoken"
+    assert a.join_token.get_secret_value() == K10_AGENT
     assert a.server_url.startswith("https://") and a.server_url.endswith(":6443")
 
 
@@ -65,7 +66,7 @@ async def test_three_servers_then_agents(tmp_path, run_controller):
         boxes = [make_box(tmp_path / f"b{i}", box_config(handle.url, handle.pin, token), f"{i}" * 32) for i in range(4)]
         run_controller(boxes[0])
         await wait_for(lambda: boxes[0].assignment.value is not None)
-        boxes[0].join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr("K10agent")))
+        boxes[0].join_tokens.set(JoinTokens(server=SecretStr(K10), agent=SecretStr(K10_AGENT)))
         for b in boxes[1:]:
             run_controller(b)
             await wait_for(lambda b=b: b.assignment.value is not None)
@@ -124,3 +125,32 @@ async def test_metrics_show_enrollment_and_certificate_times(registrar, run_cont
     expiry = next(ln for ln in lines if ln.startswith("edge_agent_fleet_certificate_expiry_timestamp_seconds "))
     assert abs(float(expiry.split()[1]) - (time.time() + 3600)) < 120
     assert all(ln.startswith("#") or ln.startswith("edge_agent_fleet_") for ln in lines)
+
+
+async def test_a_failed_write_does_not_wedge_the_registrar(registrar, run_controller, tmp_path):
+    """One refused write (the same serial recorded twice) must not leave the store inside an open
+    transaction: the next box still enrolls and a certificate can still be revoked."""
+    import sqlite3
+
+    import pytest
+
+    from agent.errors import StateError
+
+    store = registrar.reg.registry
+    first = make_box(tmp_path / "w1", box_config(registrar.url, registrar.pin, registrar.token()), "f1" * 16)
+    run_controller(first)
+    await wait_for(lambda: cond(first, "Enrolled") == ("True", "Enrolled"), what="first box enrolled")
+    node = store.list_nodes()[0]
+    serial = int(node.serial, 16)
+    with pytest.raises((StateError, sqlite3.Error)) as refused:
+        store.record_cert(node.node_id, serial, time.time() + 3600)
+
+    second = make_box(tmp_path / "w2", box_config(registrar.url, registrar.pin, registrar.token()), "f2" * 16)
+    run_controller(second)
+    await wait_for(lambda: cond(second, "Enrolled") == ("True", "Enrolled"), what="enrollment after a failed write")
+    assert len(store.list_nodes()) == 2
+    assert store.revoke_cert(serial) is True
+    assert store.cert_owner(serial) is None
+    # ...and the refusal itself names the store and the write
+    assert isinstance(refused.value, StateError)
+    assert "registry.sqlite" in str(refused.value) and f"record certificate {node.serial}" in str(refused.value)

@@ -233,3 +233,43 @@ async def test_roles_through_curl(box, registrar, tmp_path):
     assert await curl(*as_reader, "-X", "POST", f"{url}/v1/action") == "403"
     assert await curl(*as_operator, "-X", "POST", f"{url}/v1/action") == "200"
     assert await curl(f"{url}/v1/thing") == "000"  # no client certificate: no connection
+
+
+def fleet_cert_without_client_auth(handle: RegistrarHandle, out: Path, usages: list[x509.ObjectIdentifier] | None):
+    """A fleet:admin certificate of the fleet CA whose EKU lacks clientAuth (None: no EKU at all)."""
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from agent.registrar.ca import cert_pem, write_key
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "fleet:admin"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "mallory")])  # fmt: skip
+    builder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(handle.reg.ca.cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(hours=1))
+    )  # fmt: skip
+    if usages is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    cert = builder.sign(handle.reg.ca.key, hashes.SHA256())
+    out.mkdir(parents=True)
+    write_key(out / "client.key", key)
+    (out / "client.pem").write_bytes(cert_pem(cert))
+    return ClientCert(out / "client.pem", out / "client.key", handle.state_dir / "ca.pem", cert.serial_number)
+
+
+async def test_certificates_not_made_for_client_auth_are_refused(box, registrar, tmp_path):
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    ca = registrar.state_dir / "ca.pem"
+    no_eku = fleet_cert_without_client_auth(registrar, tmp_path / "none", None)
+    server_only = fleet_cert_without_client_auth(registrar, tmp_path / "srv", [ExtendedKeyUsageOID.SERVER_AUTH])
+    for cc in (no_eku, server_only):
+        assert await call(box, cc, ca, "POST", "/v1/action") in ("refused", 403)
+        assert await call(box, cc, ca) in ("refused", 403)
+    assert await call(box, client_cert(registrar, tmp_path / "ok", "fleet:admin"), ca, "POST", "/v1/action") == 200

@@ -121,3 +121,24 @@ def test_sqlite_registry_refuses_a_newer_schema(tmp_path):
     db.close()
     with pytest.raises(StateError, match="newer"):
         SqliteRegistry(path)
+
+
+def test_agents_are_never_handed_the_server_token():
+    init = node("n0", "server", True, addresses=["10.1.0.5"])
+    server, agent = node("n1", "server"), node("n2", "agent")
+    no_agent_token = Cluster("s", "k3s", "", 3, server_token="K10aa::server:x")
+    doc, waiting = assignment_for(no_agent_token, [init, server, agent], agent)
+    assert doc is None and "separate agent token" in waiting
+    doc, _ = assignment_for(no_agent_token, [init, server, agent], server)
+    assert doc is not None and doc["join_token"] == "K10aa::server:x"
+
+
+def test_only_a_separate_agent_form_token_is_kept_for_agents():
+    from agent.registrar.membership import agent_token
+
+    server = "K10aa::server:x"
+    assert agent_token("k3s", server, "K10aa::node:y") == "K10aa::node:y"
+    assert agent_token("k3s", server, server) == ""  # agent-token linked to the server token
+    assert agent_token("k3s", server, "K10aa::server:y") == ""  # a server-form token joins servers
+    assert agent_token("k3s", server, "") == ""
+    assert agent_token("k0s", "controller-token", "worker-token") == "worker-token"
