@@ -213,9 +213,7 @@ class KubeInstaller:
             except AgentError as exc:
                 last = str(exc)
             await asyncio.sleep(POLL)
-        raise RuntimeInstallError(
-            f"node {name} was not Ready on {version} within {timeout:g}s (last: {last})"
-        )
+        raise RuntimeInstallError(f"node {name} was not Ready on {version} within {timeout:g}s (last: {last})")
 
     def adopt(self, previous: str) -> None:
         self._previous, self._placed = previous, True
