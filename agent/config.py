@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from agent.errors import ConfigError, ConfigProblem
 from agent.model.config import AgentConfig
 from agent.paths import Paths
+from agent.planner import config_problems
 from agent.urls import redact_url
 
 CREDENTIAL_NAME = "edge-agent.seed"
@@ -172,7 +173,34 @@ def load_config(paths: Paths, config_file: Path | None = None) -> LoadedConfig:
         config = AgentConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_problems("merged config", exc)) from exc
+    # values that parse but that k3s/k0s would refuse (labels under kubernetes.io, bad taints ...):
+    # checked here, so agentd check-config and the daemon accept and refuse exactly the same configs
+    planned = config_problems(config)
+    if planned:
+        layers = [(path, read_layer(Path(path))) for path in reversed(sources)]
+        raise ConfigError([_located(p, layers) for p in planned])
     return LoadedConfig(config, tuple(sources), merged)
+
+
+def _defines(layer: Mapping[str, Any], key: str) -> bool:
+    """Whether ``layer`` sets the dotted ``key`` (table names never hold dots; label names may)."""
+    for name, value in layer.items():
+        if key == name:
+            return True
+        if key.startswith(name + ".") and isinstance(value, Mapping) and _defines(value, key[len(name) + 1 :]):
+            return True
+    return False
+
+
+def _located(problem: ConfigProblem, layers: list[tuple[str, dict[str, Any]]]) -> ConfigProblem:
+    """The problem named after the file that set its key last (the one that won the merge)."""
+    key = problem.key
+    while key:
+        for path, layer in layers:
+            if _defines(layer, key):
+                return ConfigProblem(path, problem.key, problem.message)
+        key = key.rpartition(".")[0]  # e.g. kubernetes.node_taints when the problem names the list
+    return problem
 
 
 def render_redacted(config: AgentConfig) -> str:

@@ -41,7 +41,6 @@ from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
 from agent.model.config import AgentConfig
 from agent.paths import Paths
-from agent.planner import config_problems
 from agent.runtime import metrics as runtime_metrics
 from agent.runtime.controller import RuntimeController
 from agent.sdnotify import Notifier
@@ -86,10 +85,6 @@ def parse_args(argv: list[str] | None) -> tuple[str, Options]:
 def check_config(opts: Options) -> int:
     try:
         loaded = load_config(Paths(opts.root), opts.config)
-        # values that parse but that k3s/k0s would refuse (labels under kubernetes.io, bad taints ...)
-        problems = config_problems(loaded.config)
-        if problems:
-            raise ConfigError(problems)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)
