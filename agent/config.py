@@ -1,9 +1,11 @@
 """Config layers -> one validated, frozen AgentConfig, or every problem with file and key.
 
 Layers, later wins (tables merge key by key, lists and scalars replace):
-built-in defaults < /usr/lib/edge-agent/agent.toml < /etc/edge-agent/agent.toml
-(or --config FILE) < /etc/edge-agent/agent.toml.d/*.toml (sorted) < the kept
-first-boot seed < /boot/edge-agent.toml < the systemd credential edge-agent.seed.
+built-in defaults < /usr/lib/edge-agent/agent.toml (vendor) < the first-boot seed
+(the kept /var/lib/edge-agent/seed.toml < /boot/edge-agent.toml < the systemd
+credential edge-agent.seed) < /etc/edge-agent/agent.toml (or --config FILE)
+< /etc/edge-agent/agent.toml.d/*.toml (sorted). The box's own operator has the
+last word: a drop-in that moves fleet.url wins over what the image was seeded with.
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def unredacted(model: BaseModel) -> dict[str, Any]:
     return out
 
 
+def without_bootstrap_token(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A merged config document fit to keep in state: no fleet.bootstrap_token (it lives only in the seed)."""
+    out = dict(doc)
+    fleet = out.get("fleet")
+    if isinstance(fleet, Mapping) and "bootstrap_token" in fleet:
+        out["fleet"] = {k: v for k, v in fleet.items() if k != "bootstrap_token"}
+    return out
+
+
 def credential_seed(paths: Paths) -> Path:
     """The seed passed as a systemd credential: the unit's own credentials when
     systemd handed it some, else the system credentials PID 1 received
@@ -78,13 +89,14 @@ def credential_seed(paths: Paths) -> Path:
 
 
 def layer_files(paths: Paths, config_file: Path | None = None) -> Iterator[Path]:
+    """Every config layer, lowest first (see the module docstring)."""
     yield paths.vendor_config
-    yield config_file or paths.etc_config
-    if paths.config_dropins.is_dir():
-        yield from sorted(p for p in paths.config_dropins.iterdir() if p.suffix == ".toml")
     yield paths.kept_seed
     yield paths.boot_seed
     yield credential_seed(paths)
+    yield config_file or paths.etc_config
+    if paths.config_dropins.is_dir():
+        yield from sorted(p for p in paths.config_dropins.iterdir() if p.suffix == ".toml")
 
 
 def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
