@@ -121,3 +121,26 @@ async def test_a_dropin_moves_the_fleet_url_of_an_enrolled_box(
         assert await condition(agentd, "ConfigValid") == ("True", "Loaded")
     finally:
         await runner.cleanup()
+
+
+async def test_a_box_not_enrolled_yet_enrolls_on_its_last_good_config_and_the_seed_token(
+    registrar: RegistrarHandle, agentd: AgentProcess
+) -> None:
+    token = registrar.token(require_approval=True)
+    seed(agentd.root, registrar, token)
+    await asyncio.to_thread(agentd.start)
+    pending = ("True", "AwaitingApproval")
+    await wait_for(lambda: _is(condition(agentd, "PendingApproval"), pending), timeout=15, what="pending approval")
+    await asyncio.to_thread(agentd.stop)
+
+    # a typo in a drop-in before the next start: the daemon runs on the last good config, which never held
+    # the token; the kept seed still does, so the approved box enrolls all the same
+    bad = Paths(agentd.root).config_dropins / "50-typo.toml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('[fleet]\nsitee = "x"\n')
+    registrar.reg.registry.set_state(registrar.reg.registry.list_nodes()[0].node_id, "approved")
+    await asyncio.to_thread(agentd.start)
+    valid = await asyncio.to_thread(agentd.condition, "ConfigValid")
+    assert valid is not None and valid["status"] == "False" and "fleet.sitee" in valid["message"], valid
+    await wait_for(lambda: _is(condition(agentd, "Enrolled"), ("True", "Enrolled")), timeout=15, what="enrolled")
+    assert token not in Paths(agentd.root).kept_seed.read_text()
