@@ -1,9 +1,11 @@
 """Config layers -> one validated, frozen AgentConfig, or every problem with file and key.
 
 Layers, later wins (tables merge key by key, lists and scalars replace):
-built-in defaults < /usr/lib/edge-agent/agent.toml < /etc/edge-agent/agent.toml
-(or --config FILE) < /etc/edge-agent/agent.toml.d/*.toml (sorted) < the kept
-first-boot seed < /boot/edge-agent.toml < the systemd credential edge-agent.seed.
+built-in defaults < /usr/lib/edge-agent/agent.toml (vendor) < the first-boot seed
+(the kept /var/lib/edge-agent/seed.toml < /boot/edge-agent.toml < the systemd
+credential edge-agent.seed) < /etc/edge-agent/agent.toml (or --config FILE)
+< /etc/edge-agent/agent.toml.d/*.toml (sorted). The box's own operator has the
+last word: a drop-in that moves fleet.url wins over what the image was seeded with.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from agent.errors import ConfigError, ConfigProblem
 from agent.model.config import AgentConfig
 from agent.paths import Paths
+from agent.planner import config_problems
 from agent.urls import redact_url
 
 CREDENTIAL_NAME = "edge-agent.seed"
@@ -65,6 +68,15 @@ def unredacted(model: BaseModel) -> dict[str, Any]:
     return out
 
 
+def without_bootstrap_token(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A merged config document fit to keep in state: no fleet.bootstrap_token (it lives only in the seed)."""
+    out = dict(doc)
+    fleet = out.get("fleet")
+    if isinstance(fleet, Mapping) and "bootstrap_token" in fleet:
+        out["fleet"] = {k: v for k, v in fleet.items() if k != "bootstrap_token"}
+    return out
+
+
 def credential_seed(paths: Paths) -> Path:
     """The seed passed as a systemd credential: the unit's own credentials when
     systemd handed it some, else the system credentials PID 1 received
@@ -77,13 +89,14 @@ def credential_seed(paths: Paths) -> Path:
 
 
 def layer_files(paths: Paths, config_file: Path | None = None) -> Iterator[Path]:
+    """Every config layer, lowest first (see the module docstring)."""
     yield paths.vendor_config
-    yield config_file or paths.etc_config
-    if paths.config_dropins.is_dir():
-        yield from sorted(p for p in paths.config_dropins.iterdir() if p.suffix == ".toml")
     yield paths.kept_seed
     yield paths.boot_seed
     yield credential_seed(paths)
+    yield config_file or paths.etc_config
+    if paths.config_dropins.is_dir():
+        yield from sorted(p for p in paths.config_dropins.iterdir() if p.suffix == ".toml")
 
 
 def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,7 +185,34 @@ def load_config(paths: Paths, config_file: Path | None = None) -> LoadedConfig:
         config = AgentConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_problems("merged config", exc)) from exc
+    # values that parse but that k3s/k0s would refuse (labels under kubernetes.io, bad taints ...):
+    # checked here, so agentd check-config and the daemon accept and refuse exactly the same configs
+    planned = config_problems(config)
+    if planned:
+        layers = [(path, read_layer(Path(path))) for path in reversed(sources)]
+        raise ConfigError([_located(p, layers) for p in planned])
     return LoadedConfig(config, tuple(sources), merged)
+
+
+def _defines(layer: Mapping[str, Any], key: str) -> bool:
+    """Whether ``layer`` sets the dotted ``key`` (table names never hold dots; label names may)."""
+    for name, value in layer.items():
+        if key == name:
+            return True
+        if key.startswith(name + ".") and isinstance(value, Mapping) and _defines(value, key[len(name) + 1 :]):
+            return True
+    return False
+
+
+def _located(problem: ConfigProblem, layers: list[tuple[str, dict[str, Any]]]) -> ConfigProblem:
+    """The problem named after the file that set its key last (the one that won the merge)."""
+    key = problem.key
+    while key:
+        for path, layer in layers:
+            if _defines(layer, key):
+                return ConfigProblem(path, problem.key, problem.message)
+        key = key.rpartition(".")[0]  # e.g. kubernetes.node_taints when the problem names the list
+    return problem
 
 
 def render_redacted(config: AgentConfig) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from agent import __version__
 from agent.api import inventory as inventory_api
@@ -27,21 +27,20 @@ from agent.api.app import ApiInfo, RouteModule, build_app
 from agent.api.metrics import MetricsSource
 from agent.api.mtls import require_role
 from agent.api.upgrades import UpgradeRoutes
-from agent.config import LoadedConfig, load_config, render_redacted
+from agent.config import LoadedConfig, load_config, render_redacted, without_bootstrap_token
 from agent.context import AgentContext
 from agent.controller import Controller, Supervisor
 from agent.errors import ConfigError, StateError
 from agent.fleet import metrics as fleet_metrics
 from agent.fleet.enrollment import EnrollmentController
 from agent.fleet.remote import RemoteApiController
-from agent.fleet.seed import adopt_seed
+from agent.fleet.seed import adopt_seed, kept_bootstrap_token
 from agent.fsio import remove_stale_temps
 from agent.inventory import metrics as inventory_metrics
 from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
 from agent.model.config import AgentConfig
 from agent.paths import Paths
-from agent.planner import config_problems
 from agent.runtime import metrics as runtime_metrics
 from agent.runtime.controller import RuntimeController
 from agent.sdnotify import Notifier
@@ -86,10 +85,6 @@ def parse_args(argv: list[str] | None) -> tuple[str, Options]:
 def check_config(opts: Options) -> int:
     try:
         loaded = load_config(Paths(opts.root), opts.config)
-        # values that parse but that k3s/k0s would refuse (labels under kubernetes.io, bad taints ...)
-        problems = config_problems(loaded.config)
-        if problems:
-            raise ConfigError(problems)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"error: {p}", file=sys.stderr)
@@ -131,10 +126,26 @@ class Agent:
         kept = self.store.get("config").get("last_good")
         if isinstance(kept, dict):
             try:
-                return AgentConfig.model_validate(kept), "the last known good config"
+                config = AgentConfig.model_validate(kept)
             except ValidationError:
                 log.warning("the last known good config in state no longer validates; using defaults")
+            else:
+                # state never holds the bootstrap token; a box not enrolled yet still has it in its seed
+                token = kept_bootstrap_token(self.paths)
+                if token and not config.fleet.bootstrap_token.get_secret_value():
+                    fleet = config.fleet.model_copy(update={"bootstrap_token": SecretStr(token)})
+                    config = config.model_copy(update={"fleet": fleet})
+                return config, "the last known good config"
         return AgentConfig(), "the built-in defaults"
+
+    def _scrub_last_good(self) -> None:
+        """State written by an older agent may hold the bootstrap token in last_good: drop it."""
+        kept = self.store.get("config").get("last_good")
+        if isinstance(kept, dict) and (clean := without_bootstrap_token(kept)) != kept:
+            try:
+                self.store.put("config", {"last_good": clean})
+            except StateError as exc:
+                log.error("%s", exc)
 
     def _config_rejected(self, exc: ConfigError, fallback: tuple[AgentConfig, str]) -> AgentConfig:
         config, what = fallback
@@ -152,7 +163,7 @@ class Agent:
         self.info.config_sources = loaded.sources
         self.board.set_condition("ConfigValid", "True", "Loaded", f"{len(loaded.sources)} file(s) merged")
         try:
-            self.store.put("config", {"last_good": dict(loaded.merged)})
+            self.store.put("config", {"last_good": without_bootstrap_token(loaded.merged)})
         except StateError as exc:
             log.error("%s", exc)
 
@@ -185,6 +196,7 @@ class Agent:
         except StateError as exc:
             self.board.set_condition("StateValid", "False", "Unreadable", str(exc))
             return
+        self._scrub_last_good()
         if self.store.problem:
             self.board.set_condition("StateValid", "False", "Corrupt", self.store.problem)
         else:

@@ -37,6 +37,7 @@ from agent.fleet import identity as ident
 from agent.fleet.addresses import local_addresses, split_listen
 from agent.fleet.est_client import EstClient, pinned_context
 from agent.fleet.registrar_client import MembershipAnswer, RegistrarClient
+from agent.fleet.seed import forget_bootstrap_token
 from agent.fleet.transport import AiohttpTransport, Transport
 from agent.fsio import atomic_write
 from agent.model.config import FleetSection
@@ -78,6 +79,7 @@ class EnrollmentController:
         self._sent_tokens: tuple[str, str] | None = None
         self._crl_number = -1
         self._section: dict[str, Any] = {}
+        self._token_forgotten = False
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -193,7 +195,11 @@ class EnrollmentController:
         ca = await est.fetch_ca()  # checks the pin; nothing secret has been sent yet
         token = cfg.bootstrap_token.get_secret_value()
         if not token:
-            raise EnrollmentDenied("no fleet.bootstrap_token in the config or seed; cannot enroll")
+            raise EnrollmentDenied(
+                "no fleet.bootstrap_token in the config or seed; cannot enroll (a used token is removed from "
+                "seed.toml after enrollment: enrolling again needs a new one, in /boot/edge-agent.toml, the "
+                "edge-agent.seed credential or /etc/edge-agent/agent.toml.d/)"
+            )
         cert = await est.simpleenroll(ca, identity.node_id, token, ident.make_csr(identity))
         self._store_cert(identity, ca, cert)
         log.info("fleet: enrolled as %s (certificate serial %x)", identity.node_id, cert.serial_number)
@@ -221,6 +227,14 @@ class EnrollmentController:
             cert_not_after=cert.not_valid_after_utc.isoformat(),
             renew_at=ident.renew_at(cert).isoformat(),
         )
+        if not self._token_forgotten:
+            # the certificate is the box's credential now; the used bootstrap token leaves the disk
+            try:
+                if forget_bootstrap_token(self.ctx.paths):
+                    log.info("fleet: enrolled; removed the bootstrap token from %s", self.ctx.paths.kept_seed)
+                self._token_forgotten = True
+            except OSError as exc:
+                log.error("fleet: cannot remove the bootstrap token from %s: %s", self.ctx.paths.kept_seed, exc)
 
     def _mtls(self, identity: ident.Identity, ca: x509.Certificate) -> ssl.SSLContext:
         ctx = pinned_context(ca)

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import socket
 import time
 from collections.abc import Mapping
 
@@ -24,6 +23,7 @@ from agent.fsio import atomic_write, remove_stale_temps
 from agent.inventory.labels import node_labels
 from agent.model.conditions import ConditionStatus
 from agent.model.desired import DesiredKube
+from agent.nodename import node_name
 from agent.planner import plan
 from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose, mask
@@ -118,7 +118,12 @@ class RuntimeController:
             "Installed",
             f"{desired.distribution} {installed.version} from {installed.source}",
         )
-        facts = Facts(node_name=self._node_name(desired), nvidia_runtime=self._nvidia_runtime())
+        try:
+            name = node_name(self.ctx.paths, desired.node_name)
+        except ConfigError as exc:
+            self._cond("Configured", "False", "InvalidNodeName", str(exc))
+            return
+        facts = Facts(node_name=name, nvidia_runtime=self._nvidia_runtime())
         rendered = rt.render(desired, facts)
         written = await self._write(rendered)
         unit_changed = any(p.startswith(SYSTEMD) for p in written)
@@ -209,15 +214,6 @@ class RuntimeController:
     def _applied_key(rendered: Rendered, installed: Installed, facts: Facts) -> str:
         raw = f"{rendered.digest}\0{installed.sha256}\0{facts.nvidia_runtime}"
         return hashlib.sha256(raw.encode()).hexdigest()
-
-    def _node_name(self, desired: DesiredKube) -> str:
-        if desired.node_name:
-            return desired.node_name
-        try:
-            name = self.ctx.paths.under("/etc/hostname").read_text().strip()
-        except OSError:
-            name = ""
-        return (name or socket.gethostname()).split(".")[0].lower()
 
     def _nvidia_runtime(self) -> str:
         """Box path of nvidia-container-runtime when the toolkit is installed, else ""."""

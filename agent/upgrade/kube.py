@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from agent.context import AgentContext
 from agent.errors import AgentError, AlreadyCurrent, ExecError, RuntimeInstallError
 from agent.fsio import atomic_symlink, copy_atomic
+from agent.nodename import node_name
 from agent.paths import Paths
 from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
 from agent.runtime.version import parse_version
@@ -94,7 +94,8 @@ class KubeInstaller:
         return k3s_unit_name(self.role()) if self.kind == "k3s" else k0s_unit_name(self.role())
 
     def node_name(self) -> str:
-        return self.ctx.config.value.agent.node_name or socket.gethostname().lower()
+        """This box's node, named as the runtime named it (agent.nodename); ConfigError when invalid."""
+        return node_name(self.ctx.paths, self.ctx.config.value.agent.node_name)
 
     async def binary_version(self, binary: Path) -> str:
         argv = [str(binary), "--version"] if self.kind == "k3s" else [str(binary), "version"]
@@ -201,9 +202,10 @@ class KubeInstaller:
     async def _wait_ready(self, version: str, timeout: float) -> None:
         end = time.monotonic() + timeout
         last = "not checked yet"
+        name = self.node_name()
         while time.monotonic() < end:
             try:
-                node = await self.kubectl_json("get", "node", self.node_name())
+                node = await self.kubectl_json("get", "node", name)
                 ok, last = node_ready(node)
                 kubelet = str(node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""))
                 if ok and same_kube(kubelet, version):
@@ -211,9 +213,7 @@ class KubeInstaller:
             except AgentError as exc:
                 last = str(exc)
             await asyncio.sleep(POLL)
-        raise RuntimeInstallError(
-            f"node {self.node_name()} was not Ready on {version} within {timeout:g}s (last: {last})"
-        )
+        raise RuntimeInstallError(f"node {name} was not Ready on {version} within {timeout:g}s (last: {last})")
 
     def adopt(self, previous: str) -> None:
         self._previous, self._placed = previous, True

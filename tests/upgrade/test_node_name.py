@@ -1,0 +1,67 @@
+"""A box whose hostname is an FQDN: the runtime and the upgrader name its node the same way, so a k3s
+upgrade passes its node-Ready health gate and the skew check does not take the box for another server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.model.config import AgentSection, UpgradeSection
+from agent.upgrade import bundle_tool
+from agent.upgrade.kube import KubeInstaller
+from agent.upgrade.manager import UpgradeManager
+from agent.upgrade.signing import public_key_base64
+from agent.watch import Watch
+from tests.runtime.boxes import Box, standin_binary
+
+FQDN = "Edge-7.Berlin.example.com"
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Box]:
+    b = Box("edge-7", tmp_path / "edge-7", "10.0.0.7", tmp_path / "cluster", {})
+    (b.root / "etc").mkdir(parents=True)
+    (b.root / "etc/hostname").write_text(f"# set by the image builder\n{FQDN}\n")
+    yield b
+    b.stop_all()
+
+
+def kubectl_nodes(box: Box) -> list[str]:
+    out = box.run(str(box.root / "usr/local/bin/k3s"), "kubectl", "get", "nodes", "-o", "json").stdout
+    return [item["metadata"]["name"] for item in json.loads(out)["items"]]
+
+
+@pytest.mark.slow
+async def test_k3s_upgrade_on_a_box_with_an_fqdn_hostname_commits(
+    box: Box, tmp_path: Path, release_key: Ed25519PrivateKey
+) -> None:
+    box.bundle("k3s")
+    box.set_config(distribution="k3s")
+    upgrade_cfg = UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)
+    # no agent.node_name: the hostname decides
+    box.ctx.config = Watch(
+        box.ctx.config.value.model_copy(update={"agent": AgentSection(node_name=""), "upgrade": upgrade_cfg})
+    )
+    await box.converge(box.controller())
+    assert kubectl_nodes(box) == [FQDN.lower()]  # the whole name, lower-cased, as k3s itself would take it
+    assert box.section()["node_name"] == FQDN.lower()
+
+    # the box itself is not "another server" in the skew check
+    assert await KubeInstaller(box.ctx, "k3s").server_versions() == []
+
+    src = tmp_path / "k3s-new"
+    src.write_bytes(standin_binary("v1.34.0+k3s1"))
+    src.chmod(0o755)
+    bundle = tmp_path / "k3s.tar"
+    bundle_tool.build(bundle, name="k3s", kind="k3s", version="v1.34.0+k3s1", files=[f"{src}=k3s"], key=release_key)
+    manager = UpgradeManager(box.ctx)
+    rec = manager.start(str(bundle))
+    assert manager._task is not None
+    await asyncio.wait_for(manager._task, 60)
+    assert rec.state == "committed", rec.reason
+    assert box.run(str(box.root / "usr/local/bin/k3s"), "--version").stdout.split()[2] == "v1.34.0+k3s1"
