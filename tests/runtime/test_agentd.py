@@ -18,7 +18,7 @@ def wrappers(directory: Path, root: Path) -> None:
     (the installed stand-in k3s infers it from where it was installed; the cluster directory
     defaults to <root>/var/lib/edge-standin/cluster for both)."""
     directory.mkdir()
-    for prog in ("systemctl", "journalctl", "k3s-killall.sh"):
+    for prog in ("systemctl", "journalctl"):
         w = directory / prog
         w.write_text(
             f"#!/bin/sh\nexport EDGE_STANDIN_ROOT='{root}' EDGE_STANDIN_READY_DELAY=0\nexec '{BIN / prog}' \"$@\"\n"

@@ -50,7 +50,7 @@ async def test_k0s_gets_a_containerd_dropin_for_the_nvidia_runtime(make_box: Cal
 
 
 @pytest.mark.slow
-async def test_k3s_uninstall_runs_killall_and_keeps_node_password(make_box: Callable[..., Box]) -> None:
+async def test_k3s_uninstall_does_killalls_work_and_keeps_node_password(make_box: Callable[..., Box]) -> None:
     box = make_box("u1")
     box.bundle("k3s")
     box.set_config(distribution="k3s")
@@ -58,7 +58,8 @@ async def test_k3s_uninstall_runs_killall_and_keeps_node_password(make_box: Call
     await box.converge(ctl)
     password = (box.root / "etc/rancher/node/password").read_text()
     await ctl.uninstall()
-    assert [c["prog"] for c in box.calls()].count("k3s-killall.sh") == 1
+    stops = [c["argv"] for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "stop"]
+    assert ["stop", "k3s.service"] in stops  # no k3s-killall.sh on a box the agent installed: it does the work
     for gone in ("etc/rancher/k3s", "var/lib/rancher/k3s", "usr/local/bin/k3s", "etc/systemd/system/k3s.service"):
         assert not (box.root / gone).exists(), gone
     assert (box.root / "etc/rancher/node/password").read_text() == password
