@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .boxes import BIN, standin_binary, write_bundle
+from .boxes import BIN, kill_pod_shims, standin_binary, write_bundle
 
 
 def wrappers(directory: Path, root: Path) -> None:
@@ -83,3 +83,4 @@ def test_agentd_runs_k3s_and_agentctl_reports_it(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         subprocess.run([str(tools / "systemctl"), "stop", "k3s"], env=env, capture_output=True)
+        kill_pod_shims(root)

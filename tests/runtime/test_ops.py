@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from .boxes import Box
+from .boxes import SHIM_PID, Box
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gone_soon(pid: int) -> bool:
+    for _ in range(100):
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def add_nvidia_toolkit(box: Box) -> None:
@@ -64,6 +81,22 @@ async def test_k3s_uninstall_does_killalls_work_and_keeps_node_password(make_box
         assert not (box.root / gone).exists(), gone
     assert (box.root / "etc/rancher/node/password").read_text() == password
     assert box.run("systemctl", "is-active", "k3s", check=False).stdout.strip() == "inactive"
+
+
+@pytest.mark.slow
+async def test_k3s_stop_ends_the_pods_that_stopping_the_unit_leaves_running(make_box: Callable[..., Box]) -> None:
+    box = make_box("st")
+    box.bundle("k3s")
+    box.set_config(distribution="k3s")
+    ctl = box.controller()
+    await box.converge(ctl)
+    pod = int((box.root / SHIM_PID).read_text())
+    box.run("systemctl", "stop", "k3s")
+    assert box.run("systemctl", "is-active", "k3s", check=False).stdout.strip() == "inactive"
+    assert alive(pod), "KillMode=process: the stand-in's pod should outlive its unit, as with k3s"
+    await ctl.stop()
+    assert gone_soon(pod), "stop() left the pod's shim running"
+    assert (box.root / "var/lib/rancher/k3s/server/token").exists()  # killall keeps cluster data
 
 
 @pytest.mark.slow
