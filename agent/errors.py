@@ -15,6 +15,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     │   └── CommandTimeout     did not finish within its timeout; it was killed
     ├── InventoryError         a collector could not run at all
     ├── RuntimeInstallError    k3s/k0s binary or config could not be put in place
+    ├── RuntimeRemoveError     k3s/k0s could not be stopped or removed safely (a mount remains, reset refused)
     ├── DownloadError          an http(s) download failed or came short (agent.download)
     ├── FleetError             talking to the registrar
     │   ├── PinMismatch        the registrar's CA does not match the pinned hash
@@ -99,6 +100,10 @@ class InventoryError(AgentError):
 
 
 class RuntimeInstallError(AgentError):
+    pass
+
+
+class RuntimeRemoveError(AgentError):
     pass
 
 

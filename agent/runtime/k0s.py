@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 from pydantic import SecretStr
 
-from agent.errors import CommandFailed, CommandTimeout, ExecError
+from agent.errors import CommandFailed, CommandTimeout, ExecError, RuntimeRemoveError
 from agent.fsio import atomic_write_json
 from agent.model.desired import DesiredKube
 from agent.model.fleet import JoinTokens
 from agent.paths import Paths
 from agent.runtime.base import Activation, NodeReadiness, Outcome
 from agent.runtime.kubectl import node_readiness
+from agent.runtime.mounts import Mounts
 from agent.runtime.render import K0S_BIN, K0S_CONFIG, K0S_NVIDIA, K0S_TOKEN, SYSTEMD, Facts, Rendered, render_k0s
 from agent.runtime.systemd import Systemd
 from agent.sysexec import Runner
 
 KUBELET_CONF = "/var/lib/k0s/kubelet.conf"
 CMD_TIMEOUT = 120.0
+RESET_REMOVES = ("/var/lib/k0s", "/run/k0s")  # data dir (kubelet root included) and runtime dir
+NOT_RUNNING = ("already stopped", "has not been installed as a service")  # `k0s stop`: nothing to stop
+
+log = logging.getLogger(__name__)
 
 
 class K0s:
@@ -29,6 +35,7 @@ class K0s:
         self.paths = paths
         self.runner = runner
         self.systemd = Systemd(runner)
+        self.mounts = Mounts(paths)
 
     @property
     def binary(self) -> str:
@@ -109,15 +116,36 @@ class K0s:
         return self.paths.under(K0S_NVIDIA).is_file()
 
     async def stop(self) -> None:
-        """`k0s stop`; "already stopped" and "not installed" are fine."""
-        if self.paths.under(K0S_BIN).exists():
-            await self._k0s("stop", check=False)
+        """`k0s stop` (contract B3). "already stopped" and "has not been installed as a service"
+        mean nothing runs; any other refusal (not root, ...) raises RuntimeRemoveError."""
+        if not self.paths.under(K0S_BIN).exists():
+            return
+        try:
+            await self._k0s("stop")
+        except CommandFailed as exc:
+            if not any(s in exc.stderr for s in NOT_RUNNING):
+                raise RuntimeRemoveError(f"k0s stop failed: {exc.stderr_tail or exc}") from exc
 
     async def uninstall(self) -> None:
-        """`k0s stop` before `k0s reset` (reset refuses while k0s runs); the binary stays."""
+        """`k0s stop`, then `k0s reset` (contract B5: it needs k0s stopped, removes the unit, the
+        containers, the mounts and the data dir, and keeps the binary), then our /etc/k0s files.
+        A refused reset, or a mount reset left under its directories, raises RuntimeRemoveError
+        and our files stay, so the uninstall can be run again."""
         await self.stop()
         if self.paths.under(K0S_BIN).exists():
-            await self._k0s("reset", timeout=600.0, check=False)
+            try:
+                await self._k0s("reset", timeout=600.0)
+            except CommandFailed as exc:
+                raise RuntimeRemoveError(
+                    f"k0s reset failed: {exc.stderr_tail or exc}; /etc/k0s and the agent's k0s state are kept"
+                ) from exc
+            log.warning("k0s reset done; k0s recommends a reboot to finish the cleanup")
+        left = [p for d in RESET_REMOVES for p in self.mounts.below(d)]
+        if left:
+            raise RuntimeRemoveError(
+                f"k0s reset left {left[0]} mounted; unmount it, then uninstall again "
+                "(/etc/k0s and the agent's k0s state are kept)"
+            )
         for path in (K0S_CONFIG, K0S_TOKEN, K0S_NVIDIA):
             self.paths.under(path).unlink(missing_ok=True)
         shutil.rmtree(self.paths.state_dir / "runtime", ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 from dataclasses import replace
@@ -14,7 +15,9 @@ from agent.model.desired import DesiredKube
 from agent.model.fleet import JoinTokens
 from agent.paths import Paths
 from agent.runtime.base import Activation, NodeReadiness
+from agent.runtime.killall import Killall
 from agent.runtime.kubectl import node_readiness
+from agent.runtime.mounts import Mounts
 from agent.runtime.render import K3S_BIN, SYSTEMD, Facts, Rendered, k3s_unit_name, render_k3s
 from agent.runtime.systemd import Systemd
 from agent.sysexec import Runner
@@ -25,14 +28,19 @@ AGENT_KUBECONFIG = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 UNINSTALL_REMOVES = ("/etc/rancher/k3s", "/run/k3s", "/var/lib/rancher/k3s", "/var/lib/kubelet")
 
+log = logging.getLogger(__name__)
+
 
 class K3s:
     distribution = "k3s"
 
-    def __init__(self, paths: Paths, runner: Runner) -> None:
+    def __init__(self, paths: Paths, runner: Runner, *, network: bool | None = None) -> None:
+        """``network``: killall may clean the host's links and iptables (default: only for root ``/``)."""
         self.paths = paths
         self.runner = runner
         self.systemd = Systemd(runner)
+        self.mounts = Mounts(paths)
+        self.killall = Killall(paths, runner, network=network, mounts=self.mounts)
 
     @property
     def binary(self) -> str:
@@ -103,29 +111,29 @@ class K3s:
             return False
 
     def units(self) -> list[str]:
-        d = self.paths.under(SYSTEMD)
-        return sorted(p.name.removesuffix(".service") for p in d.glob("k3s*.service")) if d.is_dir() else []
+        return self.killall.units()
 
     async def stop(self) -> None:
-        """k3s-killall.sh is the real stop (stopping the unit leaves pods running)."""
-        if self.runner.which("k3s-killall.sh"):
-            await self.runner.run(["k3s-killall.sh"], timeout=300.0, check=False)
-            return
-        for unit in self.units():
-            await self.systemd.stop(unit)
+        """What k3s-killall.sh does (stopping the unit alone leaves pods running): agent.runtime.killall."""
+        await self.killall.run()
 
     async def uninstall(self) -> None:
-        """As k3s-uninstall.sh: killall, drop unit and env; stop there if another k3s* unit
-        remains; else remove config, data and binary. /etc/rancher/node is kept."""
+        """As k3s-uninstall.sh: killall, drop our units and env files; stop there if another k3s*
+        unit remains; else remove config, data and binary. /etc/rancher/node is kept. A mount left
+        below a directory to remove (one killall could not unmount, or one killall does not touch)
+        raises RuntimeRemoveError naming it, before anything is deleted."""
         await self.stop()
-        for unit in (k3s_unit_name("server"), k3s_unit_name("agent")):
-            if unit not in self.units():
-                continue
+        ours = [u for u in (k3s_unit_name("server"), k3s_unit_name("agent")) if u in self.units()]
+        others = [u for u in self.units() if u not in ours]
+        if not others:
+            self.mounts.refuse_if_mounted(UNINSTALL_REMOVES)
+        for unit in ours:
             await self.systemd.disable(unit)
             for suffix in (".service", ".service.env"):
                 self.paths.under(f"{SYSTEMD}/{unit}{suffix}").unlink(missing_ok=True)
         await self.systemd.daemon_reload()
-        if self.units():
+        if others:
+            log.info("k3s uninstall: %s remain; keeping the k3s binary and data", ", ".join(others))
             return
         for directory in UNINSTALL_REMOVES:
             shutil.rmtree(self.paths.under(directory), ignore_errors=True)

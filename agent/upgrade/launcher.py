@@ -7,7 +7,8 @@ too often or outlived its health deadline, and ``os.execv``s
 ``<venv>/bin/agentd run ...`` so systemd's main PID (and sd_notify) stay the
 same. For a candidate it leaves behind one detached guard process that rolls
 back and stops the candidate if it has not been committed by the deadline;
-systemd's ``Restart=`` then brings the previous version up.
+systemd's ``Restart=`` then brings the previous version up. The deadline is on
+CLOCK_BOOTTIME (:mod:`agent.upgrade.clock`): an NTP step does not move it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from agent.paths import Paths
+from agent.upgrade.clock import BOOT_ID, SystemClock
 from agent.upgrade.slots import FACTORY, Launch, Slots
 
 FACTORY_VENV = "/opt/edge-agent/venv"
@@ -41,14 +43,15 @@ def root_from(args: list[str]) -> Path:
 
 def slots_for(root: Path) -> Slots:
     paths = Paths(root)
-    return Slots(paths.versions_dir, paths.under(FACTORY_VENV))
+    return Slots(paths.versions_dir, paths.under(FACTORY_VENV), clock=SystemClock(paths.under(BOOT_ID)))
 
 
 def _guard(slots: Slots, launch: Launch, main_pid: int) -> None:
     """Wait for the commit; at the deadline roll back and stop the candidate."""
     assert launch.guard_until is not None
-    while time.time() < launch.guard_until:
-        time.sleep(min(0.5, max(0.05, launch.guard_until - time.time())))
+    clock = slots.clock
+    while clock.boottime() < launch.guard_until:
+        time.sleep(min(0.5, max(0.05, launch.guard_until - clock.boottime())))
         trial = slots.trial()
         if trial is None or trial.version != launch.version or trial.starts != launch.trial_starts:
             return  # committed, rolled back, or a later start took over

@@ -12,7 +12,6 @@ again, then commit or restore the previous binary.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from agent.errors import BundleError
 from agent.fleet.identity import IdentityFiles
@@ -102,7 +101,7 @@ async def resume_agent(m: UpgradeManager) -> None:
             else:
                 m.move(rec, "failed", "the switch did not happen (interrupted); request it again")
             continue
-        if time.time() > trial.deadline_at + RESTART_GRACE:
+        if m.slots.remaining(trial) < -RESTART_GRACE:
             # still the old process: the restart into the candidate never came
             reason = f"the agent was not restarted into {trial.version} within {trial.deadline_s:g}s"
             await asyncio.to_thread(m.slots.rollback, reason)

@@ -20,6 +20,17 @@ rollback: (1) trial marked rolling_back, failure counted  (2) current -> previou
           (3) trial cleared, last_rollback recorded
           killed after (1) or (2): the launcher finishes the rollback.
 commit:   one write of launch.json (trial cleared, committed recorded).
+
+Deadlines (see :mod:`agent.upgrade.clock`): a trial keeps ``boot_id`` and
+``boot_deadline``, a CLOCK_BOOTTIME value of that boot, so a wall-clock step
+neither rolls back a healthy candidate nor extends a real deadline. A trial
+recorded in another boot (the box rebooted during the trial) gets its whole
+``deadline_s`` again from the first start after the reboot; ``max_starts``
+still bounds a candidate that keeps the box rebooting. A trial in the old
+wall-clock form (no ``boot_deadline``: written by an older agent or launcher)
+keeps what was left of its wall-clock budget, at most ``deadline_s``, and is
+rewritten in the new form at the next start. ``switched_at`` stays wall time,
+for people and for older launchers.
 """
 
 from __future__ import annotations
@@ -31,11 +42,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from agent.fsio import atomic_symlink, atomic_write_json
+from agent.upgrade.clock import Clock, SystemClock
 
 STATE_NAME = "launch.json"
 CURRENT = "current"
@@ -50,13 +62,15 @@ _VERSION_DIR = re.compile(r"^v?[0-9][A-Za-z0-9.+_-]*$")  # the manifest's versio
 class Trial:
     version: str
     previous: str | None  # None: the factory venv
-    switched_at: float
+    switched_at: float  # wall time, for display only
     deadline_s: float
     max_starts: int
     starts: int = 0
     upgrade_id: str = ""
     rolling_back: bool = False
     reason: str = ""
+    boot_id: str = ""  # the boot boot_deadline belongs to
+    boot_deadline: float | None = None  # CLOCK_BOOTTIME; None: the old wall-clock form
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Trial:
@@ -70,14 +84,12 @@ class Trial:
             upgrade_id=str(d.get("upgrade_id", "")),
             rolling_back=bool(d.get("rolling_back", False)),
             reason=str(d.get("reason", "")),
+            boot_id=str(d.get("boot_id", "")),
+            boot_deadline=None if d.get("boot_deadline") is None else float(d["boot_deadline"]),
         )
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-    @property
-    def deadline_at(self) -> float:
-        return self.switched_at + self.deadline_s
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ class Launch:
     version: str  # a version directory name, or "factory"
     agentd: Path
     note: str
-    guard_until: float | None = None  # a candidate on trial: roll back if not committed by then
+    guard_until: float | None = None  # CLOCK_BOOTTIME: a candidate on trial is rolled back if not committed by then
     trial_starts: int = 0
 
 
@@ -102,12 +114,15 @@ class Slots:
     """``step_hook`` is called after every durable step (named like "switch:1");
     crash tests use it to SIGKILL a process at exactly that point."""
 
-    def __init__(self, versions_dir: Path, factory_venv: Path, step_hook: StepHook = _no_hook) -> None:
+    def __init__(
+        self, versions_dir: Path, factory_venv: Path, step_hook: StepHook = _no_hook, clock: Clock | None = None
+    ) -> None:
         self.dir = versions_dir
         self.factory_venv = factory_venv
         self.state_file = versions_dir / STATE_NAME
         self.current_link = versions_dir / CURRENT
         self._step = step_hook
+        self.clock: Clock = clock or SystemClock()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -149,6 +164,24 @@ class Slots:
             return Trial.from_json(raw)
         except (KeyError, TypeError, ValueError):
             return None
+
+    # -- deadlines -----------------------------------------------------------
+    def armed(self, trial: Trial) -> Trial:
+        """The trial with its deadline on this boot's CLOCK_BOOTTIME (see the module doc)."""
+        boot = self.clock.boot_id()
+        if trial.boot_deadline is not None and trial.boot_id == boot:
+            return trial
+        if trial.boot_deadline is None:  # the old wall-clock form
+            left = min(max(trial.switched_at + trial.deadline_s - self.clock.wall(), 0.0), trial.deadline_s)
+        else:  # recorded in another boot: the budget restarts
+            left = trial.deadline_s
+        return replace(trial, boot_id=boot, boot_deadline=self.clock.boottime() + left)
+
+    def remaining(self, trial: Trial) -> float:
+        """Seconds until the trial's deadline (zero or less: past it)."""
+        deadline = self.armed(trial).boot_deadline
+        assert deadline is not None
+        return deadline - self.clock.boottime()
 
     def current(self) -> str | None:
         try:
@@ -192,7 +225,6 @@ class Slots:
         deadline_s: float,
         max_starts: int = DEFAULT_MAX_STARTS,
         upgrade_id: str = "",
-        now: float | None = None,
     ) -> Trial:
         if not self.runnable(version):
             raise FileNotFoundError(f"{self.agentd(version)}: version {version} is not staged")
@@ -203,10 +235,12 @@ class Slots:
         trial = Trial(
             version=version,
             previous=previous,
-            switched_at=time.time() if now is None else now,
+            switched_at=self.clock.wall(),
             deadline_s=deadline_s,
             max_starts=max_starts,
             upgrade_id=upgrade_id,
+            boot_id=self.clock.boot_id(),
+            boot_deadline=self.clock.boottime() + deadline_s,
         )
         doc["trial"] = trial.to_json()
         self._write(doc)  # (1)
@@ -251,7 +285,7 @@ class Slots:
             "to": trial.previous or FACTORY,
             "reason": trial.reason,
             "upgrade_id": trial.upgrade_id,
-            "at": time.time() if now is None else now,
+            "at": self.clock.wall() if now is None else now,
             "failures": doc["failures"][trial.version],
         }
         self._write(doc)  # (3)
@@ -273,25 +307,25 @@ class Slots:
             self._write(doc)
 
     # -- the launcher's decision ---------------------------------------------
-    def _choose(self, now: float | None = None) -> Launch:
-        now = time.time() if now is None else now
+    def _choose(self) -> Launch:
         trial = self.trial()
         if trial is not None and trial.rolling_back:
-            self._rollback(trial.reason, now=now)
+            self._rollback(trial.reason)
             trial = None
         elif trial is not None and self.current() != trial.version:
             self._abandon_unswitched_trial()
             trial = None
         if trial is not None:
+            trial = self.armed(trial)
             reason = ""
-            if now > trial.deadline_at:
+            if self.remaining(trial) <= 0:
                 reason = f"version {trial.version} did not become healthy within {trial.deadline_s:g}s"
             elif trial.starts >= trial.max_starts:
                 reason = f"version {trial.version} was started {trial.starts} times without becoming healthy"
             elif not self.runnable(trial.version):
                 reason = f"version {trial.version} has no runnable {self.agentd(trial.version)}"
             if reason:
-                self._rollback(reason, now=now)
+                self._rollback(reason)
             else:
                 doc = self.read()
                 bumped = Trial(**{**trial.to_json(), "starts": trial.starts + 1})
@@ -301,7 +335,7 @@ class Slots:
                     trial.version,
                     self.agentd(trial.version),
                     f"trying candidate {trial.version} (start {bumped.starts}/{trial.max_starts})",
-                    guard_until=trial.deadline_at,
+                    guard_until=trial.boot_deadline,
                     trial_starts=bumped.starts,
                 )
         current = self.current()
@@ -320,10 +354,9 @@ class Slots:
         deadline_s: float,
         max_starts: int = DEFAULT_MAX_STARTS,
         upgrade_id: str = "",
-        now: float | None = None,
     ) -> Trial:
         with self.locked():
-            return self._switch(version, deadline_s=deadline_s, max_starts=max_starts, upgrade_id=upgrade_id, now=now)
+            return self._switch(version, deadline_s=deadline_s, max_starts=max_starts, upgrade_id=upgrade_id)
 
     def commit(self, version: str) -> bool:
         with self.locked():
@@ -342,6 +375,6 @@ class Slots:
             self._rollback(reason)
             return True
 
-    def choose(self, now: float | None = None) -> Launch:
+    def choose(self) -> Launch:
         with self.locked():
-            return self._choose(now)
+            return self._choose()

@@ -4,10 +4,12 @@ runner's PATH, an air-gap bundle holding the stand-in k3s/k0s, and a shared fake
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +42,21 @@ def standin_binary(version: str | None = None, distribution: str = "k3s") -> byt
         lines = [f'{var} = "{version}"' if line.startswith(f"{var} = ") else line for line in text.splitlines()]
         text = "\n".join(lines) + "\n"
     return text.encode()
+
+
+SHIM_PID = "run/k3s/containerd/standin-shim.pid"
+
+
+def kill_pod_shims(root: Path) -> None:
+    """The stand-in k3s leaves a 'pod' (a shim process) running after its unit stops, as k3s does;
+    a test that does not uninstall ends it here."""
+    try:
+        pid = int((root / SHIM_PID).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return
+    if pid > 1:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def write_bundle(root: Path, distribution: str, binary: bytes, *, sums: dict[str, str] | None = None) -> Path:
@@ -150,6 +167,7 @@ class Box:
         if state.is_dir():
             for f in state.glob("*.service.json"):
                 self.run("systemctl", "stop", f.name.removesuffix(".json"), check=False)
+        kill_pod_shims(self.root)
 
     async def converge(
         self, ctl: RuntimeController, until: Callable[[], bool] | None = None, timeout: float = 15.0

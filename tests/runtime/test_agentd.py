@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .boxes import BIN, standin_binary, write_bundle
+from .boxes import BIN, kill_pod_shims, standin_binary, write_bundle
 
 
 def wrappers(directory: Path, root: Path) -> None:
@@ -18,7 +18,7 @@ def wrappers(directory: Path, root: Path) -> None:
     (the installed stand-in k3s infers it from where it was installed; the cluster directory
     defaults to <root>/var/lib/edge-standin/cluster for both)."""
     directory.mkdir()
-    for prog in ("systemctl", "journalctl", "k3s-killall.sh"):
+    for prog in ("systemctl", "journalctl"):
         w = directory / prog
         w.write_text(
             f"#!/bin/sh\nexport EDGE_STANDIN_ROOT='{root}' EDGE_STANDIN_READY_DELAY=0\nexec '{BIN / prog}' \"$@\"\n"
@@ -83,3 +83,4 @@ def test_agentd_runs_k3s_and_agentctl_reports_it(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         subprocess.run([str(tools / "systemctl"), "stop", "k3s"], env=env, capture_output=True)
+        kill_pod_shims(root)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from .boxes import Box
+from .boxes import SHIM_PID, Box
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gone_soon(pid: int) -> bool:
+    for _ in range(100):
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def add_nvidia_toolkit(box: Box) -> None:
@@ -50,7 +67,7 @@ async def test_k0s_gets_a_containerd_dropin_for_the_nvidia_runtime(make_box: Cal
 
 
 @pytest.mark.slow
-async def test_k3s_uninstall_runs_killall_and_keeps_node_password(make_box: Callable[..., Box]) -> None:
+async def test_k3s_uninstall_does_killalls_work_and_keeps_node_password(make_box: Callable[..., Box]) -> None:
     box = make_box("u1")
     box.bundle("k3s")
     box.set_config(distribution="k3s")
@@ -58,11 +75,28 @@ async def test_k3s_uninstall_runs_killall_and_keeps_node_password(make_box: Call
     await box.converge(ctl)
     password = (box.root / "etc/rancher/node/password").read_text()
     await ctl.uninstall()
-    assert [c["prog"] for c in box.calls()].count("k3s-killall.sh") == 1
+    stops = [c["argv"] for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "stop"]
+    assert ["stop", "k3s.service"] in stops  # no k3s-killall.sh on a box the agent installed: it does the work
     for gone in ("etc/rancher/k3s", "var/lib/rancher/k3s", "usr/local/bin/k3s", "etc/systemd/system/k3s.service"):
         assert not (box.root / gone).exists(), gone
     assert (box.root / "etc/rancher/node/password").read_text() == password
     assert box.run("systemctl", "is-active", "k3s", check=False).stdout.strip() == "inactive"
+
+
+@pytest.mark.slow
+async def test_k3s_stop_ends_the_pods_that_stopping_the_unit_leaves_running(make_box: Callable[..., Box]) -> None:
+    box = make_box("st")
+    box.bundle("k3s")
+    box.set_config(distribution="k3s")
+    ctl = box.controller()
+    await box.converge(ctl)
+    pod = int((box.root / SHIM_PID).read_text())
+    box.run("systemctl", "stop", "k3s")
+    assert box.run("systemctl", "is-active", "k3s", check=False).stdout.strip() == "inactive"
+    assert alive(pod), "KillMode=process: the stand-in's pod should outlive its unit, as with k3s"
+    await ctl.stop()
+    assert gone_soon(pod), "stop() left the pod's shim running"
+    assert (box.root / "var/lib/rancher/k3s/server/token").exists()  # killall keeps cluster data
 
 
 @pytest.mark.slow
