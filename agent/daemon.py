@@ -24,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 from agent import __version__
 from agent.api import inventory as inventory_api
 from agent.api.app import ApiInfo, RouteModule, build_app
-from agent.api.metrics import MetricsSource
+from agent.api.metrics import ConnectionCounters, MetricsSource
 from agent.api.mtls import require_role
 from agent.api.upgrades import UpgradeRoutes
 from agent.config import LoadedConfig, load_config, render_redacted, without_bootstrap_token
@@ -110,6 +110,7 @@ class Agent:
         self.ctx: AgentContext | None = None
         self.supervisor: Supervisor | None = None
         self.api_runner: web.AppRunner | None = None
+        self.remote_connections = ConnectionCounters()
 
     # -- config ---------------------------------------------------------
     def initial_config(self) -> AgentConfig:
@@ -203,11 +204,13 @@ class Agent:
             self.board.set_condition("StateValid", "True", "Loaded", str(self.paths.state_file))
 
     @staticmethod
-    def build_controllers(ctx: AgentContext, api_runner: web.AppRunner, upgrades: UpgradeManager) -> list[Controller]:
+    def build_controllers(
+        ctx: AgentContext, api_runner: web.AppRunner, upgrades: UpgradeManager, remote: ConnectionCounters
+    ) -> list[Controller]:
         return [
             InventoryController(ctx),
             EnrollmentController(ctx),
-            RemoteApiController(ctx, api_runner),
+            RemoteApiController(ctx, api_runner, counters=remote),
             RuntimeController(ctx),
             UpgradeController(ctx, upgrades),
         ]
@@ -266,13 +269,18 @@ class Agent:
         self.ctx = ctx
         upgrades = UpgradeManager(ctx)
         app = build_app(
-            ctx, self.info, route_modules(upgrades), self.metric_sources(ctx, upgrades), middlewares=[require_role]
+            ctx,
+            self.info,
+            route_modules(upgrades),
+            [*self.metric_sources(ctx, upgrades), self.remote_connections.lines],
+            middlewares=[require_role],
         )
         self.api_runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.api_runner.setup()
         await self.serve_socket(self.api_runner, config.api.socket_group)
 
-        self.supervisor = Supervisor(self.build_controllers(ctx, self.api_runner, upgrades), self.board)
+        controllers = self.build_controllers(ctx, self.api_runner, upgrades, self.remote_connections)
+        self.supervisor = Supervisor(controllers, self.board)
         self.info.restarts = self.supervisor.restarts
         self.supervisor.start()
 

@@ -6,6 +6,12 @@ an upgrade downloads (from a separate http.server process) and verifies a
 large bundle. Prints p50/p99/max and the loaded/idle p99 ratio; the target is
 p99 <= 50 ms during the download and verification. No timed asserts.
 
+The bundle is a real agent bundle: the large payload beside a tiny wheel that installs
+an ``agentd``, so the upgrade runs through staging (an offline pip install into a venv)
+and switching to ``checking``, where it asks systemd for a restart (the upgrade tests'
+stand-in systemctl, which only records the call). The new process's health gate is not
+this bench's business: ``checking`` ends it.
+
     python bench/upgrade_bench.py [--size-mb 256] [--idle-requests 500]
 """
 
@@ -34,11 +40,15 @@ from agent.model.config import AgentConfig
 from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
-from agent.sysexec import ProcessRunner
+from agent.sysexec import DEFAULT_PATH, ProcessRunner
 from agent.upgrade import bundle_tool
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
+from tests.upgrade.wheels import agent_wheel
+
+REPO = Path(__file__).resolve().parents[1]
+STANDIN_SYSTEMCTL = REPO / "tests/upgrade/bin"
 
 CLIENT = r"""
 import http.client, json, socket, sys, time
@@ -71,7 +81,7 @@ else:
         doc = json.loads(get(c, "/v1/upgrades/" + arg)[2])
         state = doc["state"]
         progress.append((state, doc["progress"]["bytes"], doc["progress"]["total"]))
-        if state in ("committed", "rolled-back", "failed"):
+        if state in ("checking", "committed", "rolled-back", "failed"):
             break
 print(json.dumps({"lat": lat, "progress": progress}))
 """
@@ -96,10 +106,11 @@ def make_bundle(work: Path, size_mb: int, key: Ed25519PrivateKey) -> Path:
     with payload.open("wb") as f:
         for _ in range(size_mb):
             f.write(chunk)
+    wheel = agent_wheel(work, "9.9.9")
     out = work / "www" / "bundle.tar"
     out.parent.mkdir()
-    # an agent bundle without a wheel: downloaded and verified in full, then refused at staging
-    bundle_tool.build(out, name="bench", kind="agent", version="9.9.9", files=[str(payload)], key=key)
+    files = [str(payload), f"{wheel}=wheels/{wheel.name}"]
+    bundle_tool.build(out, name="edge-agent", kind="agent", version="9.9.9", files=files, key=key)
     payload.unlink()
     return out
 
@@ -131,7 +142,10 @@ async def main() -> None:
         paths = Paths(root)
         store = StateStore(paths.state_file)
         cfg = AgentConfig.model_validate({"upgrade": {"release_keys": [public_key_base64(key)]}})
-        ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), store, Watch(cfg))
+        calls = work / "systemctl.log"
+        runner_env = {"LC_ALL": "C", "UPGRADE_STANDIN_LOG": str(calls)}
+        process_runner = ProcessRunner(path=f"{STANDIN_SYSTEMCTL}:{DEFAULT_PATH}", base_env=runner_env)
+        ctx = AgentContext(paths, process_runner, StatusBoard(), store, Watch(cfg))
         manager = UpgradeManager(ctx)
         app = build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(manager)])
         runner = web.AppRunner(app)
@@ -152,6 +166,10 @@ async def main() -> None:
         prog = loaded["progress"]
         downloading = [b for s, b, _ in prog if s == "downloading"]
         print(f"upgrade: {rec.state} after {took:.1f}s ({rec.reason[:80]})")
+        restarts = calls.read_text().splitlines() if calls.exists() else []
+        print(f"systemctl calls (stand-in): {restarts}")
+        if rec.state != "checking":
+            raise SystemExit(f"upgrade_bench: the upgrade ended {rec.state}, not checking: {rec.reason}")
         print(f"progress samples while downloading: {len(downloading)} (bytes seen: {downloading[:3]}...)")
         print(f"idle   GET /v1/status  n={len(idle):5d}  p50={pct(idle, 0.5):6.2f} ms  p99={pct(idle, 0.99):6.2f} ms")
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from agent import __version__
 from agent.status import StatusBoard
@@ -73,3 +74,38 @@ def core_lines(board: StatusBoard, restarts: dict[str, int], started_at: float) 
     yield "# TYPE edge_agent_controller_restarts_total counter"
     for name, n in sorted(restarts.items()):
         yield f'edge_agent_controller_restarts_total{{controller="{escape(name)}"}} {n}'
+
+
+@dataclass
+class ConnectionCounters:
+    """What the remote (mTLS) listener did with the TCP connections it accepted."""
+
+    limit: int = 0
+    active: int = 0
+    accepted: int = 0
+    over_limit: int = 0
+    handshake_timeouts: int = 0
+    handshake_failures: int = 0
+    accept_errors: int = 0
+
+    def lines(self) -> Iterator[str]:
+        yield "# HELP edge_agent_remote_connections_active Remote API connections open now (handshaking or served)."
+        yield "# TYPE edge_agent_remote_connections_active gauge"
+        yield f"edge_agent_remote_connections_active {self.active}"
+        yield "# HELP edge_agent_remote_connections_limit Most remote API connections kept open at once."
+        yield "# TYPE edge_agent_remote_connections_limit gauge"
+        yield f"edge_agent_remote_connections_limit {self.limit}"
+        yield "# HELP edge_agent_remote_connections_accepted_total Remote API connections taken on."
+        yield "# TYPE edge_agent_remote_connections_accepted_total counter"
+        yield f"edge_agent_remote_connections_accepted_total {self.accepted}"
+        yield "# HELP edge_agent_remote_connections_dropped_total Remote connections the agent closed, by reason."
+        yield "# TYPE edge_agent_remote_connections_dropped_total counter"
+        for reason, n in (
+            ("over_limit", self.over_limit),
+            ("handshake_timeout", self.handshake_timeouts),
+            ("handshake_failed", self.handshake_failures),
+        ):
+            yield f'edge_agent_remote_connections_dropped_total{{reason="{reason}"}} {n}'
+        yield "# HELP edge_agent_remote_accept_errors_total Failed accepts on the remote port (out of descriptors)."
+        yield "# TYPE edge_agent_remote_accept_errors_total counter"
+        yield f"edge_agent_remote_accept_errors_total {self.accept_errors}"

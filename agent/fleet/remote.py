@@ -3,7 +3,8 @@
 Listens on ``api.remote_listen`` with the node certificate; picks up a
 renewed certificate and a new CRL by reloading the same SSLContext, so the
 listener never drops; moves the listener when the config changes.
-Condition ``RemoteApiListening``.
+Condition ``RemoteApiListening``. The listener itself (handshake deadline,
+connection cap, what is counted in ``/metrics``) is agent.fleet.listener.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 from aiohttp import web
 
+from agent.api.metrics import ConnectionCounters
 from agent.api.mtls import FleetTLSContext, load_crl, reload_identity, server_context
 from agent.context import AgentContext
 from agent.fleet.addresses import split_listen
 from agent.fleet.identity import IdentityFiles
+from agent.fleet.listener import HANDSHAKE_TIMEOUT, GuardedTLSListener
 
 log = logging.getLogger("agent.fleet.remote")
 
@@ -36,12 +40,24 @@ def _stamp(path: os.PathLike[str]) -> Stamp:
 class RemoteApiController:
     name = "remote-api"
 
-    def __init__(self, ctx: AgentContext, app_runner: web.AppRunner, *, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        ctx: AgentContext,
+        app_runner: web.AppRunner,
+        *,
+        poll_interval: float = 1.0,
+        counters: ConnectionCounters | None = None,
+        max_connections: int | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+    ) -> None:
         self.ctx = ctx
         self.runner = app_runner
         self.poll_interval = poll_interval
+        self.counters = counters or ConnectionCounters()
+        self.max_connections = max_connections
+        self.handshake_timeout = handshake_timeout
         self.files = IdentityFiles(ctx.paths.identity_dir)
-        self._site: web.TCPSite | None = None
+        self._site: GuardedTLSListener | None = None
         self._listen: tuple[str, int] | None = None
         self._tls: FleetTLSContext | None = None
         self._stamps: tuple[Stamp, Stamp] = (None, None)
@@ -80,15 +96,26 @@ class RemoteApiController:
         f = self.files
         try:
             tls = server_context(f.cert, f.key, f.ca, f.crl)
-            site = web.TCPSite(self.runner, listen[0], listen[1], ssl_context=tls)
-            await site.start()
+            server = self.runner.server
+            assert server is not None, "the app runner is set up before the controllers start"
+            site = GuardedTLSListener(
+                server,
+                tls,
+                self.counters,
+                max_connections=self.max_connections,
+                handshake_timeout=self.handshake_timeout,
+            )
+            await site.start(*listen)
         except (OSError, ValueError) as exc:
             self._cond("False", "ListenFailed", f"{listen[0]}:{listen[1]}: {exc}", info=False)
             return
         self._site, self._listen, self._tls = site, listen, tls
         self._stamps = (_stamp(f.cert), _stamp(f.crl))
-        log.info("remote API listening on %s:%d (mTLS)", *listen)
+        log.info("remote API listening on %s:%d (mTLS, at most %d connections)", *listen, site.max_connections)
         self._cond("True", "Listening", f"mTLS on {listen[0]}:{listen[1]}")
+
+    def metrics(self) -> Iterator[str]:
+        return self.counters.lines()
 
     def _reload(self) -> None:
         assert self._tls is not None

@@ -1,14 +1,13 @@
 """The real agentd under agentd-launch on a scratch root: a candidate commits itself once
 healthy; a candidate that crashes is rolled back and the old agentd answers its API with
-the reason. Versions are venvs that reuse this interpreter's packages (no network here)."""
+the reason. Versions are venvs that see this checkout and the project venv's packages
+(tests.venvs), never the base interpreter's site-packages; no network here."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ import pytest
 
 from agent.paths import Paths
 from agent.state import StateStore
-from tests.upgrade.boxes import REPO, FakeSystemd, slots
+from tests.upgrade.boxes import FakeSystemd, slots
+from tests.venvs import project_venv
 
 
 class _Unix(http.client.HTTPConnection):
@@ -43,12 +43,10 @@ def api(root: Path, path: str) -> dict[str, Any] | None:
 
 def real_version(root: Path, version: str, *, broken: bool = False) -> None:
     venv = slots(root).venv(version)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "edge_agent_repo.pth").write_text(str(REPO) + "\n")
+    python = project_venv(venv)
     agentd = venv / "bin" / "agentd"
     body = "import sys\nsys.exit(1)\n" if broken else "import sys\nfrom agent.daemon import main\nsys.exit(main())\n"
-    agentd.write_text(f"#!{venv}/bin/python\n{body}")
+    agentd.write_text(f"#!{python}\n{body}")
     agentd.chmod(0o755)
     if version != "factory":
         (venv.parent / ".staged").write_text("test\n")
