@@ -1,6 +1,11 @@
 """Fleet rollouts: drive many agents through POST /v1/upgrades, servers before agents,
 canary first, in batches, pausing on the first failure; resumable.
 
+A box whose upgrade failed stays failed: ``resume`` goes on with the other
+boxes, and only an explicit ``resume --retry NODE`` (recorded in the rollout's
+events) asks it again, with force. A box that reports the target version
+blocked (agent.upgrade.blocks) is skipped and reported, never asked again.
+
 The plan is fixed when the rollout is created and kept, with every node's
 progress, in its own SQLite file (``<state-dir>/rollouts.sqlite``), so
 ``resume`` continues where a failure (or Ctrl-C) stopped it: a node whose
