@@ -225,10 +225,12 @@ class UpgradeManager:
                     if isinstance(exc, blocks.VersionBlocked)
                     else ""
                 )
+                await asyncio.to_thread(remove_paths, bundle_file, scratch)  # gone before the record says failed
                 self.move(rec, "failed", str(exc))
         except Exception as exc:  # a bug must not leave the upgrade "active" (and every later POST 409) forever
             log.exception("upgrade %s failed", rec.id)
             if not rec.final:
+                await asyncio.to_thread(remove_paths, bundle_file, scratch)
                 self.move(rec, "failed", f"{type(exc).__name__}: {exc}")
         finally:
             ticker.cancel()
