@@ -58,7 +58,8 @@ def render_one(doc: dict[str, Any], tty: bool) -> str:
     if state in ("downloading", "verifying"):
         lines.append(f"  progress: {progress_text(doc.get('progress'), bar=False)}")
     if doc.get("deferred"):
-        lines.append(f"  waiting:  {doc['deferred']}")
+        again = float(doc.get("recheck_s") or 0)
+        lines.append(f"  waiting:  {doc['deferred']}" + (f"; looks again every {again:g}s" if again > 0 else ""))
     if doc.get("reason"):
         label = "reason:  " if state in ("failed", "rolled-back") else "detail:  "
         lines.append(f"  {label} {doc['reason']}")

@@ -147,8 +147,9 @@ class EnrollmentController:
     # -- one pass ---------------------------------------------------------------------------
     async def _pass(self, cfg: FleetSection, identity: ident.Identity) -> float:
         if identity.replaced:
-            self._cond("IdentityReset", "True", "ClonedImage",
-                       f"identity {identity.replaced} was made for another machine; made {identity.node_id}",
+            self._cond("IdentityReset", "True", identity.reset_reason or "ClonedImage",
+                       f"identity {identity.replaced} was made for another machine ({identity.reset_why}); "
+                       f"made {identity.node_id}",
                        info=True)  # fmt: skip
         est = EstClient(cfg.url, cfg.ca_pin, self.transport)
         ca, cert = self._current(identity, est.pin)

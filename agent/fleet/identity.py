@@ -8,7 +8,13 @@ machine id, DMI serial, created).
 The node id is derived from ``/etc/machine-id`` the way systemd derives
 application-specific ids (HMAC-SHA256 keyed by the machine id), because the
 machine id itself should not leave the box. An identity made for another
-machine id (a cloned image) is never used: it is moved aside and a new one made.
+machine id (a cloned image) is never used: it is moved aside and a new one made
+(``IdentityReset``, reason ``ClonedImage``). Nor is one made on other hardware
+(a disk copied whole into a second box: same machine id, same key): the facts
+in agent.fleet.hardware are recorded with the identity, and when they say this
+is another box the identity is set aside the same way (reason
+``MovedToOtherHardware``) and the new node id also names the hardware, so the
+two boxes enroll as two nodes.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.errors import FleetError, StateError
+from agent.fleet import hardware
 from agent.fsio import atomic_write, atomic_write_json
 from agent.paths import Paths
 
@@ -75,10 +82,14 @@ class Identity:
     key: ec.EllipticCurvePrivateKey
     files: IdentityFiles
     replaced: str = ""  # node id of an identity set aside because it was made for another machine
+    reset_reason: str = ""  # why it was set aside: ClonedImage (machine id) or MovedToOtherHardware
+    reset_why: str = ""  # what differed, for the IdentityReset condition's message
 
 
-def node_id_for(machine_id: str) -> str:
-    return hmac.new(machine_id.encode(), APP_ID, hashlib.sha256).hexdigest()[:32]
+def node_id_for(machine_id: str, hardware_key: str = "") -> str:
+    """``hardware_key`` only for an identity made after a move to other hardware (same machine id)."""
+    msg = APP_ID + (b"/" + hardware_key.encode() if hardware_key else b"")
+    return hmac.new(machine_id.encode(), msg, hashlib.sha256).hexdigest()[:32]
 
 
 def read_machine_id(paths: Paths) -> str:
@@ -100,8 +111,8 @@ def read_dmi_serial(paths: Paths) -> str:
         return ""
 
 
-def _set_aside(files: IdentityFiles) -> None:
-    aside = files.directory.with_name(f"{files.directory.name}.other-machine-{int(time.time())}")
+def _set_aside(files: IdentityFiles, why: str = "other-machine") -> None:
+    aside = files.directory.with_name(f"{files.directory.name}.{why}-{int(time.time())}")
     files.directory.rename(aside)
 
 
@@ -110,16 +121,27 @@ def load_or_create(paths: Paths) -> Identity:
     files = IdentityFiles(paths.identity_dir)
     machine_id = read_machine_id(paths)
     node_id = node_id_for(machine_id)
-    replaced = ""
+    here = hardware.read(paths)
+    replaced, reason, why = "", "", ""
     meta: dict[str, object] = {}
     with contextlib.suppress(FileNotFoundError, ValueError):
         loaded = json.loads(files.meta.read_text())
         meta = loaded if isinstance(loaded, dict) else {}
     try:
         if meta and meta.get("machine_id_hash") != _mid_hash(machine_id):
-            replaced = str(meta.get("node_id", "?"))
+            replaced, reason, why = str(meta.get("node_id", "?")), "ClonedImage", "the machine id differs"
             _set_aside(files)
             meta = {}
+        made_on = hardware.Fingerprint.from_json(meta.get("hardware")) if meta else None
+        moved = hardware.moved(made_on, here) if made_on is not None else ""
+        if moved:
+            replaced, reason, why = str(meta.get("node_id", "?")), "MovedToOtherHardware", moved
+            _set_aside(files, "other-hardware")
+            meta = {}
+            node_id = node_id_for(machine_id, here.key)
+        elif meta and made_on is None:
+            meta = {**meta, "hardware": here.to_json()}  # made before hardware was recorded: this is its box
+            atomic_write_json(files.meta, meta, mode=0o600)
         key = _load_key(files.key) if meta else None
         if key is None:
             key = ec.generate_private_key(ec.SECP256R1())
@@ -133,12 +155,14 @@ def load_or_create(paths: Paths) -> Identity:
                 "node_id": node_id,
                 "machine_id_hash": _mid_hash(machine_id),
                 "dmi_serial": read_dmi_serial(paths),
+                "hardware": here.to_json(),
                 "created": datetime.now(UTC).isoformat(),
             }
             atomic_write_json(files.meta, meta, mode=0o600)
     except OSError as exc:
         raise StateError(f"{files.directory}: cannot keep the identity: {exc.strerror}") from exc
-    return Identity(node_id, machine_id, str(meta.get("dmi_serial", "")), key, files, replaced)
+    node_id = str(meta.get("node_id") or node_id)  # as made: a moved box's id names its hardware
+    return Identity(node_id, machine_id, str(meta.get("dmi_serial", "")), key, files, replaced, reason, why)
 
 
 def _mid_hash(machine_id: str) -> str:

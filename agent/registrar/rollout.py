@@ -1,6 +1,11 @@
 """Fleet rollouts: drive many agents through POST /v1/upgrades, servers before agents,
 canary first, in batches, pausing on the first failure; resumable.
 
+A box whose upgrade failed stays failed: ``resume`` goes on with the other
+boxes, and only an explicit ``resume --retry NODE`` (recorded in the rollout's
+events) asks it again, with force. A box that reports the target version
+blocked (agent.upgrade.blocks) is skipped and reported, never asked again.
+
 The plan is fixed when the rollout is created and kept, with every node's
 progress, in its own SQLite file (``<state-dir>/rollouts.sqlite``), so
 ``resume`` continues where a failure (or Ctrl-C) stopped it: a node whose
@@ -13,11 +18,6 @@ issued by the fleet CA (``cert issue --role fleet:operator``).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sqlite3
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,25 +25,19 @@ from typing import Any
 
 import aiohttp
 
-from agent.errors import AgentError, StateError
+from agent.errors import AgentError
+from agent.registrar import blocked
 from agent.registrar.assign import node_address
 from agent.registrar.poll import client_context
 from agent.registrar.registry import Node
+from agent.registrar.rollout_store import DB_NAME, RolloutStore
+from agent.upgrade.blocks import BLOCKED
 from agent.upgrade.record import ALREADY_CURRENT
 
-DB_NAME = "rollouts.sqlite"
-FINAL_UPGRADE = ("committed", "rolled-back", "failed")
+__all__ = ["DB_NAME", "AgentApi", "NodeResult", "RolloutError", "RolloutStore", "drive", "matches", "plan"]
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS rollouts (
-        id TEXT PRIMARY KEY, bundle TEXT NOT NULL, selector TEXT NOT NULL, force INTEGER NOT NULL,
-        batch_size INTEGER NOT NULL, canary INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
-        created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS rollout_nodes (
-        rollout_id TEXT NOT NULL, node_id TEXT NOT NULL, batch INTEGER NOT NULL, position INTEGER NOT NULL,
-        role TEXT NOT NULL, state TEXT NOT NULL, upgrade_id TEXT NOT NULL, reason TEXT NOT NULL,
-        updated_at REAL NOT NULL, PRIMARY KEY (rollout_id, node_id))""",
-]
+FINAL_UPGRADE = ("committed", "rolled-back", "failed")
+DONE = ("committed", "skipped", "blocked")  # nothing left to do for the node
 
 
 class RolloutError(AgentError):
@@ -86,107 +80,11 @@ def plan(nodes: Sequence[Node], *, canary: int, batch_size: int) -> list[list[No
 
 @dataclass(frozen=True)
 class NodeResult:
-    state: str  # committed | skipped | failed
+    state: str  # committed | skipped (already current) | blocked (failed there before) | failed
     reason: str
     upgrade_id: str
-
-
-class RolloutStore:
-    def __init__(self, state_dir: Path) -> None:
-        path = state_dir / DB_NAME
-        try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            for stmt in SCHEMA:
-                self.db.execute(stmt)
-        except sqlite3.Error as exc:
-            raise StateError(f"{path}: rollout store unusable: {exc}") from exc
-
-    def close(self) -> None:
-        self.db.close()
-
-    def create(
-        self,
-        bundle: str,
-        selector: dict[str, str],
-        batches: list[list[Node]],
-        *,
-        force: bool,
-        batch_size: int,
-        canary: int,
-    ) -> str:
-        rid = "r-" + uuid.uuid4().hex[:10]
-        now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute(
-                "INSERT INTO rollouts VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    rid,
-                    bundle,
-                    json.dumps(selector, sort_keys=True),
-                    int(force),
-                    batch_size,
-                    canary,
-                    "created",
-                    "",
-                    now,
-                    now,
-                ),
-            )
-            pos = 0
-            for b, batch in enumerate(batches):
-                for n in batch:
-                    self.db.execute(
-                        "INSERT INTO rollout_nodes VALUES (?,?,?,?,?,?,?,?,?)",
-                        (rid, n.node_id, b, pos, n.role or "", "pending", "", "", now),
-                    )
-                    pos += 1
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        return rid
-
-    def get(self, rid: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM rollouts WHERE id=?", (rid,)).fetchone()
-        if row is None:
-            return None
-        doc = dict(row)
-        doc["selector"] = json.loads(doc["selector"])
-        doc["force"] = bool(doc["force"])
-        doc["nodes"] = [
-            dict(r)
-            for r in self.db.execute(
-                "SELECT node_id, batch, position, role, state, upgrade_id, reason, updated_at "
-                "FROM rollout_nodes WHERE rollout_id=? ORDER BY position",
-                (rid,),
-            )
-        ]
-        counts: dict[str, int] = {}
-        for n in doc["nodes"]:
-            counts[n["state"]] = counts.get(n["state"], 0) + 1
-        doc["counts"] = counts
-        return doc
-
-    def list(self) -> list[dict[str, Any]]:
-        ids = [r[0] for r in self.db.execute("SELECT id FROM rollouts ORDER BY created_at DESC")]
-        return [d for d in (self.get(i) for i in ids) if d is not None]
-
-    def set_state(self, rid: str, state: str, reason: str = "") -> None:
-        self.db.execute(
-            "UPDATE rollouts SET state=?, reason=?, updated_at=? WHERE id=?", (state, reason, time.time(), rid)
-        )
-
-    def set_node(self, rid: str, node_id: str, state: str, upgrade_id: str = "", reason: str = "") -> None:
-        self.db.execute(
-            "UPDATE rollout_nodes SET state=?, upgrade_id=?, reason=?, updated_at=? WHERE rollout_id=? AND node_id=?",
-            (state, upgrade_id, reason, time.time(), rid, node_id),
-        )
+    kind: str = ""  # what the bundle is, once the box has read its manifest
+    version: str = ""
 
 
 class AgentApi:
@@ -252,15 +150,30 @@ class AgentApi:
                 if status == 200:
                     state, reason = str(doc.get("state", "")), str(doc.get("reason", ""))
                     last = f"{state} {doc.get('deferred') or reason}".strip()
+                    what = {"kind": str(doc.get("kind") or ""), "version": str(doc.get("version") or "")}
                     if state == "committed":
-                        return NodeResult("committed", reason, upgrade_id)
+                        return NodeResult("committed", reason, upgrade_id, **what)
                     if state == "failed" and doc.get("code") == ALREADY_CURRENT:
-                        return NodeResult("skipped", reason, upgrade_id)
+                        return NodeResult("skipped", reason, upgrade_id, **what)
+                    if state == "failed" and doc.get("code") == BLOCKED:
+                        return NodeResult("blocked", reason, upgrade_id, **what)
                     if state in FINAL_UPGRADE:
-                        return NodeResult("failed", f"{state}: {reason}", upgrade_id)
+                        return NodeResult("failed", f"{state}: {reason}", upgrade_id, **what)
                 elif status == 404:
                     return NodeResult("failed", f"the agent no longer knows upgrade {upgrade_id}", upgrade_id)
             await asyncio.sleep(self.poll_interval)
+
+
+def _reported_block(node: Node, kind: str, version: str, rid: str) -> str:
+    """Why ``node`` is not asked for ``kind version``: its heartbeat says the version failed there."""
+    n = blocked.failures(node, kind, version) if version else 0
+    if not n:
+        return ""
+    times = "once" if n == 1 else f"{n} times"
+    return (
+        f"{kind} {version} failed {times} on this box and is blocked there; not asked again "
+        f"(retry it with 'rollout resume {rid} --retry {node.node_id}')"
+    )
 
 
 async def drive(
@@ -273,7 +186,12 @@ async def drive(
     poll_interval: float = 2.0,
     say: Callable[[str], None] = print,
 ) -> str:
-    """Run (or resume) rollout ``rid``; returns its final state: done or paused."""
+    """Run (or resume) rollout ``rid``; returns its final state: done or paused.
+
+    Nodes that failed stay failed (a resume goes on with the rest); only a node the
+    operator marked with ``RolloutStore.retry_node`` is asked again, with force. A
+    node whose heartbeat reports the target version blocked is not asked at all.
+    """
     doc = store.get(rid)
     if doc is None:
         raise RolloutError(f"no rollout {rid!r}")
@@ -281,13 +199,14 @@ async def drive(
         return "done"
     store.set_state(rid, "running")
     bundle, force = str(doc["bundle"]), bool(doc["force"])
+    target = {"kind": str(doc["kind"]), "version": str(doc["version"])}
     ssl_ctx = client_context(client_dir)
     connector = aiohttp.TCPConnector(ssl=ssl_ctx, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         api = AgentApi(session, poll_interval=poll_interval)
         batches = sorted({n["batch"] for n in doc["nodes"]})
         for b in batches:
-            todo = [n for n in doc["nodes"] if n["batch"] == b and n["state"] not in ("committed", "skipped")]
+            todo = [n for n in doc["nodes"] if n["batch"] == b and n["state"] in ("pending", "running")]
             if not todo:
                 continue
             missing = [n["node_id"] for n in todo if n["node_id"] not in nodes]
@@ -300,23 +219,40 @@ async def drive(
 
             async def one(row: dict[str, Any]) -> tuple[str, NodeResult]:
                 node = nodes[row["node_id"]]
-                # an upgrade in flight when we stopped is followed; a failed one is started anew
+                # an upgrade in flight when we stopped is followed, not requested again
                 follow = row["upgrade_id"] if row["state"] == "running" else ""
-                store.set_node(rid, node.node_id, "running", follow)
-                result = await api.upgrade(node, bundle, force=force, timeout=node_timeout, upgrade_id=follow)
+                why = "" if follow or row["retry"] else _reported_block(node, target["kind"], target["version"], rid)
+                if why:
+                    result = NodeResult("blocked", why, "")
+                else:
+                    store.set_node(rid, node.node_id, "running", follow)
+                    result = await api.upgrade(
+                        node, bundle, force=force or row["retry"], timeout=node_timeout, upgrade_id=follow
+                    )
+                if result.version and not target["version"]:
+                    target.update(kind=result.kind, version=result.version)
+                    store.set_target(rid, result.kind, result.version)
                 store.set_node(rid, node.node_id, result.state, result.upgrade_id, result.reason)
                 say(f"{rid}: {node.node_id}: {result.state}" + (f" ({result.reason})" if result.reason else ""))
                 return node.node_id, result
 
-            results = await asyncio.gather(*(one(n) for n in todo))
+            # until a box has read the bundle's manifest the target is unknown: one box first, then the rest
+            first = [] if target["version"] else [await one(todo[0])]
+            results = first + list(await asyncio.gather(*(one(n) for n in todo[len(first) :])))
             failed = [(nid, r) for nid, r in results if r.state == "failed"]
             if failed:
                 nid, r = failed[0]
                 reason = f"{nid}: {r.reason}"
                 store.set_state(rid, "paused", reason)
-                say(f"{rid}: paused after the first failure: {reason}; fix it, then 'rollout resume {rid}'")
+                say(
+                    f"{rid}: paused after the first failure: {reason}; 'rollout resume {rid}' goes on with the "
+                    f"other boxes, 'rollout resume {rid} --retry {nid}' asks {nid} again (with force)"
+                )
                 return "paused"
             doc = store.get(rid) or doc
-    store.set_state(rid, "done")
-    say(f"{rid}: done")
+    final = store.get(rid) or doc
+    left = [f"{n['node_id']} ({n['state']})" for n in final["nodes"] if n["state"] in ("failed", "blocked")]
+    reason = f"not upgraded: {', '.join(left)}" if left else ""
+    store.set_state(rid, "done", reason)
+    say(f"{rid}: done" + (f"; {reason}" if reason else ""))
     return "done"

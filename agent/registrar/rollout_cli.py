@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,15 @@ def add_commands(subparsers: Any) -> None:
     s.add_argument("rollout_id", nargs="?")
     s.add_argument("-o", "--output", choices=["table", "json"], default="table")
     s.set_defaults(func=run, _rollout="status")
-    s = rsub.add_parser("resume", help="continue a paused or interrupted rollout")
+    s = rsub.add_parser("resume", help="continue a paused or interrupted rollout with the boxes left")
     s.add_argument("rollout_id")
+    s.add_argument(
+        "--retry",
+        action="append",
+        default=[],
+        metavar="NODE",
+        help="ask this failed or blocked box again, with force (recorded in the rollout's events); repeatable",
+    )
     s.add_argument("--node-timeout", type=_duration, default=1800.0)
     s.add_argument("--poll-interval", type=_duration, default=2.0)
     s.add_argument("--client", type=Path)
@@ -149,8 +158,10 @@ def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace
         print(f"rollout {rid} created")
     else:
         rid = args.rollout_id
-        if store.get(rid) is None:
+        doc = store.get(rid)
+        if doc is None:
             raise RolloutError(f"no rollout {rid!r}; see 'rollout status'")
+        _mark_retries(store, doc, args.retry)
     client = args.client or own_client(args.state_dir, ROLLOUT)  # the registrar's own recorded operator cert
     if not (client / "client.pem").exists():
         raise RolloutError(
@@ -168,6 +179,25 @@ def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace
     return 0 if state == "done" else 1
 
 
+def _mark_retries(store: RolloutStore, doc: dict[str, Any], retry: list[str]) -> None:
+    """``--retry NODE``: only a box of this rollout that failed or was blocked; written to the audit trail."""
+    rows = {n["node_id"]: n for n in doc["nodes"]}
+    for node_id in retry:
+        row = rows.get(node_id)
+        if row is None:
+            raise RolloutError(f"--retry {node_id}: no such box in rollout {doc['id']}")
+        if row["state"] not in ("failed", "blocked"):
+            raise RolloutError(f"--retry {node_id}: it is {row['state']}; only a failed or blocked box is retried")
+    if doc["state"] == "done" and retry:
+        store.set_state(doc["id"], "paused", "boxes to retry")
+    for node_id in retry:
+        row = rows[node_id]
+        detail = f"by {getpass.getuser()}: was {row['state']} ({row['reason']}); asked again with force"
+        store.retry_node(doc["id"], node_id, detail)
+        print(f"{doc['id']}: {node_id}: retrying ({detail})")
+    store.event(doc["id"], "resumed", f"by {getpass.getuser()}")
+
+
 def _status(store: RolloutStore, args: argparse.Namespace) -> int:
     if args.rollout_id:
         doc = store.get(args.rollout_id)
@@ -177,10 +207,16 @@ def _status(store: RolloutStore, args: argparse.Namespace) -> int:
             print(json.dumps({"schema": "edge-registrar.rollout/v1", **doc}, indent=2, sort_keys=True))
             return 0
         print(f"{doc['id']}: {doc['state']}" + (f" ({doc['reason']})" if doc["reason"] else ""))
-        print(f"bundle {doc['bundle']}  selector {' '.join(f'{k}={v}' for k, v in doc['selector'].items())}")
+        target = f"  ({doc['kind']} {doc['version']})" if doc["version"] else ""
+        print(f"bundle {doc['bundle']}{target}  selector {' '.join(f'{k}={v}' for k, v in doc['selector'].items())}")
         print(f"{'BATCH':<6} {'NODE':<24} {'ROLE':<7} {'STATE':<10} REASON")
         for n in doc["nodes"]:
             print(f"{n['batch']:<6} {n['node_id']:<24} {n['role'] or '-':<7} {n['state']:<10} {n['reason']}".rstrip())
+        if doc["events"]:
+            print("events:")
+        for e in doc["events"]:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["at"]))
+            print(f"  {at} {e['event']}" + (f" {e['node_id']}" if e["node_id"] else "") + f": {e['detail']}")
         return 0
     docs = store.list()
     if args.output == "json":
@@ -189,8 +225,12 @@ def _status(store: RolloutStore, args: argparse.Namespace) -> int:
     if not docs:
         print("no rollouts")
         return 0
-    print(f"{'ID':<13} {'STATE':<8} {'DONE':>9}  BUNDLE")
+    print(f"{'ID':<13} {'STATE':<8} {'DONE':>9} {'BLOCKED':>7} {'FAILED':>6}  BUNDLE")
     for d in docs:
-        done = d["counts"].get("committed", 0) + d["counts"].get("skipped", 0)
-        print(f"{d['id']:<13} {d['state']:<8} {done:>4}/{len(d['nodes']):<4}  {d['bundle']}")
+        c = d["counts"]
+        done = c.get("committed", 0) + c.get("skipped", 0)
+        print(
+            f"{d['id']:<13} {d['state']:<8} {done:>4}/{len(d['nodes']):<4} {c.get('blocked', 0):>7} "
+            f"{c.get('failed', 0):>6}  {d['bundle']}"
+        )
     return 0

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from agent.registrar import blocked
 from agent.registrar.poll import PollRow
 from agent.registrar.registry import Node
 from agent.registrar.tokens import TokenRecord
@@ -38,6 +39,7 @@ def _ago(ts: float) -> str:
 def _node_doc(n: Node) -> dict[str, Any]:
     doc = asdict(n)
     doc["status"] = {"health": n.status.get("health", "unknown")}
+    doc["blocked_versions"] = blocked.blocked_versions(n)
     return doc
 
 
@@ -45,17 +47,28 @@ def nodes(items: Sequence[Node], output: str) -> str:
     if output == "json":
         return json.dumps({"schema": "edge-registrar.nodes/v1", "nodes": [_node_doc(n) for n in items]}, indent=1)
     rows = [
-        [n.node_id, n.state, n.site, n.cluster, n.role + (" (init)" if n.cluster_init else ""), _ago(n.last_seen)]
+        [
+            n.node_id,
+            n.state,
+            n.site,
+            n.cluster,
+            n.role + (" (init)" if n.cluster_init else ""),
+            _ago(n.last_seen),
+            ", ".join(f"{k} {v}" for k, vs in blocked.blocked_versions(n).items() for v in vs) or "-",
+        ]
         for n in items
     ]
-    return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "LAST SEEN"], rows)
+    return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "LAST SEEN", "BLOCKED"], rows)
 
 
 def node(n: Node, output: str) -> str:
     if output == "json":
-        return json.dumps({"schema": "edge-registrar.node/v1", **asdict(n)}, indent=1)
+        return json.dumps(
+            {"schema": "edge-registrar.node/v1", **asdict(n), "blocked_versions": blocked.blocked_versions(n)}, indent=1
+        )
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.cert_not_after)) if n.cert_not_after else "-"
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.cert_not_after)) if n.cert_not_after else "-"
+    held = blocked.describe(n)
     lines = [
         f"node:        {n.node_id}",
         f"state:       {n.state}",
@@ -65,6 +78,7 @@ def node(n: Node, output: str) -> str:
         f"addresses:   {', '.join(n.addresses) or '-'} (seen from {n.observed or '-'})",
         f"certificate: serial {n.serial or '-'}, expires {expires}",
         f"dmi serial:  {n.dmi_serial or '-'}",
+        f"blocked:     {held + ' (failed on the box; rollouts skip them)' if held else '-'}",
         f"last seen:   {_ago(n.last_seen)}",
     ]
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from agent.context import AgentContext
 from agent.errors import AgentError, AlreadyCurrent, BundleError
+from agent.upgrade import blocks, section
 from agent.upgrade.download import fetch, is_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
 from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
@@ -38,7 +39,7 @@ from agent.upgrade.manifest import Manifest, host_architecture
 from agent.upgrade.progress import Progress
 from agent.upgrade.record import ALREADY_CURRENT, State, UpgradeRecord
 from agent.upgrade.signing import load_release_keys
-from agent.upgrade.slots import BLOCK_AFTER_FAILURES, FACTORY, Slots
+from agent.upgrade.slots import FACTORY, Slots
 from agent.upgrade.stage import remove_half_staged, stage_agent, stage_files
 from agent.upgrade.verify import verify_bundle
 from agent.urls import redact_url
@@ -102,11 +103,13 @@ class UpgradeManager:
         self._task: asyncio.Task[None] | None = None
         self._lock: UpdateLock | None = None
         self._changed = asyncio.Event()
+        self.kind_failures: dict[str, dict[str, int]] = {}  # k3s/k0s/air-gap: {kind: {version: failures}}
         self._load()
 
     # -- records -----------------------------------------------------------------
     def _load(self) -> None:
         doc = self.ctx.store.get("upgrade")
+        self.kind_failures = blocks.counts(doc.get("failures"))
         for raw in doc.get("records", []):
             with contextlib.suppress(ValueError, TypeError):
                 rec = UpgradeRecord.model_validate(raw)
@@ -124,6 +127,7 @@ class UpgradeManager:
             {
                 "active": self.active.id if self.active else None,
                 "records": [r.model_dump(mode="json") for r in self.records.values()],
+                "failures": self.kind_failures,
             },
         )
 
@@ -143,29 +147,7 @@ class UpgradeManager:
 
     # -- status --------------------------------------------------------------------
     def section(self) -> dict[str, Any]:
-        doc = self.slots.read()
-        last = next((r for r in self.list() if r.final), None)
-        running = self.running_slot or "unmanaged"
-        summary = f"agent version {running}"
-        if self.active:
-            summary += f"; upgrading to {self.active.version or self.active.source}: {self.active.state}"
-        elif last:
-            summary += f"; last upgrade {last.version or last.source}: {last.state}"
-        blocked = sorted(v for v, n in doc["failures"].items() if n >= BLOCK_AFTER_FAILURES)
-        if blocked:
-            summary += f"; blocked: {', '.join(blocked)}"
-        return {
-            "summary": summary,
-            "running": running,
-            "current": self.slots.current() or FACTORY,
-            "installed": self.slots.installed(),
-            "trial": doc["trial"],
-            "blocked": blocked,
-            "failures": doc["failures"],
-            "last_rollback": doc["last_rollback"],
-            "active": self.active.document() if self.active else None,
-            "last": last.document() if last else None,
-        }
+        return section.build(self)
 
     def publish_progress(self) -> None:
         """Copy the worker's byte counts into the active record (cheap; called per API read)."""
@@ -236,11 +218,19 @@ class UpgradeManager:
             await self._pipeline(rec, source, bundle_file, scratch)
         except AgentError as exc:
             if not rec.final:
-                rec.code = ALREADY_CURRENT if isinstance(exc, AlreadyCurrent) else ""
+                rec.code = (
+                    ALREADY_CURRENT
+                    if isinstance(exc, AlreadyCurrent)
+                    else blocks.BLOCKED
+                    if isinstance(exc, blocks.VersionBlocked)
+                    else ""
+                )
+                await asyncio.to_thread(remove_paths, bundle_file, scratch)  # gone before the record says failed
                 self.move(rec, "failed", str(exc))
         except Exception as exc:  # a bug must not leave the upgrade "active" (and every later POST 409) forever
             log.exception("upgrade %s failed", rec.id)
             if not rec.final:
+                await asyncio.to_thread(remove_paths, bundle_file, scratch)
                 self.move(rec, "failed", f"{type(exc).__name__}: {exc}")
         finally:
             ticker.cancel()
@@ -276,6 +266,7 @@ class UpgradeManager:
             self._agent_preflight(rec, m)
         else:
             installer = self.installer(m.kind)
+            self._check_blocked(rec, m.kind, m.version, self.kind_failures.get(m.kind, {}).get(m.version, 0))
             rec.previous_version = await installer.preflight(m, rec.force)
         rec.reason = f"installing {m.kind} {m.version}"
         self._save()
@@ -292,15 +283,19 @@ class UpgradeManager:
             return
         await self._switch_kind(rec, m, installer, staged)
 
+    def _check_blocked(self, rec: UpgradeRecord, kind: str, version: str, failures: int) -> None:
+        """Refuse a blocked version unless forced; a forced try keeps the block (agent.upgrade.blocks)."""
+        if blocks.check(kind, version, failures, force=rec.force):
+            log.warning("upgrade %s: %s %s failed %d time(s) here; trying it because forced", rec.id, kind, version,
+                        failures)  # fmt: skip
+
+    def _count_failure(self, kind: str, version: str) -> None:
+        versions = self.kind_failures.setdefault(kind, {})
+        versions[version] = versions.get(version, 0) + 1
+        self._save()
+
     def _agent_preflight(self, rec: UpgradeRecord, m: Manifest) -> None:
-        failures = self.slots.failures(m.version)
-        if failures >= BLOCK_AFTER_FAILURES:
-            if not rec.force:
-                raise UpgradeRefused(
-                    f"agent version {m.version} failed {failures} times and is blocked; "
-                    "request it with force to try again"
-                )
-            self.slots.unblock(m.version)
+        self._check_blocked(rec, "agent", m.version, self.slots.failures(m.version))
         current = self.slots.current() or FACTORY
         if m.version in (current, self.running_slot):
             raise AlreadyCurrent(f"agent version {m.version} is already running")
@@ -322,7 +317,7 @@ class UpgradeManager:
                     self._save()
                 return
             if rec.deferred != why[0]:
-                rec.deferred = why[0]
+                rec.deferred, rec.recheck_s = why[0], why[1]
                 self._save()
                 self.publish()
             # look again after the hint, or at once when the config (window, lock path) changes
@@ -360,10 +355,13 @@ class UpgradeManager:
         except AgentError as exc:
             await self._restore(rec, m, installer, exc)
             return
+        if self.kind_failures.get(m.kind, {}).pop(m.version, None) is not None:
+            self._save()  # a (forced) success clears the block, as a commit does for the agent
         self.move(rec, "committed", f"{m.kind} {m.version} is running and Ready")
 
     async def _restore(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller, exc: AgentError) -> None:
         log.error("upgrade %s: %s; restoring %s", rec.id, exc, rec.previous_version)
+        self._count_failure(m.kind, m.version)  # a failed trial: blocked from now on (agent.upgrade.blocks)
         try:
             await installer.restore(m)
         except AgentError as exc2:

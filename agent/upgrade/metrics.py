@@ -45,10 +45,10 @@ def metrics(m: UpgradeManager) -> Iterator[str]:
     counts: Counter[str] = Counter(str(r.state) for r in m.list() if r.state in FINAL)
     for state in sorted(FINAL):
         yield f'edge_agent_upgrade_recent{{state="{state}"}} {counts.get(state, 0)}'
-    yield "# HELP edge_agent_upgrade_version_failures Failed trials of an agent version (blocked at 2)."
+    yield "# HELP edge_agent_upgrade_version_failures Failed trials of an agent version (blocked from the first)."
     yield "# TYPE edge_agent_upgrade_version_failures gauge"
     for version, n in sorted(doc["failures"].items()):
         yield f'edge_agent_upgrade_version_failures{{version="{_esc(version)}"}} {int(n)}'
-    yield "# HELP edge_agent_upgrade_blocked_versions Agent versions blocked after repeated failures."
+    yield "# HELP edge_agent_upgrade_blocked_versions Agent versions blocked after a failed trial."
     yield "# TYPE edge_agent_upgrade_blocked_versions gauge"
     yield f"edge_agent_upgrade_blocked_versions {sum(1 for n in doc['failures'].values() if n >= BLOCK_AFTER_FAILURES)}"

@@ -27,8 +27,9 @@ class UpgradeRecord(BaseModel):
     force: bool = False
     state: State = "downloading"
     reason: str = ""  # why it failed / rolled back, or what it is doing now
-    code: str = ""  # machine-readable outcome beside the reason: "already-current" or ""
+    code: str = ""  # machine-readable outcome beside the reason: "already-current", "version-blocked" or ""
     deferred: str = ""  # why the switch is waiting (maintenance window, update lock)
+    recheck_s: float = 0.0  # while deferred: how often the gate is looked at again
     name: str = ""
     kind: str = ""
     version: str = ""
@@ -46,7 +47,7 @@ class UpgradeRecord(BaseModel):
     def move(self, state: State, reason: str = "") -> None:
         self.state, self.reason, self.updated_at = state, reason, time.time()
         if state != "staged":
-            self.deferred = ""
+            self.deferred, self.recheck_s = "", 0.0
         self.history.append(Step(state=state, at=self.updated_at, reason=reason))
 
     def document(self) -> dict[str, Any]:

@@ -53,7 +53,7 @@ STATE_NAME = "launch.json"
 CURRENT = "current"
 STAGED_MARKER = ".staged"  # written last by staging: a version without it is half-installed
 FACTORY = "factory"
-BLOCK_AFTER_FAILURES = 2
+BLOCK_AFTER_FAILURES = 1  # one failed trial blocks the version (agent.upgrade.blocks)
 DEFAULT_MAX_STARTS = 3
 _VERSION_DIR = re.compile(r"^v?[0-9][A-Za-z0-9.+_-]*$")  # the manifest's version alphabet
 

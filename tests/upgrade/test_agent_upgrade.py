@@ -141,7 +141,8 @@ async def test_blocked_version_is_refused_unless_forced_and_failed_restart_rolls
     rec = await (await client.post("/v1/upgrades", json={"source": str(bundle)})).json()
     got = await wait_state(client, rec["id"], {"failed", "checking"})
     assert got["state"] == "failed"
-    assert "failed 2 times and is blocked; request it with force" in got["reason"]
+    assert "failed 2 times on this box and is blocked; only a request with force" in got["reason"]
+    assert got["code"] == "version-blocked"
     assert slots.installed() == []
 
     # the stand-in systemctl is told to fail the restart
@@ -153,4 +154,4 @@ async def test_blocked_version_is_refused_unless_forced_and_failed_restart_rolls
     assert got["state"] == "rolled-back"
     assert "could not restart the agent" in got["reason"]
     assert slots.current() is None and slots.trial() is None
-    assert slots.failures("0.2.0") == 1  # the force cleared the block; this failure counts anew
+    assert slots.failures("0.2.0") == 3  # forcing did not lift the block; the failure adds to it

@@ -116,6 +116,15 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
     ).stdout
     assert '"status": "True"' in ready
 
+    # what failed stays failed: the same release again, unforced, is refused before anything changes
+    swaps = (box.root / "usr/local/bin/k3s").read_bytes()
+    refused = await upgrade(manager, broken)
+    assert refused.state == "failed" and refused.code == "version-blocked", refused.reason
+    assert "k3s version v1.35.0+k3s1 failed once on this box and is blocked" in refused.reason
+    assert (box.root / "usr/local/bin/k3s").read_bytes() == swaps
+    assert box.ctx.board.sections()["upgrade"]["blocked_versions"] == {"k3s": {"v1.35.0+k3s1": 1}}
+    assert UpgradeManager(box.ctx).kind_failures == {"k3s": {"v1.35.0+k3s1": 1}}  # kept across a restart
+
     # the agent restarts in the middle of a k3s switch: the next process checks the node again
     record = {
         "id": "k1",

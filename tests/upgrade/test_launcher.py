@@ -92,7 +92,7 @@ def test_committed_version_whose_venv_vanished_falls_back_to_factory(tmp_path: P
     assert "version 1.0 is not runnable" in sd.log.read_text()
 
 
-def test_a_version_that_failed_twice_is_blocked_until_unblocked(tmp_path: Path) -> None:
+def test_a_version_that_failed_is_blocked_until_unblocked(tmp_path: Path) -> None:
     fake_version(tmp_path, "2.0", "crash")
     s = slots(tmp_path)
     for n in range(BLOCK_AFTER_FAILURES):

@@ -24,35 +24,50 @@ from agent.registrar.rollout import RolloutStore, drive, plan
 from agent.registrar.sqlite import SqliteRegistry
 
 BUNDLE = "https://releases.example/edge-agent-0.2.0.tar"
+VERSION = "0.2.0"
 
 
 @dataclass
 class FakeFleet:
-    """Every box's remote upgrade API; ``fail`` names boxes whose upgrade rolls back."""
+    """Every box's remote upgrade API, keeping the agent's rules: ``fail`` names boxes whose upgrade
+    rolls back; a version that failed on a box (``blocked``) is refused there unless forced."""
 
     fail: set[str] = field(default_factory=set)
+    blocked: dict[str, set[str]] = field(default_factory=dict)
     posts: list[tuple[str, float, str]] = field(default_factory=list)  # node, time, caller role
+    forced: list[str] = field(default_factory=list)
     done: dict[str, float] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
+    refused: set[str] = field(default_factory=set)
 
     def app(self, node_id: str) -> web.Application:
         async def post(request: web.Request) -> web.Response:
             body = await request.json()
-            assert body == {"source": BUNDLE, "force": False}
+            assert body["source"] == BUNDLE and set(body) == {"source", "force"}
             peer = request.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)  # type: ignore[union-attr]
             role = role_of(x509.load_der_x509_certificate(peer)) or ""
             self.posts.append((node_id, time.monotonic(), role))
+            if body["force"]:
+                self.forced.append(node_id)
             self.polls[node_id] = 0
+            self.refused.discard(node_id)
+            if VERSION in self.blocked.get(node_id, set()) and not body["force"]:
+                self.refused.add(node_id)
             return web.json_response({"id": f"u-{node_id}", "state": "downloading"}, status=202)
 
         async def get(request: web.Request) -> web.Response:
             self.polls[node_id] += 1
+            what = {"id": request.match_info["id"], "kind": "agent", "version": VERSION}
+            if node_id in self.refused:
+                reason = f"agent version {VERSION} failed once on this box and is blocked"
+                return web.json_response({**what, "state": "failed", "code": "version-blocked", "reason": reason})
             if self.polls[node_id] < 2:
-                return web.json_response({"id": request.match_info["id"], "state": "checking", "reason": ""})
+                return web.json_response({**what, "state": "checking", "reason": ""})
             self.done[node_id] = time.monotonic()
             if node_id in self.fail:
-                return web.json_response({"state": "rolled-back", "reason": "not healthy within 60s"})
-            return web.json_response({"state": "committed", "reason": "agent 0.2.0 is healthy"})
+                self.blocked.setdefault(node_id, set()).add(VERSION)
+                return web.json_response({**what, "state": "rolled-back", "reason": "not healthy within 60s"})
+            return web.json_response({**what, "state": "committed", "reason": "agent 0.2.0 is healthy"})
 
         app = web.Application()
         app.router.add_post("/v1/upgrades", post)
@@ -145,28 +160,77 @@ async def test_servers_first_one_at_a_time_then_agents_in_batches(fleet: Any) ->
     assert doc is not None and doc["state"] == "done" and doc["counts"] == {"committed": 5}
 
 
-async def test_first_failure_pauses_and_resume_finishes_without_redoing_done_boxes(fleet: Any) -> None:
+async def test_a_failed_canary_stays_failed_on_resume_and_only_an_explicit_retry_asks_it_again(
+    fleet: Any,
+) -> None:
     state, fake = fleet
-    fake.fail = {"a1"}
+    fake.fail = {"s1"}
     nodes = _nodes(state)
     store = RolloutStore(state)
     batches = plan(list(nodes.values()), canary=1, batch_size=2)
     rid = store.create(BUNDLE, {"site": "lab"}, batches, force=False, batch_size=2, canary=1)
-    assert (
-        await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lambda _: None)
-        == "paused"
+    lines: list[str] = []
+    assert await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lines.append) == (
+        "paused"
     )
     doc = store.get(rid)
     assert doc is not None
-    assert doc["state"] == "paused" and doc["reason"] == "a1: rolled-back: not healthy within 60s"
-    assert "a3" not in [n for n, _, _ in fake.posts]  # nothing after the failed batch
-    fake.fail = set()
+    assert doc["state"] == "paused" and doc["reason"] == "s1: rolled-back: not healthy within 60s"
+    assert [n for n, _, _ in fake.posts] == ["s1"]  # nothing after the failed canary
+    assert (doc["kind"], doc["version"]) == ("agent", VERSION)  # learnt from the canary's manifest
+    assert f"'rollout resume {rid} --retry s1' asks s1 again" in lines[-1]
+
+    # resume goes on with the other boxes; the failed canary is not given the same version again
     fake.posts.clear()
     assert (
         await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lambda _: None)
         == "done"
     )
-    assert sorted(n for n, _, _ in fake.posts) == ["a1", "a3"]
+    assert sorted(n for n, _, _ in fake.posts) == ["a1", "a2", "a3", "s2"]
+    doc = store.get(rid)
+    assert doc is not None and doc["counts"] == {"committed": 4, "failed": 1}
+    assert doc["reason"] == "not upgraded: s1 (failed)"
+
+    # retrying it takes the operator's --retry, sent with force and written to the rollout's events
+    fake.fail, fake.posts = set(), []
+    store.close()
+    args = ["--state-dir", str(state), "rollout", "resume", rid, "--poll-interval", "0.01", "--node-timeout", "10"]
+    assert await asyncio.to_thread(registrar_main, [*args, "--retry", "a1"]) == 1  # committed: nothing to retry
+    assert await asyncio.to_thread(registrar_main, [*args, "--retry", "s1"]) == 0
+    assert [n for n, _, _ in fake.posts] == ["s1"] and fake.forced == ["s1"]
+    store = RolloutStore(state)
+    doc = store.get(rid)
+    assert doc is not None and doc["state"] == "done" and doc["counts"] == {"committed": 5}
+    retries = [e for e in doc["events"] if e["event"] == "retry"]
+    assert [e["node_id"] for e in retries] == ["s1"]
+    assert "was failed (rolled-back: not healthy within 60s); asked again with force" in retries[0]["detail"]
+
+
+async def test_boxes_with_the_version_blocked_are_skipped_and_reported_not_asked_again(fleet: Any) -> None:
+    state, fake = fleet
+    db = SqliteRegistry(state / "registry.sqlite")
+    # a2's last heartbeat says 0.2.0 failed there; a3 has it blocked too, but has not said so yet
+    db.record_heartbeat("a2", {"sections": {"upgrade": {"blocked_versions": {"agent": {VERSION: 1}}}}}, "127.0.0.1")
+    db.close()
+    fake.blocked = {"a2": {VERSION}, "a3": {VERSION}}
+    nodes = _nodes(state)
+    store = RolloutStore(state)
+    batches = plan(list(nodes.values()), canary=1, batch_size=2)
+    rid = store.create(BUNDLE, {"site": "lab"}, batches, force=False, batch_size=2, canary=1)
+    lines: list[str] = []
+    assert await drive(store, rid, nodes, state / "rollout", node_timeout=10, poll_interval=0.01, say=lines.append) == (
+        "done"
+    )
+    assert "a2" not in [n for n, _, _ in fake.posts]  # known blocked: not asked at all
+    doc = store.get(rid)
+    assert doc is not None
+    rows = {n["node_id"]: n for n in doc["nodes"]}
+    assert rows["a2"]["state"] == "blocked" and "agent 0.2.0 failed once on this box" in rows["a2"]["reason"]
+    assert f"'rollout resume {rid} --retry a2'" in rows["a2"]["reason"]
+    assert rows["a3"]["state"] == "blocked" and "is blocked" in rows["a3"]["reason"]  # the box refused it
+    assert doc["counts"] == {"committed": 3, "blocked": 2}
+    assert lines[-1] == f"{rid}: done; not upgraded: a2 (blocked), a3 (blocked)"
+    assert fake.forced == []
 
 
 def test_cli_dry_run_status_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,6 +32,10 @@ def test_plain_output_is_lines_with_progress_reason_and_deferral() -> None:
     assert "reason:   crashed 3 times" in render_upgrade(failed, tty=True)
     waiting = {**DOC, "state": "staged", "deferred": "outside the maintenance window 02:00-04:00 UTC"}
     assert "waiting:  outside the maintenance window" in render_upgrade(waiting, tty=False)
+    locked = {**waiting, "deferred": "update lock /run/edge-agent/update.lock is held by a workload", "recheck_s": 1.0}
+    assert "waiting:  update lock /run/edge-agent/update.lock is held by a workload; looks again every 1s" in (
+        render_upgrade(locked, tty=False)
+    )
 
 
 def test_list_view() -> None:
