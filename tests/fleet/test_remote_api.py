@@ -76,7 +76,14 @@ async def start_box(
             what="remote API",
             explain=lambda: ctx.board.conditions(),
         )
-        yield Box(ctx, port, handle.reg.registry.list_nodes()[-1].node_id)
+        # the registrar knows where to reach the box once a heartbeat carried its API port and address
+        await wait_for(
+            lambda: any(n.api_port == port and n.addresses for n in handle.reg.registry.list_nodes()),
+            what="the registrar to record the box's remote API",
+            explain=lambda: handle.reg.registry.list_nodes(),
+        )
+        node = next(n for n in handle.reg.registry.list_nodes() if n.api_port == port)
+        yield Box(ctx, port, node.node_id)
     finally:
         remote.cancel()
         await asyncio.gather(remote, return_exceptions=True)
