@@ -33,6 +33,7 @@ from agent.errors import (
     FleetError,
     PinMismatch,
 )
+from agent.fleet import hardware
 from agent.fleet import identity as ident
 from agent.fleet.addresses import local_addresses, split_listen
 from agent.fleet.est_client import EstClient, pinned_context
@@ -273,11 +274,13 @@ class EnrollmentController:
     def _heartbeat_doc(self) -> dict[str, Any]:
         board = self.ctx.board
         doc: dict[str, Any] = {
+            "boot_id": hardware.boot_id(self.ctx.paths),  # with hardware: which box sends this (duplicates)
+            "hardware": hardware.read(self.ctx.paths).key,
             "status": {
                 "health": "degraded" if board.degraded() else "healthy",
                 "conditions": [c.model_dump(mode="json") for c in board.conditions()],
                 "sections": board.sections(),
-            }
+            },
         }
         tokens = self.ctx.join_tokens.value
         assignment = self.ctx.assignment.value

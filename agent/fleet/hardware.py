@@ -28,6 +28,7 @@ from typing import Any
 
 from agent.paths import Paths
 
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 DMI_DIR = "/sys/class/dmi/id"
 NET_DIR = "/sys/class/net"
 NVME_DIR = "/sys/class/nvme"
@@ -117,6 +118,11 @@ def read(paths: Paths) -> Fingerprint:
         dmi_serial=_digest("dmi-serial", serial) if serial else "",
         devices=frozenset(devices),
     )
+
+
+def boot_id(paths: Paths) -> str:
+    """New at every boot; heartbeats carry it so the registrar can tell two boxes sharing one identity."""
+    return _read(paths.under(BOOT_ID))
 
 
 def moved(recorded: Fingerprint, current: Fingerprint) -> str:

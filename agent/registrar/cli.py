@@ -3,7 +3,7 @@
     edge-registrar --state-dir DIR init
     edge-registrar --state-dir DIR serve --listen HOST:PORT [--san NAME ...] [--servers 1|3] ...
     edge-registrar --state-dir DIR token create [--ttl 24h] [--uses 1] [--site S] [--label k=v] [--require-approval]
-    edge-registrar --state-dir DIR nodes list|show ID|approve ID|revoke ID [-o json]
+    edge-registrar --state-dir DIR nodes list|show ID|approve ID|revoke ID|resolve ID [-o json]
     edge-registrar --state-dir DIR cert issue --role fleet:admin --name alice --out DIR
     edge-registrar --state-dir DIR poll [-o json]
 
@@ -25,6 +25,7 @@ from agent.errors import AgentError
 from agent.registrar import rollout_cli, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority
+from agent.registrar.duplicates import IdentityGuard
 from agent.registrar.identity import POLLER, ensure_client, issue_client
 from agent.registrar.poll import poll_fleet
 from agent.registrar.service import Registrar, Settings
@@ -129,16 +130,23 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     db = registry(args.state_dir)
+    guard = IdentityGuard(args.state_dir)
     try:
+        flagged = guard.flagged()
         if args.nodes_cmd == "list":
-            print(views.nodes(db.list_nodes(), args.output))
+            print(views.nodes(db.list_nodes(), args.output, flagged))
             return 0
         node = db.get_node(args.node_id)
         if node is None:
             print(f"edge-registrar: no node {args.node_id!r}", file=sys.stderr)
             return 1
         if args.nodes_cmd == "show":
-            print(views.node(node, args.output))
+            print(views.node(node, args.output, flagged.get(node.node_id)))
+        elif args.nodes_cmd == "resolve":
+            if not guard.resolve(node.node_id):
+                print(f"edge-registrar: node {node.node_id} is not flagged DuplicateIdentity", file=sys.stderr)
+                return 1
+            print(f"resolved {node.node_id}: its next box to heartbeat is the node (revoke it to shut both out)")
         elif args.nodes_cmd == "approve":
             if node.state == "revoked":
                 print(f"edge-registrar: node {node.node_id} is revoked; it cannot be approved", file=sys.stderr)
@@ -150,6 +158,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             print(f"revoked {node.node_id} ({n} certificate(s) now on the CRL)")
         return 0
     finally:
+        guard.close()
         db.close()
 
 
@@ -227,7 +236,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_token_list)
 
     nodes = sub.add_parser("nodes", help="enrolled boxes").add_subparsers(dest="nodes_cmd", required=True)
-    for name in ("list", "show", "approve", "revoke"):
+    for name in ("list", "show", "approve", "revoke", "resolve"):
         s = nodes.add_parser(name)
         if name != "list":
             s.add_argument("node_id")

@@ -2,7 +2,8 @@
 
 Wire documents (JSON, schema ``edge-registrar.membership/v1``):
 - ``POST /v1/fleet/register``  {addresses, api_port, inventory, dmi_serial, site, labels}
-- ``POST /v1/fleet/heartbeat`` {status, join_tokens?: {server, agent}}
+- ``POST /v1/fleet/heartbeat`` {status, boot_id, hardware, join_tokens?: {server, agent}}; 409 while the
+  node is flagged DuplicateIdentity and this is not its first box (agent.registrar.duplicates)
 - ``GET  /v1/fleet/assignment``
 each answered with {node_id, cluster, assignment | null, waiting, crl_number}.
 ``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
@@ -18,12 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.api.http import problem
 from agent.registrar.assign import assignment_for, choose_role
+from agent.registrar.duplicates import IdentityGuard, instance_of
 from agent.registrar.registry import Node
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
 
 log = logging.getLogger("edge-registrar.membership")
 
 SCHEMA = "edge-registrar.membership/v1"
+GUARD: web.AppKey[IdentityGuard] = web.AppKey("identity_guard", IdentityGuard)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -47,6 +50,8 @@ class JoinTokensWire(_Wire):
 
 class HeartbeatRequest(_Wire):
     status: dict[str, Any] = Field(default_factory=dict)
+    boot_id: str = Field("", max_length=64)  # which box sends it (agent.registrar.duplicates)
+    hardware: str = Field("", max_length=64)
     join_tokens: JoinTokensWire | None = None
 
 
@@ -137,6 +142,10 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     body = await _body(request, HeartbeatRequest)
     if isinstance(body, web.Response):
         return body
+    duplicate = request.app[GUARD].heartbeat(node.node_id, instance_of(body.boot_id, body.hardware))
+    if duplicate is not None:
+        log.warning("node %s: heartbeat refused: %s", node.node_id, duplicate.reason)
+        return problem(409, "Conflict", duplicate.reason)
     reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
     if body.join_tokens is not None:
         if node.role != "server" or not node.cluster:
@@ -164,7 +173,13 @@ async def crl(request: web.Request) -> web.StreamResponse:
     return web.Response(body=request.app[REGISTRAR].crl_der(), content_type="application/pkix-crl")
 
 
+async def _close_guard(app: web.Application) -> None:
+    app[GUARD].close()
+
+
 def add_routes(app: web.Application) -> None:
+    app[GUARD] = IdentityGuard(app[REGISTRAR].state_dir)
+    app.on_cleanup.append(_close_guard)
     app.router.add_post("/v1/fleet/register", register)
     app.router.add_post("/v1/fleet/heartbeat", heartbeat)
     app.router.add_get("/v1/fleet/assignment", assignment)

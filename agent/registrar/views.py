@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from agent.registrar import blocked
+from agent.registrar.duplicates import Duplicate
 from agent.registrar.poll import PollRow
 from agent.registrar.registry import Node
 from agent.registrar.tokens import TokenRecord
@@ -43,13 +44,15 @@ def _node_doc(n: Node) -> dict[str, Any]:
     return doc
 
 
-def nodes(items: Sequence[Node], output: str) -> str:
+def nodes(items: Sequence[Node], output: str, duplicates: Mapping[str, Duplicate] | None = None) -> str:
+    dup = duplicates or {}
     if output == "json":
-        return json.dumps({"schema": "edge-registrar.nodes/v1", "nodes": [_node_doc(n) for n in items]}, indent=1)
+        docs = [{**_node_doc(n), "duplicate": dup[n.node_id].reason if n.node_id in dup else None} for n in items]
+        return json.dumps({"schema": "edge-registrar.nodes/v1", "nodes": docs}, indent=1)
     rows = [
         [
             n.node_id,
-            n.state,
+            n.state + (", DuplicateIdentity" if n.node_id in dup else ""),
             n.site,
             n.cluster,
             n.role + (" (init)" if n.cluster_init else ""),
@@ -61,17 +64,23 @@ def nodes(items: Sequence[Node], output: str) -> str:
     return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "LAST SEEN", "BLOCKED"], rows)
 
 
-def node(n: Node, output: str) -> str:
+def node(n: Node, output: str, duplicate: Duplicate | None = None) -> str:
     if output == "json":
         return json.dumps(
-            {"schema": "edge-registrar.node/v1", **asdict(n), "blocked_versions": blocked.blocked_versions(n)}, indent=1
+            {
+                "schema": "edge-registrar.node/v1",
+                **asdict(n),
+                "blocked_versions": blocked.blocked_versions(n),
+                "duplicate": duplicate.reason if duplicate else None,
+            },
+            indent=1,
         )
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.cert_not_after)) if n.cert_not_after else "-"
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(n.cert_not_after)) if n.cert_not_after else "-"
     held = blocked.describe(n)
     lines = [
         f"node:        {n.node_id}",
-        f"state:       {n.state}",
+        f"state:       {n.state}" + (f" ({duplicate.reason})" if duplicate else ""),
         f"site:        {n.site}",
         f"labels:      {', '.join(f'{k}={v}' for k, v in sorted(n.labels.items())) or '-'}",
         f"cluster:     {n.cluster or '-'} ({n.role or 'unassigned'}{', init' if n.cluster_init else ''})",
