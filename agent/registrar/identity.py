@@ -78,10 +78,10 @@ def _usable(
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One issuer at a time per directory (a poll and a rollout may start together)."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(directory / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+def _locked(lock: Path) -> Iterator[None]:
+    """One issuer at a time per certificate (a poll and a rollout may start together)."""
+    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -111,7 +111,7 @@ def ensure_client(
     client.key, ca.pem), issued and recorded only when the one there cannot be reused."""
     out = state_dir / who.subdir
     owner = f"operator:{who.name}"
-    with _locked(out):
+    with _locked(out / ".lock"):
         cert = _usable(ca, registry, out / "client.pem", out / "client.key", owner)
         if cert is not None and role_of(cert) == who.role and (out / "ca.pem").read_bytes() == cert_pem(ca.cert):
             return out
@@ -138,7 +138,7 @@ def ensure_serving(
     only when the one on disk cannot be reused."""
     cert_path, key_path = state_dir / "server.pem", state_dir / "server.key"
     wanted = {parse_san(n) for n in names}
-    with _locked(state_dir / "serving"):
+    with _locked(state_dir / "server.lock"):
         cert = _usable(ca, registry, cert_path, key_path, SERVING_OWNER)
         if cert is not None and _sans(cert) == wanted:
             return cert_path, key_path
