@@ -162,6 +162,7 @@ def load_config(paths: Paths, config_file: Path | None = None) -> LoadedConfig:
     problems: list[ConfigProblem] = []
     merged: dict[str, Any] = {}
     sources: list[str] = []
+    layers: list[tuple[str, dict[str, Any]]] = []  # the accepted layers, highest first
     if config_file is not None and not config_file.is_file():
         problems.append(ConfigProblem(str(config_file), "", "no such file (given with --config)"))
     for path in layer_files(paths, config_file):
@@ -179,6 +180,7 @@ def load_config(paths: Paths, config_file: Path | None = None) -> LoadedConfig:
             continue
         merged = merge(merged, layer)
         sources.append(str(path))
+        layers.insert(0, (str(path), layer))
     if problems:
         raise ConfigError(problems)
     try:
@@ -189,7 +191,6 @@ def load_config(paths: Paths, config_file: Path | None = None) -> LoadedConfig:
     # checked here, so agentd check-config and the daemon accept and refuse exactly the same configs
     planned = config_problems(config)
     if planned:
-        layers = [(path, read_layer(Path(path))) for path in reversed(sources)]
         raise ConfigError([_located(p, layers) for p in planned])
     return LoadedConfig(config, tuple(sources), merged)
 
