@@ -50,12 +50,15 @@ TRIM_AFTER = 64  # connections since the last trim that make a drained burst wor
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
 
-def default_max_connections() -> int:
+def max_connections_for(nofile_soft_limit: int) -> int:
     """MAX_CONNECTIONS, or a quarter of the descriptor limit when that is lower."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
+    if nofile_soft_limit == resource.RLIM_INFINITY:
         return MAX_CONNECTIONS
-    return max(4, min(MAX_CONNECTIONS, soft // 4))
+    return max(4, min(MAX_CONNECTIONS, nofile_soft_limit // 4))
+
+
+def default_max_connections() -> int:
+    return max_connections_for(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def _malloc_trim() -> Callable[[], None]:
