@@ -143,7 +143,12 @@ class RuntimeController:
         activation = await rt.activate(desired, rendered, apply=apply, unit_changed=unit_changed)
         if activation.outcome != "unchanged":
             self._since = time.monotonic()
-            log.info("%s: %s %s", rendered.unit, activation.outcome, mask(activation.detail, token_forms(desired)))
+            log.info(
+                "%s: %s %s",
+                rendered.unit,
+                activation.outcome,
+                mask(activation.detail, [*token_forms(desired), *rendered.secrets]),
+            )
         if apply:
             self.ctx.store.put(
                 SECTION,
@@ -238,7 +243,7 @@ class RuntimeController:
         activation: Activation,
     ) -> None:
         state = await self.systemd.show(rendered.unit)
-        secrets = token_forms(desired)
+        secrets = [*token_forms(desired), *rendered.secrets]
         why = None
         ok, problem = await rt.healthy(desired, rendered.unit) if state.running else (False, "")
         if ok:

@@ -54,6 +54,7 @@ class Rendered:
     files: tuple[FileSpec, ...]
     remove: tuple[str, ...] = ()
     install_argv: tuple[str, ...] = ()  # k0s only: the `k0s install ...` invocation
+    secrets: tuple[str, ...] = ()  # rendered secrets besides the join token, masked in logs and status
 
     @property
     def digest(self) -> str:
@@ -119,6 +120,7 @@ def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
         unit,
         files,
         remove=(f"{SYSTEMD}/{other}.service", f"{SYSTEMD}/{other}.service.env"),
+        secrets=(facts.agent_token,) if facts.agent_token and d.role == "server" and d.cluster_init else (),
     )
 
 
