@@ -36,6 +36,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(agentd: Agen
                 f"http://127.0.0.1:{port}/openapi.json",
                 "--checks",
                 "all",
+                # DELETE /v1/upgrades/{id} cancels: the record stays (state failed, reason "cancelled by the
+                # operator") for the audit trail, as the OpenAPI document says, so a GET after it is a 200
+                "--exclude-checks",
+                "use_after_free",
                 "--max-examples",
                 str(MAX_EXAMPLES),
                 "--workers",
