@@ -208,9 +208,9 @@ def main() -> None:
                   f"{took:.1f}s, {args.requests / took:.0f}/s, {bad} not 200; RSS {rss(proc)}")  # fmt: skip
 
             if box.umockdev:
-                _, n, secs, seen = box.ask(f"hotplug {args.hotplug}").split()
+                _, n, secs, seen, lost = box.ask(f"hotplug {args.hotplug}").split()
                 print(f"2. {n} uevents on gpu-server.umockdev (NIC add/remove): {float(secs):.1f}s, agentd counted "
-                      f"{seen}; RSS {rss(proc)}")  # fmt: skip
+                      f"{seen} ({lost} dropped by umockdev's sender); RSS {rss(proc)}")  # fmt: skip
             else:
                 print("2. hotplug: SKIPPED (no umockdev-wrapper or python3-gi: apt-get install umockdev python3-gi)")
 

@@ -8,11 +8,14 @@ Commands on stdin, one per line, each answered with one line on stdout:
 
     pid             -> "pid N" (agentd's pid)
     hotplug N       -> N uevents (a NIC added, then removed, alternately), in batches of
-                       BATCH, each once agentd has counted the last: "ok N SECONDS EVENTS_COUNTED"
+                       BATCH, each once agentd has counted the last: "ok N SECONDS COUNTED LOST"
     quit            -> stops agentd: "bye RC"
 
 Events are paced on agentd's own count (its inventory section's ``hotplug_events``):
-umockdev's uevent emulation blocks for good once the monitor's socket buffer is full.
+umockdev's uevent emulation drops an event (sendmsg EAGAIN) when the monitor's socket
+buffer is full; events agentd has not counted LOST_AFTER seconds after their batch are
+reported as lost. agentd may count more events than were sent (umockdev delivers a removal
+more than once here), which is why the count is reported beside N.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 from trees import fixture_path  # noqa: E402
 
-BATCH = 10  # uevents sent before waiting for agentd to count them
+BATCH = 5  # uevents sent before waiting for agentd to count them (it publishes its count per rescan)
+LOST_AFTER = 2.0  # seconds without agentd counting a batch: umockdev dropped some of it
 NIC_PATH = "/sys/devices/virtual/net/soak0"
 NIC = """P: /devices/virtual/net/soak0
 E: SUBSYSTEM=net
@@ -72,7 +76,7 @@ def main() -> None:
     (root / "run/udev/control").touch()
     log = (root.parent / "agentd.log").open("ab")
     argv = [sys.executable, "-m", "agent.daemon", "run", "--root", str(root), "--log-format", "text"]
-    agentd = subprocess.Popen(argv, stderr=log, cwd=REPO)
+    agentd = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, cwd=REPO)  # our stdout is the answers
     sock = root / "run/edge-agent/agent.sock"
     added = False
     for line in sys.stdin:
@@ -82,7 +86,7 @@ def main() -> None:
         elif cmd[0] == "hotplug":
             t0 = time.monotonic()
             seen = first = status(sock)["sections"]["inventory"]["hotplug_events"]
-            left = int(cmd[1])
+            lost, left = 0, int(cmd[1])
             while left:
                 batch = min(BATCH, left)
                 for _ in range(batch):
@@ -94,13 +98,14 @@ def main() -> None:
                         tb.uevent(NIC_PATH, "add")
                     added = not added
                 left -= batch
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + LOST_AFTER
                 while (now := status(sock)["sections"]["inventory"]["hotplug_events"]) < seen + batch:
                     if time.monotonic() > deadline:
-                        sys.exit(f"umock_agentd: agentd did not count {batch} uevents within 30 s")
+                        lost += seen + batch - now  # umockdev's sendmsg gave up (EAGAIN): never delivered
+                        break
                     time.sleep(0.01)
                 seen = now
-            print(f"ok {cmd[1]} {time.monotonic() - t0:.2f} {seen - first}", flush=True)
+            print(f"ok {cmd[1]} {time.monotonic() - t0:.2f} {seen - first} {lost}", flush=True)
         elif cmd[0] == "quit":
             agentd.terminate()
             print(f"bye {agentd.wait(15)}", flush=True)
