@@ -41,6 +41,11 @@ case "$variant" in production|test) ;; *) die "--variant must be 'production' or
 # EDGE_AGENT_UNIT tries a unit change before it lands in systemd/ (it is part of the tree key).
 unit=${EDGE_AGENT_UNIT:-"$repo/systemd/edge-agent.service"}
 [[ -f "$unit" ]] || die "missing $unit (the agent unit)"
+# pip for the host side (building the agent wheel, fetching dependency wheels) comes from the
+# project's .venv (make deps): Debian's python3 has no pip unless python3-pip is installed.
+host_python=${EDGE_AGENT_BUILD_PYTHON:-python3}
+[[ -z "${EDGE_AGENT_BUILD_PYTHON:-}" && -x "$repo/.venv/bin/python" ]] && host_python="$repo/.venv/bin/python"
+"$host_python" -m pip --version >/dev/null 2>&1 || die "$host_python has no pip: run 'make deps' (creates .venv)"
 for tool in debootstrap chroot python3 sha256sum; do
     command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install debootstrap)"
 done
@@ -103,12 +108,12 @@ git -C "$repo" ls-files -co --exclude-standard -z -- agent pyproject.toml README
     | (cd "$repo" && xargs -0 cp --parents -t "$work/src")
 [[ -f "$work/src/README.md" ]] || echo "# edge-agent" > "$work/src/README.md"
 log "building the agent wheel from $repo"
-python3 -m pip wheel --quiet --no-deps --wheel-dir "$work/wheels" "$work/src" >&2
+"$host_python" -m pip wheel --quiet --no-deps --wheel-dir "$work/wheels" "$work/src" >&2
 deps="$cache/deps-$deps_key"
 if [[ ! -d "$deps" ]]; then
     log "fetching dependency wheels for cp311 manylinux -> $deps"
     rm -rf "$deps.tmp" && mkdir -p "$deps.tmp"
-    python3 -m pip download --quiet --only-binary=:all: --dest "$deps.tmp" \
+    "$host_python" -m pip download --quiet --only-binary=:all: --dest "$deps.tmp" \
         --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
         --platform manylinux_2_36_x86_64 --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_5_x86_64 \

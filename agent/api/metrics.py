@@ -106,6 +106,6 @@ class ConnectionCounters:
             ("handshake_failed", self.handshake_failures),
         ):
             yield f'edge_agent_remote_connections_dropped_total{{reason="{reason}"}} {n}'
-        yield "# HELP edge_agent_remote_accept_errors_total Failed accepts on the remote port (out of descriptors)."
+        yield "# HELP edge_agent_remote_accept_errors_total Failed accepts on the remote port (EMFILE ...)."
         yield "# TYPE edge_agent_remote_accept_errors_total counter"
         yield f"edge_agent_remote_accept_errors_total {self.accept_errors}"

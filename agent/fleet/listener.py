@@ -10,8 +10,8 @@ fails too. So this listener accepts TCP itself and:
   at once, counted, and logged at most once per ``log_interval``;
 - gives each connection ``handshake_timeout`` seconds from accept to a finished handshake,
   and waits for its first byte before allocating any TLS state;
-- when accept itself runs out of descriptors (EMFILE), counts it, logs once per interval and
-  pauses accepting briefly, instead of a traceback per attempt;
+- when accept itself fails (out of descriptors: EMFILE), counts it, logs once per interval
+  and pauses accepting briefly, instead of a traceback per attempt;
 - returns freed memory to the OS once a burst of connections has drained (glibc keeps it).
 
 ``default_max_connections`` keeps the cap well below the process's descriptor limit, so
@@ -40,7 +40,7 @@ HANDSHAKE_TIMEOUT = 5.0
 MAX_CONNECTIONS = 256
 LOG_INTERVAL = 60.0
 ACCEPT_PAUSE = 0.5
-OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+PEER_GONE = frozenset({errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO})
 # A burst bigger than the kernel's accept queue is partly dropped in the kernel (with syncookies,
 # silently): the peer believes it is connected, agentd never sees or counts it. A queued
 # connection costs agentd nothing, so let the queue hold a burst (the kernel caps it at somaxconn).
@@ -190,9 +190,9 @@ class GuardedTLSListener:
             try:
                 conn, _ = await loop.sock_accept(sock)
             except OSError as exc:
-                if exc.errno not in OUT_OF_RESOURCES:
-                    continue  # the peer gave up before we accepted (ECONNABORTED ...)
-                self.counters.accept_errors += 1
+                if exc.errno in PEER_GONE:
+                    continue  # the peer gave up before we accepted it
+                self.counters.accept_errors += 1  # EMFILE and the like: pause, do not spin
                 self._log.warn("accept", f"accept failed ({exc.strerror}); pausing {ACCEPT_PAUSE:g}s")
                 await asyncio.sleep(ACCEPT_PAUSE)
                 continue

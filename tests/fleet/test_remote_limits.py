@@ -1,14 +1,17 @@
 """The remote listener under connections that never finish a TLS handshake: the real listener
 with the real aiohttp app runner, real sockets and real TLS (no registrar needed: the box's
-identity is written the way enrollment leaves it)."""
+identity is written the way enrollment leaves it), and a process out of descriptors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import http.client
+import json
 import logging
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -141,3 +144,66 @@ async def test_garbage_and_certificateless_clients_fail_the_handshake_and_give_t
         await until(lambda: srv.counters.handshake_failures == 2, "two failed handshakes counted")
         await until(lambda: srv.counters.active == 0, "their slots given back")
         assert await asyncio.to_thread(remote_get, srv.port, no_cert) == 200
+
+
+OUT_OF_FDS = """
+import asyncio, dataclasses, json, logging, resource, sys
+from aiohttp import web
+from agent.api.metrics import ConnectionCounters
+from agent.api.mtls import server_context
+from agent.fleet.listener import GuardedTLSListener
+
+async def main(ident: str) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    runner = web.AppRunner(web.Application())
+    await runner.setup()
+    tls = server_context(f"{ident}/cert.pem", f"{ident}/key.pem", f"{ident}/ca.pem")
+    counters = ConnectionCounters()
+    # a cap above the descriptor limit (what default_max_connections prevents): accept hits EMFILE
+    listener = GuardedTLSListener(runner.server, tls, counters, max_connections=1000, handshake_timeout=2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+    await listener.start("127.0.0.1", 0)
+    print(listener.ports[0], flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.readline():
+        print(json.dumps(dataclasses.asdict(counters)), flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_out_of_descriptors_in_accept_pauses_counts_and_logs_once_then_recovers(tmp_path: Path) -> None:
+    give_identity(tmp_path / "identity")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", OUT_OF_FDS, str(tmp_path / "identity")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def counters() -> dict[str, int]:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        return dict(json.loads(proc.stdout.readline()))
+
+    try:
+        port = int(proc.stdout.readline())
+        with half_open(port, 80) as socks:
+            deadline = time.monotonic() + 30
+            while counters()["accept_errors"] == 0:
+                assert time.monotonic() < deadline, counters()
+                time.sleep(0.05)
+            # the connections it could not accept wait in the kernel's queue and are served later
+            while not all(map(closed_by_peer, socks)):
+                assert time.monotonic() < deadline + 30, counters()
+                time.sleep(0.05)
+            final = counters()
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert final["handshake_timeouts"] == final["accepted"] == 80, final
+    assert final["active"] == 0 and final["accept_errors"] >= 1, final
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.count("accept failed") == 1, stderr[-3000:]
