@@ -36,6 +36,8 @@ from agent.fleet.enrollment import EnrollmentController
 from agent.fleet.remote import RemoteApiController
 from agent.fleet.seed import adopt_seed
 from agent.fsio import remove_stale_temps
+from agent.health import metrics as health_metrics
+from agent.health.controller import HealthController
 from agent.inventory import metrics as inventory_metrics
 from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
@@ -198,6 +200,7 @@ class Agent:
             RemoteApiController(ctx, api_runner),
             RuntimeController(ctx),
             UpgradeController(ctx, upgrades),
+            HealthController(ctx),
         ]
 
     @staticmethod
@@ -207,6 +210,7 @@ class Agent:
             lambda: fleet_metrics.metrics(ctx),
             lambda: runtime_metrics.metrics(ctx),
             lambda: upgrade_metrics.metrics(upgrades),
+            lambda: health_metrics.metrics(ctx.board),
         ]
 
     async def serve_socket(self, api_runner: web.AppRunner, group: str) -> None:
