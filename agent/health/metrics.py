@@ -31,6 +31,10 @@ def _pct(v: Any) -> float | None:
     return None if v is None else v / 100
 
 
+def _hours(v: Any) -> int | None:
+    return None if v is None else v * 3600
+
+
 def _nvme(rows: list[dict[str, Any]]) -> Iterator[str]:
     def col(key: str, f: Any = None) -> list[tuple[str, Any]]:
         return [(r["device"], f(r.get(key)) if f else r.get(key)) for r in rows]
@@ -99,7 +103,13 @@ def _nvme(rows: list[dict[str, Any]]) -> Iterator[str]:
             "device",
             col("unsafe_shutdowns"),
         ),
-        ("edge_agent_nvme_power_on_hours_total", "counter", "Power-on hours.", "device", col("power_on_hours")),
+        (
+            "edge_agent_nvme_power_on_seconds_total",
+            "counter",
+            "Power-on time (SMART reports hours).",
+            "device",
+            col("power_on_hours", _hours),
+        ),
     ]
     for fam in fams:
         yield from _family(*fam)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ExecError
+from agent.errors import CommandNotFound, ExecError
 from agent.health.readings import NvmeHealth
 from agent.health.tools import tool_failure
 from agent.sysexec import Runner
@@ -96,6 +96,9 @@ async def read_nvme(runner: Runner, device: str, sys_root: Path, timeout: float)
     hwmon = hwmon_celsius(sys_root, device)
     try:
         done = await runner.run(argv(device), timeout=timeout)
+    except CommandNotFound:  # one message for every drive, so the condition says it once
+        message = "nvme (nvme-cli) not found on PATH; NVMe SMART logs cannot be read"
+        return NvmeHealth(device=device, hwmon_celsius=hwmon, unknown=message, unknown_reason="NvmeCliMissing")
     except ExecError as exc:
         reason, message = tool_failure(exc, "nvme", f"the SMART log of /dev/{device}", "NvmeCli")
         return NvmeHealth(device=device, hwmon_celsius=hwmon, unknown=message, unknown_reason=reason)
