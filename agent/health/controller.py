@@ -48,6 +48,7 @@ class HealthController:
         self.links = LinkTracker(sys_root)
         self.polls = 0
         self.section: HealthSection | None = None
+        self._published: set[str] = set()
 
     async def run(self) -> None:
         inv_version = 0
@@ -59,8 +60,16 @@ class HealthController:
                 continue
             if cfg.enabled:
                 await self.poll(inv)
+            else:
+                self.disabled()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ctx.config.wait_newer(self.ctx.config.version), cfg.interval)
+
+    def disabled(self) -> None:
+        """``[health] enabled = false``: earlier verdicts must not keep the agent degraded."""
+        for ctype in sorted(self._published):
+            self.ctx.board.set_condition(ctype, "True", "Disabled", "[health] enabled = false", severity="info")
+        self.ctx.board.set_section("health", {"summary": "off ([health] enabled = false)"})
 
     async def poll(self, inv: Inventory) -> HealthSection:
         cfg = self.ctx.config.value.health
@@ -103,6 +112,7 @@ class HealthController:
             if n:
                 v = verdict(kind, n, problems)
                 self.ctx.board.set_condition(v.type, v.status, v.reason, v.message)
+                self._published.add(v.type)
         if bad:
             log.debug("health: %s", "; ".join(p.message for p in bad))
         return section
