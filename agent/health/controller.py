@@ -21,7 +21,7 @@ from agent.health.evaluate import gpu_problems, nic_problems, nvme_problems, ver
 from agent.health.gpu import read_gpus
 from agent.health.nic import LinkTracker
 from agent.health.nvme import read_nvme
-from agent.health.readings import HealthSection, Problem
+from agent.health.readings import HealthReport, Problem
 from agent.inventory.nvidia import NVIDIA
 from agent.model.inventory import Inventory
 
@@ -47,7 +47,7 @@ class HealthController:
         self.clock = clock
         self.links = LinkTracker(sys_root)
         self.polls = 0
-        self.section: HealthSection | None = None
+        self.section: HealthReport | None = None
         self._published: set[str] = set()
 
     async def run(self) -> None:
@@ -71,7 +71,7 @@ class HealthController:
             self.ctx.board.set_condition(ctype, "True", "Disabled", "[health] enabled = false", severity="info")
         self.ctx.board.set_section("health", {"summary": "off ([health] enabled = false)"})
 
-    async def poll(self, inv: Inventory) -> HealthSection:
+    async def poll(self, inv: Inventory) -> HealthReport:
         cfg = self.ctx.config.value.health
         started = time.perf_counter()
         nvme_names, gpu_addrs, nic_names = targets(inv)
@@ -96,7 +96,7 @@ class HealthController:
             + (f"{len(bad)} problem(s)" if bad else "no problems")
             + (f", {len(unknown)} unreadable" if unknown else "")
         )
-        section = HealthSection(
+        section = HealthReport(
             summary=summary,
             polled_at=datetime.now(UTC).isoformat(timespec="seconds"),
             polls=self.polls,

@@ -63,7 +63,7 @@ class Problem(_Reading):
     unknown: bool = Field(False, description="the device could not be read (condition Unknown)")
 
 
-class HealthSection(_Reading):
+class HealthReport(_Reading):
     """The ``health`` status section."""
 
     summary: str
