@@ -1,7 +1,7 @@
 """The health controller: polls NVMe, GPU and NIC health on ``[health] interval``.
 
 Reads: ``ctx.inventory`` (which devices exist), ``ctx.config`` (``[health]``).
-Writes: the ``health`` status section and the ``NvmeHealthy`` / ``GpuHealthy`` / ``NicHealthy``
+Writes: the ``health`` status section and the ``NvmeHealth`` / ``GpuHealth`` / ``NicHealth``
 conditions. A device that cannot be read is Unknown with the reason; nothing here raises
 because a tool is missing, hangs (the seam kills it at ``command_timeout``) or prints garbage.
 """

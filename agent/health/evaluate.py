@@ -1,6 +1,6 @@
 """Pure: readings + thresholds -> problems -> one condition per device kind.
 
-``NvmeHealthy``, ``GpuHealthy`` and ``NicHealthy`` are set only when the box has such devices.
+``NvmeHealth``, ``GpuHealth`` and ``NicHealth`` are set only when the box has such devices.
 Any problem makes the condition False with the most serious reason first; a device that could
 not be read (and no problem elsewhere) makes it Unknown with the reason.
 """
@@ -37,7 +37,7 @@ RANK = (
     "LinkFlapping",
     "LinkDegraded",
 )
-CONDITIONS = {"nvme": "NvmeHealthy", "gpu": "GpuHealthy", "nic": "NicHealthy"}
+CONDITIONS = {"nvme": "NvmeHealth", "gpu": "GpuHealth", "nic": "NicHealth"}
 
 
 def warning_text(bits: int) -> str:

@@ -100,7 +100,7 @@ def snapshot(ctx: AgentContext) -> dict[str, Any]:
     conds = {
         c.type: {"status": c.status, "reason": c.reason, "message": c.message}
         for c in ctx.board.conditions()
-        if c.type in ("NvmeHealthy", "GpuHealthy", "NicHealthy")
+        if c.type in ("NvmeHealth", "GpuHealth", "NicHealth")
     }
     return {"conditions": conds, "section": ctx.board.sections().get("health")}
 

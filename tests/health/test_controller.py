@@ -14,6 +14,7 @@ from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import ProcessRunner
+from agent.upgrade.health import board_problems
 from agent.watch import Watch
 
 
@@ -45,16 +46,17 @@ async def test_a_lost_link_degrades_and_disabling_health_clears_it(tmp_path: Pat
         assert ctrl.polls == 0  # no inventory yet: wait, not error
         ctx.inventory.set(inv)
         await _until(lambda: ctrl.polls == 1, ctx.board)
-        assert ctx.board.condition("NicHealthy").status == "True"  # type: ignore[union-attr]
+        assert ctx.board.condition("NicHealth").status == "True"  # type: ignore[union-attr]
         (net / "carrier").write_text("0\n")
         (net / "operstate").write_text("down\n")
         ctx.config.set(AgentConfig(health=HealthSection(interval=5, link_flaps_per_hour_max=2)))  # wakes the loop
         await _until(lambda: ctrl.polls == 2, ctx.board)
-        cond = ctx.board.condition("NicHealthy")
+        cond = ctx.board.condition("NicHealth")
         assert cond is not None and (cond.status, cond.reason) == ("False", "LinkDown")
-        assert [c.type for c in ctx.board.degraded()] == ["NicHealthy"]
+        assert [c.type for c in ctx.board.degraded()] == ["NicHealth"]
+        assert board_problems(ctx.board) == []  # a lost link must not roll back an agent upgrade
         ctx.config.set(AgentConfig(health=HealthSection(enabled=False)))
-        await _until(lambda: ctx.board.condition("NicHealthy").reason == "Disabled", ctx.board)  # type: ignore[union-attr]
+        await _until(lambda: ctx.board.condition("NicHealth").reason == "Disabled", ctx.board)  # type: ignore[union-attr]
         assert ctx.board.degraded() == []
         assert not task.done()
     finally:

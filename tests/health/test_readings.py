@@ -90,7 +90,7 @@ def test_a_problem_outranks_an_unreadable_device() -> None:
     bad = nvme_problems(NvmeHealth(device="nvme1", percent_used=99), CFG)
     unknown = Problem(kind="nvme", device="nvme0", reason="NvmeCliTimeout", message="timed out", unknown=True)
     v = verdict("nvme", 2, [unknown, *bad])
-    assert (v.type, v.status, v.reason) == ("NvmeHealthy", "False", "NvmeWearHigh")
+    assert (v.type, v.status, v.reason) == ("NvmeHealth", "False", "NvmeWearHigh")
     assert v.message.endswith("; 1 unreadable")
     assert verdict("nvme", 2, [unknown]).status == "Unknown"
     assert verdict("nvme", 2, []).message == "2 device(s) healthy"

@@ -23,7 +23,7 @@ def _problems(step: dict[str, Any], kind: str) -> set[tuple[str, str]]:
 
 def test_worn_and_failing_nvme_drives_become_one_condition(links: dict[str, Any]) -> None:
     first = links["first"]
-    cond = first["conditions"]["NvmeHealthy"]
+    cond = first["conditions"]["NvmeHealth"]
     assert (cond["status"], cond["reason"]) == ("False", "NvmeCriticalWarning")
     assert "nvme1: 93% of rated endurance used" in cond["message"]
     assert "available spare below threshold, NVM subsystem reliability degraded" in cond["message"]
@@ -45,7 +45,7 @@ def test_smart_kelvin_and_hwmon_millidegrees_become_celsius(links: dict[str, Any
 
 
 def test_gpu_ecc_errors_and_not_available_values(links: dict[str, Any]) -> None:
-    cond = links["first"]["conditions"]["GpuHealthy"]
+    cond = links["first"]["conditions"]["GpuHealth"]
     assert (cond["status"], cond["reason"]) == ("False", "GpuEccErrors")
     assert "0000:9a:00.0: 2 uncorrected ECC error(s)" in cond["message"]
     gpus = {g["address"]: g for g in links["first"]["section"]["gpus"]}
@@ -58,14 +58,14 @@ def test_gpu_ecc_errors_and_not_available_values(links: dict[str, Any]) -> None:
 
 def test_configured_port_speed_gives_link_degraded(links: dict[str, Any]) -> None:
     # [health] nic_expected_mbps = {"eno*" = 25000}; the X710 ports run at 10G
-    cond = links["first"]["conditions"]["NicHealthy"]
+    cond = links["first"]["conditions"]["NicHealth"]
     assert (cond["status"], cond["reason"]) == ("False", "LinkDegraded")
     assert _problems(links["first"], "nic") == {("eno1", "LinkDegraded"), ("eno2", "LinkDegraded")}
 
 
 def test_carrier_changes_between_polls_are_flaps_for_an_hour(links: dict[str, Any]) -> None:
     flapped = links["flapped"]
-    cond = flapped["conditions"]["NicHealthy"]
+    cond = flapped["conditions"]["NicHealth"]
     assert (cond["status"], cond["reason"]) == ("False", "LinkFlapping")
     assert "eno1: 4 link flap(s) in the last hour" in cond["message"]
     # a 100G port that came back at 10G, against the fastest speed seen on it
@@ -77,7 +77,7 @@ def test_carrier_changes_between_polls_are_flaps_for_an_hour(links: dict[str, An
 
 def test_a_link_that_was_up_and_went_down(links: dict[str, Any]) -> None:
     down = links["down"]
-    assert down["conditions"]["NicHealthy"]["reason"] == "LinkDown"
+    assert down["conditions"]["NicHealth"]["reason"] == "LinkDown"
     assert ("eno2", "LinkDown") in _problems(down, "nic")
 
 
@@ -99,17 +99,17 @@ def test_metrics_pass_promtool_and_carry_the_readings(links: dict[str, Any], tmp
 def test_missing_tools_give_unknown_with_the_reason(failures: dict[str, Any]) -> None:
     case = failures["no-tools"]
     assert case["crashed"] is None and case["polls"] >= 1
-    nvme, gpu = case["conditions"]["NvmeHealthy"], case["conditions"]["GpuHealthy"]
+    nvme, gpu = case["conditions"]["NvmeHealth"], case["conditions"]["GpuHealth"]
     assert (nvme["status"], nvme["reason"]) == ("Unknown", "NvmeCliMissing")
     assert nvme["message"] == "nvme (nvme-cli) not found on PATH; NVMe SMART logs cannot be read"
     assert (gpu["status"], gpu["reason"]) == ("Unknown", "NvidiaSmiMissing")
-    assert case["conditions"]["NicHealthy"]["status"] == "True"  # sysfs still reads
+    assert case["conditions"]["NicHealth"]["status"] == "True"  # sysfs still reads
 
 
 def test_hanging_tools_are_killed_at_the_timeout(failures: dict[str, Any]) -> None:
     case = failures["hang"]
     assert case["crashed"] is None and case["polls"] >= 1
-    nvme, gpu = case["conditions"]["NvmeHealthy"], case["conditions"]["GpuHealthy"]
+    nvme, gpu = case["conditions"]["NvmeHealth"], case["conditions"]["GpuHealth"]
     assert (nvme["status"], nvme["reason"]) == ("Unknown", "NvmeCliTimeout")
     assert "did not answer within 0.5s" in nvme["message"]
     assert (gpu["status"], gpu["reason"]) == ("Unknown", "NvidiaSmiTimeout")
@@ -117,7 +117,7 @@ def test_hanging_tools_are_killed_at_the_timeout(failures: dict[str, Any]) -> No
 
 def test_garbage_and_devices_that_are_not_nvme(failures: dict[str, Any]) -> None:
     case = failures["garbage"]
-    nvme, gpu = case["conditions"]["NvmeHealthy"], case["conditions"]["GpuHealthy"]
+    nvme, gpu = case["conditions"]["NvmeHealth"], case["conditions"]["GpuHealth"]
     assert nvme["status"] == "Unknown"
     reasons = {r["device"]: (r["unknown_reason"], r["unknown"]) for r in case["section"]["nvme"]}
     assert reasons["nvme0"][0] == "SmartLogGarbage"
@@ -131,6 +131,6 @@ def test_garbage_and_devices_that_are_not_nvme(failures: dict[str, Any]) -> None
 
 def test_failing_nvidia_smi_leaves_nvme_verdicts_alone(failures: dict[str, Any]) -> None:
     case = failures["smi-fail"]
-    assert case["conditions"]["GpuHealthy"]["reason"] == "NvidiaSmiFailed"
-    assert "couldn't communicate with the NVIDIA driver" in case["conditions"]["GpuHealthy"]["message"]
-    assert case["conditions"]["NvmeHealthy"]["reason"] == "NvmeCriticalWarning"
+    assert case["conditions"]["GpuHealth"]["reason"] == "NvidiaSmiFailed"
+    assert "couldn't communicate with the NVIDIA driver" in case["conditions"]["GpuHealth"]["message"]
+    assert case["conditions"]["NvmeHealth"]["reason"] == "NvmeCriticalWarning"
