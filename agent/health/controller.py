@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.context import AgentContext
+from agent.health import linkmodes
 from agent.health.evaluate import gpu_problems, nic_problems, nvme_problems, verdict
 from agent.health.gpu import read_gpus
 from agent.health.nic import LinkTracker
@@ -79,6 +80,10 @@ class HealthController:
             asyncio.gather(*(read_nvme(self.ctx.runner, n, self.sys_root, cfg.command_timeout) for n in nvme_names)),
             read_gpus(self.ctx.runner, gpu_addrs, cfg.command_timeout),
         )
+        for name in self.links.unknown_modes(nic_names):
+            answered, fastest = await linkmodes.query(self.ctx.runner, name, cfg.command_timeout)
+            if answered:
+                self.links.set_modes(name, fastest)
         nics = self.links.read(nic_names, self.clock(), cfg.nic_expected_mbps)
         problems: list[Problem] = []
         for r in nvme:

@@ -17,6 +17,45 @@ from agent.sysexec import ProcessRunner
 from agent.upgrade.health import board_problems
 from agent.watch import Watch
 
+STANDINS = Path(__file__).resolve().parent / "standins/ok"
+
+
+def _context(tmp_path: Path, inv: Inventory | None, runner: ProcessRunner, health: HealthSection) -> AgentContext:
+    ctx = AgentContext(
+        paths=Paths(tmp_path),
+        runner=runner,
+        board=StatusBoard(),
+        store=StateStore(tmp_path / "state.json"),
+        config=Watch(AgentConfig(health=health)),
+    )
+    if inv is not None:
+        ctx.inventory.set(inv)
+    return ctx
+
+
+async def test_a_port_below_its_fastest_link_mode_is_degraded_from_the_first_poll(tmp_path: Path) -> None:
+    from tests.health.test_readings import CX6_ETHTOOL
+
+    for name, speed in (("ens1f0np0", "10000"), ("eth1", "1000")):
+        net = tmp_path / "sys/class/net" / name
+        net.mkdir(parents=True)
+        for k, v in {"operstate": "up", "carrier": "1", "carrier_changes": "2", "speed": speed}.items():
+            (net / k).write_text(v + "\n")
+    (tmp_path / "ethtool").mkdir()
+    (tmp_path / "ethtool/ens1f0np0.txt").write_text(CX6_ETHTOOL)  # eth1: ethtool knows no such device
+    inv = Inventory(
+        scanned_at=datetime.now(UTC),
+        nics=tuple(Nic(name=n, kind="physical", physical=True) for n in ("ens1f0np0", "eth1")),
+    )
+    runner = ProcessRunner(path=f"{STANDINS}:/usr/bin:/bin", base_env={"ETHTOOL_DIR": str(tmp_path / "ethtool")})
+    ctx = _context(tmp_path, inv, runner, HealthSection())
+    ctrl = HealthController(ctx, sys_root=tmp_path / "sys")
+    report = await ctrl.poll(inv)
+    assert {n.name: n.expected_mbps for n in report.nics} == {"ens1f0np0": 100000, "eth1": 1000}
+    assert [(p.device, p.reason) for p in report.problems] == [("ens1f0np0", "LinkDegraded")]
+    cond = ctx.board.condition("NicHealth")
+    assert cond is not None and cond.message == "ens1f0np0: running at 10000 Mb/s, expected 100000 Mb/s"
+
 
 async def _until(check: object, board: StatusBoard) -> None:
     for _ in range(100):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agent.health.evaluate import nic_problems, nvme_problems, verdict
 from agent.health.gpu import parse_query
+from agent.health.linkmodes import max_supported_mbps
 from agent.health.nic import LinkTracker
 from agent.health.nvme import hwmon_celsius, parse_smart_log
 from agent.health.readings import NvmeHealth, Problem
@@ -94,3 +95,26 @@ def test_a_problem_outranks_an_unreadable_device() -> None:
     assert v.message.endswith("; 1 unreadable")
     assert verdict("nvme", 2, [unknown]).status == "Unknown"
     assert verdict("nvme", 2, []).message == "2 device(s) healthy"
+
+
+# `ethtool ens1f0np0` on a ConnectX-6 Dx (ethtool 6.1), the part the parser reads and what follows it
+CX6_ETHTOOL = """Settings for ens1f0np0:
+\tSupported ports: [ Backplane ]
+\tSupported link modes:   1000baseKX/Full
+\t                        10000baseKR/Full
+\t                        25000baseCR/Full
+\t                        50000baseCR2/Full
+\t                        100000baseSR4/Full
+\t                        100000baseCR4/Full
+\tSupported pause frame use: Symmetric
+\tSupports auto-negotiation: Yes
+\tAdvertised link modes:  200000baseCR4/Full
+\tSpeed: 10000Mb/s
+\tLink detected: yes
+"""
+
+
+def test_fastest_supported_link_mode() -> None:
+    assert max_supported_mbps(CX6_ETHTOOL) == 100000  # advertised modes below are not read
+    virtio = "Settings for eth0:\n\tSupported ports: [  ]\n\tSupported link modes:   Not reported\n\tSpeed: Unknown!\n"
+    assert max_supported_mbps(virtio) is None

@@ -43,3 +43,16 @@ def test_prints_the_recorded_log(tmp_path: Path) -> None:
     (tmp_path / "nvme0.json").write_text(json.dumps({"critical_warning": 0, "temperature": 310}))
     out = _standin(tmp_path, "smart-log", "/dev/nvme0", "--output-format=json")
     assert out.returncode == 0 and json.loads(out.stdout)["temperature"] == 310
+
+
+ETHTOOL = Path(__file__).resolve().parent / "standins/ok/ethtool"
+REAL_ETHTOOL = shutil.which("ethtool", path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+@pytest.mark.skipif(REAL_ETHTOOL is None, reason="ethtool not installed (apt-get install ethtool)")
+def test_ethtool_standin_answers_a_missing_port_like_ethtool(tmp_path: Path) -> None:
+    assert REAL_ETHTOOL is not None
+    real = subprocess.run([REAL_ETHTOOL, "nosuch0"], capture_output=True, text=True, check=False)
+    env = {**os.environ, "ETHTOOL_DIR": str(tmp_path)}
+    fake = subprocess.run([str(ETHTOOL), "nosuch0"], capture_output=True, text=True, env=env, check=False)
+    assert (fake.returncode, fake.stdout) == (real.returncode, real.stdout) == (75, "No data available\n")
