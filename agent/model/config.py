@@ -99,7 +99,7 @@ class HealthSection(Section):
         3, ge=1, description="link down/up cycles in the last hour that raise LinkFlapping"
     )
     nic_expected_mbps: dict[str, int] = Field(
-        default_factory=dict, description="interface glob -> the speed the port should run at, Mb/s"
+        default_factory=dict, description="interface glob -> expected Mb/s (else its fastest link mode)"
     )
 
     @field_validator("nic_expected_mbps")
