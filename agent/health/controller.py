@@ -81,8 +81,8 @@ class HealthController:
             read_gpus(self.ctx.runner, gpu_addrs, cfg.command_timeout),
         )
         for name in self.links.unknown_modes(nic_names):
-            answered, fastest = await linkmodes.query(self.ctx.runner, name, cfg.command_timeout)
-            if answered:
+            final, fastest = await linkmodes.query(self.ctx.runner, name, cfg.command_timeout)
+            if final:
                 self.links.set_modes(name, fastest)
         nics = self.links.read(nic_names, self.clock(), cfg.nic_expected_mbps)
         problems: list[Problem] = []

@@ -2,14 +2,15 @@
 
 Link modes do not change while a port exists, so the controller asks once per port and keeps the
 answer; a port whose driver reports none ("Not reported", virtio) gives ``None`` and the expected
-speed falls back to the fastest speed seen. A failing or missing ethtool is retried next poll.
+speed falls back to the fastest speed seen. A missing ethtool (cheap to look for) is looked for
+again next poll; an ethtool that fails for a port is not asked again about that port.
 """
 
 from __future__ import annotations
 
 import re
 
-from agent.errors import ExecError
+from agent.errors import CommandNotFound, ExecError
 from agent.sysexec import Runner
 
 _MODE = re.compile(r"^(\d+)base", re.ASCII)
@@ -32,9 +33,11 @@ def max_supported_mbps(text: str) -> int | None:
 
 
 async def query(runner: Runner, name: str, timeout: float) -> tuple[bool, int | None]:
-    """(answered, fastest supported Mb/s). ``answered`` is False when ethtool could not tell."""
+    """(final, fastest supported Mb/s). ``final`` is False only when ethtool is not installed."""
     try:
         done = await runner.run(("ethtool", name), timeout=timeout)
-    except ExecError:
+    except CommandNotFound:
         return False, None
+    except ExecError:
+        return True, None
     return True, max_supported_mbps(done.stdout)

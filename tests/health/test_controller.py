@@ -47,7 +47,10 @@ async def test_a_port_below_its_fastest_link_mode_is_degraded_from_the_first_pol
         scanned_at=datetime.now(UTC),
         nics=tuple(Nic(name=n, kind="physical", physical=True) for n in ("ens1f0np0", "eth1")),
     )
-    runner = ProcessRunner(path=f"{STANDINS}:/usr/bin:/bin", base_env={"ETHTOOL_DIR": str(tmp_path / "ethtool")})
+    runner = ProcessRunner(
+        path=f"{STANDINS}:/usr/bin:/bin",
+        base_env={"ETHTOOL_DIR": str(tmp_path / "ethtool"), "ETHTOOL_CALLS": str(tmp_path / "calls")},
+    )
     ctx = _context(tmp_path, inv, runner, HealthSection())
     ctrl = HealthController(ctx, sys_root=tmp_path / "sys")
     report = await ctrl.poll(inv)
@@ -55,6 +58,8 @@ async def test_a_port_below_its_fastest_link_mode_is_degraded_from_the_first_pol
     assert [(p.device, p.reason) for p in report.problems] == [("ens1f0np0", "LinkDegraded")]
     cond = ctx.board.condition("NicHealth")
     assert cond is not None and cond.message == "ens1f0np0: running at 10000 Mb/s, expected 100000 Mb/s"
+    await ctrl.poll(inv)  # link modes do not change: each port is asked once, answered or not
+    assert sorted((tmp_path / "calls").read_text().split()) == ["ens1f0np0", "eth1"]
 
 
 async def _until(check: object, board: StatusBoard) -> None:
