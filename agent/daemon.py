@@ -36,6 +36,8 @@ from agent.fleet.enrollment import EnrollmentController
 from agent.fleet.remote import RemoteApiController
 from agent.fleet.seed import adopt_seed, kept_bootstrap_token
 from agent.fsio import remove_stale_temps
+from agent.health import metrics as health_metrics
+from agent.health.controller import HealthController
 from agent.inventory import metrics as inventory_metrics
 from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
@@ -213,6 +215,7 @@ class Agent:
             RemoteApiController(ctx, api_runner, counters=remote),
             RuntimeController(ctx),
             UpgradeController(ctx, upgrades),
+            HealthController(ctx),
         ]
 
     @staticmethod
@@ -222,6 +225,7 @@ class Agent:
             lambda: fleet_metrics.metrics(ctx),
             lambda: runtime_metrics.metrics(ctx),
             lambda: upgrade_metrics.metrics(upgrades),
+            lambda: health_metrics.metrics(ctx.board),
         ]
 
     async def serve_socket(self, api_runner: web.AppRunner, group: str) -> None:

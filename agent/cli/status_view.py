@@ -39,6 +39,16 @@ def section_line(name: str, data: Any) -> str:
     return _scalar(data)
 
 
+def health_lines(data: Any, c: Any) -> list[str]:
+    """One line per hardware health problem (worn NVMe, ECC errors, flapping link...)."""
+    problems = data.get("problems", []) if isinstance(data, dict) else []
+    return [
+        f"  {'':<10} {c(YELLOW, '?') if p.get('unknown') else c(RED, '!')} {p.get('reason')}: {p.get('message')}"
+        for p in problems
+        if isinstance(p, dict)
+    ]
+
+
 def render_status(doc: dict[str, Any], color: bool) -> str:
     def c(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if color else text
@@ -53,6 +63,8 @@ def render_status(doc: dict[str, Any], color: bool) -> str:
     ]
     for name, data in sorted(doc.get("sections", {}).items()):
         out.append(f"  {name:<10} {section_line(name, data)}")
+        if name == "health":
+            out += health_lines(data, c)
     conds = doc.get("conditions", [])
     if conds:
         out.append("conditions:")

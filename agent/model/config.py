@@ -86,6 +86,31 @@ class InventorySection(Section):
     rescan_interval: float = Field(300.0, gt=0, description="full rescan even without uevents")
 
 
+# -- [health]: hardware health (agent/health/) -------------------------------------------------
+class HealthSection(Section):
+    enabled: bool = Field(True, description="poll NVMe SMART logs, GPU health and NIC links")
+    interval: float = Field(60.0, ge=5, description="seconds between health polls")
+    command_timeout: float = Field(10.0, gt=0, description="seconds nvme / nvidia-smi may take per call")
+    nvme_temperature_max_celsius: float = Field(70.0, gt=0)
+    nvme_percent_used_max: int = Field(80, ge=1, le=255, description="wear (percentage used) that raises NvmeWearHigh")
+    gpu_temperature_max_celsius: float = Field(85.0, gt=0)
+    gpu_uncorrected_ecc_max: int = Field(0, ge=0, description="uncorrected volatile ECC errors tolerated")
+    link_flaps_per_hour_max: int = Field(
+        3, ge=1, description="link down/up cycles in the last hour that raise LinkFlapping"
+    )
+    nic_expected_mbps: dict[str, int] = Field(
+        default_factory=dict, description="interface glob -> expected Mb/s (else its fastest link mode)"
+    )
+
+    @field_validator("nic_expected_mbps")
+    @classmethod
+    def _speeds(cls, v: dict[str, int]) -> dict[str, int]:
+        for glob, mbps in v.items():
+            if mbps <= 0:
+                raise ValueError(f"{glob}: expected a speed in Mb/s above 0, got {mbps}")
+        return v
+
+
 class KubernetesSection(Section):
     distribution: Literal["none", "k3s", "k0s"] = Field(
         "none", description="'none' leaves the choice to the fleet assignment"
@@ -152,5 +177,6 @@ class AgentConfig(Section):
     api: ApiSection = Field(default_factory=ApiSection)
     fleet: FleetSection = Field(default_factory=FleetSection)
     inventory: InventorySection = Field(default_factory=InventorySection)
+    health: HealthSection = Field(default_factory=HealthSection)
     kubernetes: KubernetesSection = Field(default_factory=KubernetesSection)
     upgrade: UpgradeSection = Field(default_factory=UpgradeSection)

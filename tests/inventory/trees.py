@@ -23,6 +23,61 @@ CX6_VF = (0x020000, 0x15B3, 0x101E, "mlx5_core", ("Mellanox Technologies", "Conn
 PM9A3 = (0x010802, 0x144D, 0xA80A, "nvme", ("Samsung Electronics Co Ltd", "NVMe SSD Controller PM9A1/PM9A3/980PRO"))
 
 
+# -- hardware health (agent/health/) -----------------------------------------------------------
+# Every physical port starts with the 2 carrier changes of its first link-up; tests raise the
+# counter between health polls to make a link flap.
+CARRIER_CHANGES = {"carrier_changes": "2", "carrier_up_count": "1", "carrier_down_count": "1"}
+
+
+def nvme_hwmon(t: Tree, ctrl: str, n: int, celsius: float) -> None:
+    """The hwmon device the kernel's nvme driver registers under a controller (Linux >= 5.19)."""
+    t.device(
+        f"{ctrl}/hwmon{n}",
+        "hwmon",
+        attrs={
+            "name": "nvme",
+            "temp1_label": "Composite",
+            "temp1_input": str(round(celsius * 1000)),
+            "temp1_max": "84850",
+            "temp1_crit": "84850",
+            "temp1_alarm": "0",
+        },
+    )
+
+
+def smart_log(**values: int) -> dict[str, int]:
+    """A SMART / Health log as nvme-cli 2.x prints it with -o json (its keys, in its order;
+    "temperature" and "temperature_sensor_N" in Kelvin), healthy unless ``values`` say otherwise."""
+    log = {
+        "critical_warning": 0,
+        "temperature": 309,
+        "avail_spare": 100,
+        "spare_thresh": 10,
+        "percent_used": 3,
+        "endurance_grp_critical_warning_summary": 0,
+        "data_units_read": 91823412,
+        "data_units_written": 183422310,
+        "host_read_commands": 2381273481,
+        "host_write_commands": 4120934812,
+        "controller_busy_time": 3021,
+        "power_cycles": 41,
+        "power_on_hours": 14211,
+        "unsafe_shutdowns": 7,
+        "media_errors": 0,
+        "num_err_log_entries": 12,
+        "warning_temp_time": 0,
+        "critical_comp_time": 0,
+        "temperature_sensor_1": 309,
+        "temperature_sensor_2": 312,
+        "thm_temp1_trans_count": 0,
+        "thm_temp2_trans_count": 0,
+        "thm_temp1_total_time": 0,
+        "thm_temp2_total_time": 0,
+    }
+    log |= values
+    return log
+
+
 def _pci(t: Tree, addr: str, dev: tuple, **kw: object) -> str:  # type: ignore[type-arg]
     cls, vendor, device, driver, names, *rest = dev
     if rest:
@@ -71,14 +126,16 @@ def gpu_server() -> Tree:
         roots.append(t.nvme_pci(i, pdev, model, serial, fw, nss, partitions=3 if i == 0 else 0, numa=1))
     # root filesystem on nvme0n1p2
     t.host.root_dev = t.devnum(f"{roots[0]}/nvme0n1/nvme0n1p2")
+    for i, ctrl in enumerate(roots):  # health: the kernel's NVMe hwmon (SMART logs: SMART_LOGS below)
+        nvme_hwmon(t, ctrl, 2 + i, (35.85, 41.85, 75.85)[i])
     pf0 = _pci(
         t, "0000:4b:00.0", CX6, numa=0, link=("16.0 GT/s PCIe", 16), attrs={"sriov_totalvfs": "8", "sriov_numvfs": "2"}
     )
     pf1 = _pci(
         t, "0000:4b:00.1", CX6, numa=0, link=("16.0 GT/s PCIe", 16), attrs={"sriov_totalvfs": "8", "sriov_numvfs": "0"}
     )
-    t.nic(pf0, "ens1f0np0", "b8:3f:d2:10:20:30", ifindex=4, speed=100000, mtu=9000)
-    t.nic(pf1, "ens1f1np1", "b8:3f:d2:10:20:31", ifindex=5, speed=100000, mtu=9000)
+    t.nic(pf0, "ens1f0np0", "b8:3f:d2:10:20:30", ifindex=4, speed=100000, mtu=9000, attrs=CARRIER_CHANGES)
+    t.nic(pf1, "ens1f1np1", "b8:3f:d2:10:20:31", ifindex=5, speed=100000, mtu=9000, attrs=CARRIER_CHANGES)
     t.infiniband(pf0, "mlx5_0")
     t.infiniband(pf1, "mlx5_1")
     for vf in range(2):
@@ -88,7 +145,7 @@ def gpu_server() -> Tree:
     x710 = (0x020000, 0x8086, 0x1572, "i40e", ("Intel Corporation", "Ethernet Controller X710 for 10GbE SFP+"))
     for fn, name in enumerate(("eno1", "eno2")):
         p = _pci(t, f"0000:65:00.{fn}", x710, numa=0, link=("8.0 GT/s PCIe", 8))
-        t.nic(p, name, f"3c:ec:ef:00:11:2{fn}", ifindex=2 + fn, speed=10000, master="bond0")
+        t.nic(p, name, f"3c:ec:ef:00:11:2{fn}", ifindex=2 + fn, speed=10000, master="bond0", attrs=CARRIER_CHANGES)
     t.nic(None, "bond0", "3c:ec:ef:00:11:20", ifindex=6, devtype="bond", attrs={"bonding/mode": "802.3ad 4"})
     t.nic(None, "bond0.100", "3c:ec:ef:00:11:20", ifindex=7, iflink=6, devtype="vlan")
     t.nic(None, "cni0", "0e:11:22:33:44:55", ifindex=8, devtype="bridge", attrs={"bridge/stp_state": "0"})
@@ -393,6 +450,7 @@ def bench_8x8x8() -> Tree:
         )
         if i == 0:
             t.host.root_dev = t.devnum(f"{ctrl}/nvme0n1")
+        nvme_hwmon(t, ctrl, i, 36.85)
         nic = _pci(
             t,
             f"0000:{0x13 + i * 0x10:02x}:00.0",
@@ -402,7 +460,15 @@ def bench_8x8x8() -> Tree:
             link=("32.0 GT/s PCIe", 16),
             attrs={"sriov_totalvfs": "16", "sriov_numvfs": "0"},
         )
-        t.nic(nic, f"ibp{0x13 + i * 0x10}s0", f"94:6d:ae:00:00:{i:02x}", ifindex=2 + i, speed=400000, mtu=4200)
+        t.nic(
+            nic,
+            f"ibp{0x13 + i * 0x10}s0",
+            f"94:6d:ae:00:00:{i:02x}",
+            ifindex=2 + i,
+            speed=400000,
+            mtu=4200,
+            attrs=CARRIER_CHANGES,
+        )
         t.infiniband(nic, f"mlx5_{i}")
     t.loopback()
     return t
@@ -469,6 +535,18 @@ TREES: dict[str, Callable[[], Tree]] = {
     "vm-virtio": vm_virtio,
     "bench-8gpu-8nvme-8nic": bench_8x8x8,
     "garbage": garbage,
+}
+
+
+# What `nvme smart-log /dev/nvmeX -o json` answers on each tree (the nvme stand-in prints these;
+# umockdev cannot answer the admin command). gpu-server: one healthy drive, one worn out, one failing.
+SMART_LOGS: dict[str, dict[str, dict[str, int]]] = {
+    "gpu-server": {
+        "nvme0": smart_log(),
+        "nvme1": smart_log(percent_used=93, temperature=315),
+        "nvme2": smart_log(critical_warning=0x05, avail_spare=4, media_errors=3, temperature=349, unsafe_shutdowns=29),
+    },
+    "bench-8gpu-8nvme-8nic": {f"nvme{i}": smart_log() for i in range(8)},
 }
 
 

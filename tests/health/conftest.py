@@ -1,0 +1,47 @@
+"""Fixtures of the health tests: one umockdev child per mode (see healthbed.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HEALTHBED = Path(__file__).resolve().parent / "healthbed.py"
+
+
+def umockdev_ready() -> str | None:
+    if shutil.which("umockdev-wrapper") is None:
+        return "umockdev-wrapper not installed (apt-get install umockdev gir1.2-umockdev-1.0)"
+    if not Path("/usr/lib/python3/dist-packages/gi").is_dir():
+        return "python3-gi not installed (apt-get install python3-gi)"
+    return None
+
+
+def run_healthbed(mode: str, timeout: float = 120) -> Any:
+    why = umockdev_ready()
+    if why:
+        pytest.skip(why)
+    proc = subprocess.run(
+        ["umockdev-wrapper", sys.executable, str(HEALTHBED), mode],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"healthbed {mode} failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def links() -> dict[str, Any]:
+    return run_healthbed("links")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def failures() -> dict[str, Any]:
+    return run_healthbed("failures")  # type: ignore[no-any-return]
