@@ -1,0 +1,186 @@
+"""agentctl doctor against real parts: a registrar on 127.0.0.1, real sockets, real certificates, stand-in units."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agent.cli.doctor.findings import JSON_SCHEMA
+from agent.registrar.ca import cert_pem, write_key
+from tests.fleet.harness import RegistrarHandle, free_port
+
+from .conftest import agentctl, write_seed
+
+K3S_TOKEN = "K10" + "ab" * 32 + "::server:s3cr3tjoinpassword42"
+
+
+def node_cert(handle: RegistrarHandle, root: Path, start: datetime, end: datetime) -> x509.Certificate:
+    """A node key + certificate signed by the registrar's CA, valid from ``start`` to ``end``."""
+    ca = handle.reg.ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "node")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(ca.cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+        .sign(ca.key, hashes.SHA256())
+    )  # fmt: skip
+    ident = root / "var/lib/edge-agent/identity"
+    ident.mkdir(parents=True, exist_ok=True)
+    write_key(ident / "key.pem", key)
+    (ident / "key.pem").chmod(0o600)
+    (ident / "cert.pem").write_bytes(cert_pem(cert))
+    (ident / "ca.pem").write_bytes(cert_pem(ca.cert))
+    return cert
+
+
+async def test_good_seed_and_registrar_pass_and_json_follows_the_schema(box: Path, registrar: RegistrarHandle) -> None:
+    token = registrar.token()
+    write_seed(box, registrar.url, registrar.pin, token)
+    now = datetime.now(UTC)
+    node_cert(registrar, box, now - timedelta(hours=1), now + timedelta(days=60))
+    r = await agentctl(box, "doctor", "-o", "json")
+    jsonschema.validate(r.json(), JSON_SCHEMA)
+    for check in ("seed.parse", "registrar.dns", "registrar.tcp", "registrar.tls", "fleet.ca_pin", "clock.skew",
+                  "identity.cert", "identity.key_mode", "config.valid"):  # fmt: skip
+        assert r.finding(check)["status"] == "ok", r.stdout
+    # the daemon is down: said so, files still checked, a warning (exit 1) and not a failure
+    assert r.finding("agent.running")["status"] == "warn"
+    assert "checking files only" in r.finding("agent.running")["message"]
+    assert r.rc == 1, r.stdout
+    assert token not in r.stdout + r.stderr
+    text = await agentctl(box, "doctor")
+    assert text.rc == 1 and "registrar.tls" in text.stdout and token not in text.stdout
+
+
+async def test_wrong_pin_fails_naming_both_pins(box: Path, registrar: RegistrarHandle) -> None:
+    wrong = "sha256:" + "0" * 64
+    write_seed(box, registrar.url, wrong, registrar.token())
+    r = await agentctl(box, "doctor", "-o", "json")
+    pin = r.finding("fleet.ca_pin")
+    assert pin["status"] == "fail" and wrong in pin["message"] and registrar.pin in pin["message"]
+    assert "seed" in pin["fix"]
+    assert r.rc == 2
+    jsonschema.validate(r.json(), JSON_SCHEMA)
+
+
+async def test_stopped_registrar_is_a_tcp_failure(box: Path) -> None:
+    port = free_port()  # nothing listens there
+    write_seed(box, f"https://127.0.0.1:{port}", "sha256:" + "1" * 64, "tok.abcdefgh")
+    r = await agentctl(box, "doctor", "-o", "json")
+    assert r.finding("registrar.dns")["status"] == "ok"
+    tcp = r.finding("registrar.tcp")
+    assert tcp["status"] == "fail" and "refused" in tcp["message"].lower() and f":{port}" in tcp["message"]
+    assert not [f for f in r.json()["findings"] if f["check"] == "registrar.tls"]
+    assert r.rc == 2
+
+
+async def test_something_not_tls_on_the_port_is_a_tls_failure(box: Path) -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    write_seed(box, f"https://127.0.0.1:{port}", "sha256:" + "1" * 64, "tok.abcdefgh")
+    try:
+        import asyncio
+
+        task = asyncio.create_task(agentctl(box, "doctor", "-o", "json"))
+        loop = asyncio.get_running_loop()
+        srv.setblocking(False)
+        conn, _ = await loop.sock_accept(srv)
+        await loop.sock_sendall(conn, b"SSH-2.0-OpenSSH_9.2\r\n")
+        r = await task
+        conn.close()
+    finally:
+        srv.close()
+    assert r.finding("registrar.tcp")["status"] == "ok"
+    assert r.finding("registrar.tls")["status"] == "fail"
+
+
+async def test_expired_and_near_expiry_certificates(box: Path, registrar: RegistrarHandle) -> None:
+    write_seed(box, registrar.url, registrar.pin, registrar.token())
+    now = datetime.now(UTC)
+    node_cert(registrar, box, now - timedelta(days=30), now - timedelta(days=1))
+    r = await agentctl(box, "doctor", "-o", "json")
+    cert = r.finding("identity.cert")
+    assert cert["status"] == "fail" and "expired" in cert["message"] and cert["path"].endswith("cert.pem")
+    assert r.rc == 2
+    node_cert(registrar, box, now - timedelta(days=30), now + timedelta(hours=20))
+    r = await agentctl(box, "doctor", "-o", "json")
+    cert = r.finding("identity.cert")
+    assert cert["status"] == "warn" and "expires" in cert["message"]
+
+
+async def test_revoked_certificate_fails(box: Path, registrar: RegistrarHandle) -> None:
+    write_seed(box, registrar.url, registrar.pin, registrar.token())
+    now = datetime.now(UTC)
+    cert = node_cert(registrar, box, now - timedelta(hours=1), now + timedelta(days=60))
+    ca = registrar.reg.ca
+    revoked = x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build()
+    crl = (
+        x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject).last_update(now)
+        .next_update(now + timedelta(days=1)).add_revoked_certificate(revoked).sign(ca.key, hashes.SHA256())
+    )  # fmt: skip
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (box / "var/lib/edge-agent/identity/crl.pem").write_bytes(crl.public_bytes(Encoding.PEM))
+    r = await agentctl(box, "doctor", "-o", "json")
+    assert r.finding("identity.revoked")["status"] == "fail"
+    assert r.rc == 2
+
+
+async def test_world_writable_socket_and_readable_key_fail(box: Path) -> None:
+    run = box / "run/edge-agent"
+    run.mkdir(parents=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(run / "agent.sock"))  # bound, not listening: nothing answers
+    try:
+        (run / "agent.sock").chmod(0o666)
+        ident = box / "var/lib/edge-agent/identity"
+        ident.mkdir(parents=True)
+        write_key(ident / "key.pem", ec.generate_private_key(ec.SECP256R1()))
+        (ident / "key.pem").chmod(0o644)
+        r = await agentctl(box, "doctor", "-o", "json")
+    finally:
+        sock.close()
+    s = r.finding("agent.socket")
+    assert s["status"] == "fail" and "0666" in s["message"] and "chmod 0660" in s["fix"]
+    assert r.finding("identity.key_mode")["status"] == "fail"
+    assert r.finding("agent.running")["status"] == "warn"
+    key = (ident / "key.pem").read_text().splitlines()[1]
+    assert key not in r.stdout
+
+
+async def test_invalid_config_names_file_and_key(box: Path) -> None:
+    (box / "etc/edge-agent/agent.toml").write_text('[fleet]\nurl = "ftp://x"\n')
+    r = await agentctl(box, "doctor", "-o", "json")
+    c = r.finding("config.valid")
+    assert c["status"] == "fail" and "fleet.url" in c["message"] and c["path"].endswith("agent.toml")
+    assert r.rc == 2
+
+
+async def test_failed_k3s_unit_shows_its_telling_journal_line_without_the_token(box: Path) -> None:
+    (box / "etc/systemd/system").mkdir(parents=True)
+    (box / "etc/systemd/system/k3s.service").write_text("[Service]\nExecStart=/usr/local/bin/k3s server\n")
+    (box / "etc/rancher/k3s").mkdir(parents=True)
+    (box / "etc/rancher/k3s/config.yaml").write_text(f'token: "{K3S_TOKEN}"\n')
+    (box / "run/standin-systemd").mkdir(parents=True)
+    (box / "run/standin-systemd/k3s.service.json").write_text('{"ActiveState": "failed", "SubState": "failed"}')
+    (box / "var/log/standin-journal").mkdir(parents=True)
+    (box / "var/log/standin-journal/k3s.log").write_text(
+        'level=info msg="Starting k3s"\n'
+        f'level=fatal msg="token CA hash does not match the Cluster CA certificate hash: {K3S_TOKEN}"\n'
+        'level=info msg="shutting down"\n'
+    )
+    r = await agentctl(box, "doctor", "-o", "json")
+    unit = r.finding("runtime.unit")
+    assert unit["status"] == "fail" and "k3s.service is failed" in unit["message"]
+    journal = r.finding("runtime.journal")
+    assert "TokenCAHashMismatch" in journal["message"]
+    assert "s3cr3tjoinpassword42" not in r.stdout
+    assert r.finding("runtime.node_ready")["status"] == "skip"
