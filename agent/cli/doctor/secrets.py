@@ -1,7 +1,7 @@
 """Every secret a box holds, gathered so doctor and support-bundle can mask them in anything they print.
 
 Sources: token/secret/password/key values in every config layer and seed
-(TOML), in k3s's config.yaml, k3s's and k0s's token files, the agent's state
+(TOML), in k3s's config.yaml and unit env files, k3s's and k0s's token files, the agent's state
 (the fleet-assigned join token), and the node's private key. A k3s token
 ``K10<ca hash>::<user>:<password>`` is also masked by its password part, which
 k3s logs on its own.
@@ -82,6 +82,12 @@ def known_secrets(paths: Paths) -> list[str]:
         p = paths.under(name)
         for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
             found += _yaml_values(_read(f))
+    units = paths.systemd_dir
+    for env in sorted(units.glob("*.env")) if units.is_dir() else []:  # k3s.service.env may hold K3S_TOKEN
+        for line in _read(env).splitlines():
+            k, eq, v = line.partition("=")
+            if eq and SECRET_KEY.search(k):
+                found.append(v.strip().strip("\"'"))
     for name in TOKEN_FILES:
         found.append(_read(paths.under(name)).strip())
     for path, everything in ((paths.state_file, False), (paths.state_dir / "runtime" / "k0s-join-tokens.json", True)):
