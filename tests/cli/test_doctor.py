@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.cli.doctor.findings import JSON_SCHEMA
 from agent.registrar.ca import cert_pem, write_key
-from tests.fleet.harness import RegistrarHandle, free_port
+from tests.fleet.harness import RegistrarHandle
 
 from .conftest import agentctl, write_seed
 
@@ -69,14 +70,49 @@ async def test_wrong_pin_fails_naming_both_pins(box: Path, registrar: RegistrarH
     jsonschema.validate(r.json(), JSON_SCHEMA)
 
 
-async def test_stopped_registrar_is_a_tcp_failure(box: Path) -> None:
-    port = free_port()  # nothing listens there
-    write_seed(box, f"https://127.0.0.1:{port}", "sha256:" + "1" * 64, "tok.abcdefgh")
+async def test_stopped_registrar_is_a_tcp_failure(box: Path, registrar: RegistrarHandle) -> None:
+    write_seed(box, registrar.url, registrar.pin, registrar.token())
+    port = registrar.port
+    await registrar.stop()  # the registrar went away: nothing listens on its port any more
     r = await agentctl(box, "doctor", "-o", "json")
     assert r.finding("registrar.dns")["status"] == "ok"
     tcp = r.finding("registrar.tcp")
     assert tcp["status"] == "fail" and "refused" in tcp["message"].lower() and f":{port}" in tcp["message"]
     assert not [f for f in r.json()["findings"] if f["check"] == "registrar.tls"]
+    assert r.rc == 2
+
+
+async def test_clock_skew_against_the_registrars_date_header(box: Path, registrar: RegistrarHandle) -> None:
+    """A TLS server on loopback answering EST cacerts with the registrar's real CA, its clock 10 minutes behind."""
+    import base64
+    from email.utils import formatdate
+
+    from aiohttp import web
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    from agent.registrar.app import serving_names
+
+    body = base64.encodebytes(pkcs7.serialize_certificates([registrar.reg.ca.cert], Encoding.DER))
+
+    async def cacerts(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/pkcs7-mime",
+                            headers={"Date": formatdate(time.time() - 600, usegmt=True)})  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/.well-known/est/cacerts", cacerts)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=registrar.reg.ssl_context(serving_names("127.0.0.1", [])))
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    try:
+        write_seed(box, f"https://127.0.0.1:{port}", registrar.pin, registrar.token())
+        r = await agentctl(box, "doctor", "-o", "json")
+    finally:
+        await runner.cleanup()
+    skew = r.finding("clock.skew")
+    assert skew["status"] == "fail" and "ahead of the registrar" in skew["message"], skew
+    assert r.finding("fleet.ca_pin")["status"] == "ok"
     assert r.rc == 2
 
 
