@@ -220,3 +220,37 @@ async def test_failed_k3s_unit_shows_its_telling_journal_line_without_the_token(
     assert "TokenCAHashMismatch" in journal["message"]
     assert "s3cr3tjoinpassword42" not in r.stdout
     assert r.finding("runtime.node_ready")["status"] == "skip"
+
+
+async def test_enrolled_box_with_its_agent_running(box: Path, registrar: RegistrarHandle) -> None:
+    """A real agentd enrolls with the real registrar: every agent, fleet and identity check passes. The registrar
+    assigns k3s, which cannot be installed here (no air-gap bundle): that is the one thing doctor flags."""
+    import asyncio
+    import json
+
+    from tests.conftest import AgentProcess
+
+    write_seed(box, registrar.url, registrar.pin, registrar.token())
+    agent = AgentProcess(box).start()
+    try:
+        status: dict[str, object] = {}
+        for _ in range(150):
+            r = await agentctl(box, "status", "-o", "json")
+            status = json.loads(r.stdout) if r.stdout else {}
+            fleet = status.get("sections", {}).get("fleet", {})  # type: ignore[attr-defined]
+            if fleet.get("enrolled") and (box / "var/lib/edge-agent/identity/crl.pem").is_file():
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"the agent never enrolled: {status}")
+        r = await agentctl(box, "doctor", "-o", "json")
+    finally:
+        agent.stop()
+    jsonschema.validate(r.json(), JSON_SCHEMA)
+    for check in ("agent.running", "agent.socket", "config.valid", "seed.parse", "registrar.tls", "fleet.ca_pin",
+                  "clock.skew", "identity.cert", "identity.revoked", "identity.key_mode", "disk.free"):  # fmt: skip
+        assert r.finding(check)["status"] == "ok", r.finding(check)
+    bad = {f["check"] for f in r.json()["findings"] if f["status"] in ("warn", "fail")}
+    assert bad and all(c.startswith(("runtime.", "condition.")) for c in bad), bad
+    assert not bad & {"condition.enrolled", "condition.assigned", "condition.configvalid"}, bad
+    assert "k3s" in r.finding("runtime.unit")["message"] and r.rc == 2
