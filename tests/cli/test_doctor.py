@@ -254,3 +254,21 @@ async def test_enrolled_box_with_its_agent_running(box: Path, registrar: Registr
     assert bad and all(c.startswith(("runtime.", "condition.")) for c in bad), bad
     assert not bad & {"condition.enrolled", "condition.assigned", "condition.configvalid"}, bad
     assert "k3s" in r.finding("runtime.unit")["message"] and r.rc == 2
+
+
+async def test_no_journalctl_still_reports_the_unit(box: Path, tmp_path: Path) -> None:
+    """A minimal image without journalctl: the unit state is still checked, doctor does not crash."""
+    import sys
+
+    from .conftest import STANDINS
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").symlink_to(STANDINS / "systemctl")
+    (bin_dir / "python3").symlink_to(sys.executable)  # the stand-in's interpreter, nothing else
+    (box / "etc/systemd/system").mkdir(parents=True)
+    (box / "etc/systemd/system/k0sworker.service").write_text("[Service]\nExecStart=/usr/local/bin/k0s worker\n")
+    r = await agentctl(box, "doctor", "-o", "json", env={"PATH": str(bin_dir)})
+    assert r.rc == 2, r.stderr
+    assert r.finding("runtime.unit")["status"] == "fail" and "k0sworker.service is inactive" in r.stdout
+    assert "journal unreadable" in r.finding("runtime.journal")["message"]

@@ -91,7 +91,10 @@ async def _unit_findings(runner: Runner, units: list[str], secrets: list[str]) -
         except ExecError as exc:
             out.append(Finding("runtime.unit", "skip", f"cannot ask systemd about {unit}: {exc}"))
             continue
-        journal = [mask(line, secrets) for line in await systemd.journal(unit, 200)]
+        try:
+            journal = [mask(line, secrets) for line in await systemd.journal(unit, 200)]
+        except ExecError as exc:  # no journalctl (a minimal image), or it hangs: the unit state still counts
+            journal = [f"journal unreadable: {exc}"]
         found = diagnose(journal, secrets)
         last = found.message if found else (journal[-1] if journal else "no journal lines")
         text = f"{unit}.service is {state.active}/{state.sub}, restarted {state.restarts}x"
