@@ -52,7 +52,9 @@ class Bundle:
         self.notes: list[str] = []
 
     def add(self, name: str, text: str) -> None:
-        self.files[name] = redact(text, self.secrets).encode()
+        """A text file: known secrets masked, secret-named keys' values masked (JSON stays valid JSON)."""
+        clean = _redact_json(text) if name.endswith(".json") else None
+        self.files[name] = (mask(clean, self.secrets) if clean is not None else redact(text, self.secrets)).encode()
 
     def note(self, line: str) -> None:
         self.notes.append(redact(line, self.secrets))
@@ -82,6 +84,14 @@ def redact(text: str, secrets: list[str]) -> str:
     return "".join(out)
 
 
+def _inside(path: Path, paths: Paths) -> str:
+    """Where ``path`` goes in the bundle: its path on the box (a credential may live outside the root)."""
+    try:
+        return str(path.relative_to(paths.root))
+    except ValueError:
+        return str(path).lstrip("/")
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(errors="replace")
@@ -108,13 +118,13 @@ def add_files(bundle: Bundle, paths: Paths) -> None:
     for path in dict.fromkeys(tomls):
         text = _read(path) if path.is_file() else None
         if text is not None:
-            bundle.add(f"files{path}" if paths.root == Path("/") else f"files/{path.relative_to(paths.root)}", text)
+            bundle.add(f"files/{_inside(path, paths)}", text)
     for name in RUNTIME_CONFIGS:
         p = paths.under(name)
         for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
             text = _read(f) if f.is_file() else None
             if text is not None:
-                bundle.add(f"files/{f.relative_to(paths.root)}", text)
+                bundle.add(f"files/{_inside(f, paths)}", text)
     for d in UNIT_DIRS:
         base = paths.under(d)
         if not base.is_dir():
@@ -122,22 +132,23 @@ def add_files(bundle: Bundle, paths: Paths) -> None:
         for f in sorted(base.glob("*")):
             wanted = f.name.startswith(("edge-agent", "k3s", "k0s")) and f.is_file()
             if wanted and (text := _read(f)) is not None:
-                bundle.add(f"units/{f.relative_to(paths.root)}", text)
+                bundle.add(f"units/{_inside(f, paths)}", text)
         for dropin in sorted(base.glob("edge-agent*.service.d/*.conf")):
             if (text := _read(dropin)) is not None:
-                bundle.add(f"units/{dropin.relative_to(paths.root)}", text)
+                bundle.add(f"units/{_inside(dropin, paths)}", text)
     ident = IdentityFiles(paths.identity_dir)
     for f in (ident.cert, ident.ca, ident.crl, ident.meta, paths.state_file):  # public parts only: never key.pem
         if f.is_file() and (text := _read(f)) is not None:
-            bundle.add(f"state/{f.relative_to(paths.state_dir)}", _redact_json(text) if f.suffix == ".json" else text)
+            bundle.add(f"state/{f.relative_to(paths.state_dir)}", text)
 
 
-def _redact_json(text: str) -> str:
-    """JSON with every value under a secret-named key replaced (the fleet join token in state.json)."""
+def _redact_json(text: str) -> str | None:
+    """JSON with every value under a secret-named key replaced (the fleet join token in state.json);
+    None when ``text`` is not JSON (it is then redacted as text)."""
     try:
         doc = json.loads(text)
     except ValueError:
-        return text
+        return None
 
     def walk(v: Any) -> Any:
         if isinstance(v, dict):

@@ -61,8 +61,8 @@ def secret_box(root: Path) -> list[str]:
     write(root, "/etc/systemd/system/k3s.service", "[Service]\nEnvironmentFile=-/etc/systemd/system/k3s.service.env\n"
           "ExecStart=/usr/local/bin/k3s server\n", 0o644)  # fmt: skip
     write(root, "/etc/systemd/system/k3s.service.env", f"K3S_TOKEN={ENV_TOKEN}\nK3S_KUBECONFIG_MODE=0600\n")
-    state = {"schema": "edge-agent.state/v1", "sections": {"fleet": {"node_id": "n1", "assignment": {
-        "cluster": "lab", "join_token": ASSIGNED_JOIN}}}}  # fmt: skip
+    state = {"schema": 1, "sections": {"fleet": {"node_id": "n1", "assignment": {
+        "cluster": "lab", "join_token": ASSIGNED_JOIN, "token_ttl_seconds": 3600, "zone": "b"}}}}  # fmt: skip
     write(root, "/var/lib/edge-agent/state.json", json.dumps(state))
     ident = root / "var/lib/edge-agent/identity"
     ident.mkdir(parents=True, exist_ok=True)
@@ -110,6 +110,10 @@ async def test_bundle_holds_no_secret_of_any_kind(agent_root: Path, tmp_path: Pa
     assert b'token = "<redacted>"' in files["support/files/etc/edge-agent/agent.toml"]
     assert b"K3S_KUBECONFIG_MODE=0600" in files["support/units/etc/systemd/system/k3s.service.env"]
     assert json.loads(files["support/agent/status.json"])["agent"]["version"]
+    for name in (n for n in files if n.endswith(".json")):  # redacted JSON is still JSON
+        json.loads(files[name])
+    state = json.loads(files["support/state/state.json"])["sections"]["fleet"]["assignment"]
+    assert state["join_token"] == "<redacted>" and state["token_ttl_seconds"] == 3600 and state["zone"] == "b"
 
 
 async def test_absent_journal_is_a_note_not_a_failure(agent_root: Path, tmp_path: Path) -> None:
