@@ -56,7 +56,10 @@ def check_agent(status_doc: dict[str, Any] | None, why_down: str) -> list[Findin
     out = [Finding("agent.running", "ok", f"edge-agent {agent.get('version', '?')} answers (pid {agent.get('pid')})")]
     for c in status_doc.get("conditions", []):
         if c.get("status") != "True" and c.get("severity") != "info":
-            out.append(Finding(f"condition.{str(c.get('type', '?')).lower()}", "warn",
+            check = "condition." + "".join(
+                ch if ch.isascii() and ch.isalnum() else "_" for ch in str(c.get("type", "x")).lower()
+            )
+            out.append(Finding(check, "warn",
                                f"{c.get('type')} is {c.get('status')}/{c.get('reason')}: {c.get('message', '')}"
                                .rstrip(": "), "see agentctl status"))  # fmt: skip
     return out
