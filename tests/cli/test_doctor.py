@@ -187,6 +187,7 @@ async def test_world_writable_socket_and_readable_key_fail(box: Path) -> None:
     s = r.finding("agent.socket")
     assert s["status"] == "fail" and "0666" in s["message"] and "chmod 0660" in s["fix"]
     assert r.finding("identity.key_mode")["status"] == "fail"
+    assert r.finding("identity.cert")["status"] == "skip"  # no fleet configured: no certificate is expected
     assert r.finding("agent.running")["status"] == "warn"
     key = (ident / "key.pem").read_text().splitlines()[1]
     assert key not in r.stdout

@@ -45,7 +45,7 @@ def diagnose_box(paths: Paths, sock: str, timeout: float) -> list[Finding]:
         findings += check_registrar(fleet, paths, timeout)
     elif fleet is not None:
         findings.append(Finding("registrar.dns", "skip", "no fleet.url configured: the box is not in a fleet"))
-    findings += check_certificate(paths)
+    findings += check_certificate(paths, in_fleet=fleet is None or bool(fleet.url))
     sections = (status_doc or {}).get("sections", {})
     kube = sections.get("kubernetes") if status_doc is not None else None
     # a command the technician runs: systemctl/journalctl get the caller's environment, as from the shell

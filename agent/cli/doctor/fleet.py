@@ -173,7 +173,7 @@ def _clock_finding(date: str | None) -> Finding:
     return Finding("clock.skew", "ok", text)
 
 
-def check_certificate(paths: Paths, now: datetime | None = None) -> list[Finding]:
+def check_certificate(paths: Paths, in_fleet: bool = True, now: datetime | None = None) -> list[Finding]:
     """The node certificate: present, valid now, not near its end, not revoked, key kept private."""
     files = IdentityFiles(paths.identity_dir)
     now = now or datetime.now(UTC)
@@ -185,6 +185,9 @@ def check_certificate(paths: Paths, now: datetime | None = None) -> list[Finding
                                f"chmod 0600 {files.key}", str(files.key)))  # fmt: skip
         else:
             out.append(Finding("identity.key_mode", "ok", f"{files.key} is {mode:04o}", path=str(files.key)))
+    if not files.cert.is_file() and not in_fleet:
+        out.append(Finding("identity.cert", "skip", "no node certificate: the box is not in a fleet"))
+        return out
     if not files.cert.is_file():
         out.append(Finding("identity.cert", "warn", f"no node certificate at {files.cert}: not enrolled yet",
                            "check the registrar findings; a pending node needs approval on the registrar",
