@@ -220,7 +220,22 @@ async def test_failed_k3s_unit_shows_its_telling_journal_line_without_the_token(
     journal = r.finding("runtime.journal")
     assert "TokenCAHashMismatch" in journal["message"]
     assert "s3cr3tjoinpassword42" not in r.stdout
-    assert r.finding("runtime.node_ready")["status"] == "skip"
+    assert r.finding("runtime.node_ready")["status"] == "skip"  # no k3s binary to ask the API with
+
+
+async def test_agent_down_node_ready_is_asked_from_the_api(box: Path) -> None:
+    """The daemon is down: doctor runs the (stand-in) k3s kubectl itself; its API does not answer."""
+    from .conftest import STANDINS
+
+    (box / "etc/systemd/system").mkdir(parents=True)
+    (box / "etc/systemd/system/k3s.service").write_text("[Service]\nExecStart=/usr/local/bin/k3s server\n")
+    (box / "usr/local/bin").mkdir(parents=True)
+    (box / "usr/local/bin/k3s").symlink_to(STANDINS.parent / "dist/k3s")
+    (box / "etc/edge-agent/agent.toml").write_text('[agent]\nnode_name = "cab-17"\n')
+    r = await agentctl(box, "doctor", "-o", "json")
+    ready = r.finding("runtime.node_ready")
+    assert ready["status"] == "fail" and "node cab-17 is not Ready: Unknown/APIUnreachable" in ready["message"]
+    assert "refused" in ready["message"]
 
 
 async def test_enrolled_box_with_its_agent_running(box: Path, registrar: RegistrarHandle) -> None:

@@ -50,8 +50,9 @@ def diagnose_box(paths: Paths, sock: str, timeout: float) -> list[Finding]:
     kube = sections.get("kubernetes") if status_doc is not None else None
     # a command the technician runs: systemctl/journalctl get the caller's environment, as from the shell
     runner = ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH), base_env={**os.environ, "LC_ALL": "C"})
+    node_name = config.agent.node_name if config is not None else ""
     findings += check_runtime(paths, runner, kube if isinstance(kube, dict) else ({} if status_doc else None),
-                              secrets)  # fmt: skip
+                              secrets, node_name)  # fmt: skip
     findings += check_disk(paths)
     return [Finding(f.check, f.status, mask(f.message, secrets), mask(f.fix, secrets), f.path) for f in findings]
 

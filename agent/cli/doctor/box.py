@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import grp
 import shutil
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from agent.cli.doctor.findings import Finding
 from agent.cli.doctor.secrets import mask
 from agent.errors import ExecError
 from agent.paths import Paths
+from agent.runtime.base import NodeReadiness
 from agent.runtime.diagnose import diagnose
 from agent.runtime.render import SYSTEMD
 from agent.runtime.systemd import Systemd
@@ -113,7 +115,30 @@ async def _unit_findings(runner: Runner, units: list[str], secrets: list[str]) -
     return out
 
 
-def check_runtime(paths: Paths, runner: Runner, kube: dict[str, Any] | None, secrets: list[str]) -> list[Finding]:
+async def _ask_node(paths: Paths, runner: Runner, unit: str, node: str) -> NodeReadiness:
+    """The Ready condition straight from the API with the node's own kubeconfig, as the agent asks it."""
+    from agent.runtime.k0s import KUBELET_CONF
+    from agent.runtime.k3s import AGENT_KUBECONFIG
+    from agent.runtime.kubectl import node_readiness
+    from agent.runtime.render import K0S_BIN, K3S_BIN
+
+    k3s = unit.startswith("k3s")
+    argv = [str(paths.under(K3S_BIN if k3s else K0S_BIN)), "kubectl"]
+    if unit in ("k3s-agent", "k0sworker"):
+        argv += ["--kubeconfig", AGENT_KUBECONFIG if k3s else KUBELET_CONF]
+    return await node_readiness(runner, [*argv, "get", "node", node, "-o", "json"])
+
+
+def _ready_finding(node: str, status: str, reason: str, message: str) -> Finding:
+    if status == "True":
+        return Finding("runtime.node_ready", "ok", f"node {node} is Ready")
+    return Finding("runtime.node_ready", "fail", f"node {node} is not Ready: {status}/{reason} {message}".rstrip(),
+                   "k3s kubectl describe node (or k0s kubectl) shows the kubelet's reason")  # fmt: skip
+
+
+def check_runtime(
+    paths: Paths, runner: Runner, kube: dict[str, Any] | None, secrets: list[str], node_name: str = ""
+) -> list[Finding]:
     """The k3s/k0s unit, its last telling journal line, and the node's Ready condition (from the agent)."""
     units = _present_units(paths, str((kube or {}).get("unit") or ""))
     if not units:
@@ -123,14 +148,23 @@ def check_runtime(paths: Paths, runner: Runner, kube: dict[str, Any] | None, sec
         return [Finding("runtime.unit", "fail", f"{dist} is assigned but no unit is installed under {SYSTEMD}",
                         "see agentctl status (the Kubernetes condition says why)")]  # fmt: skip
     out = asyncio.run(_unit_findings(runner, units, secrets))
-    if kube is None:
-        out.append(Finding("runtime.node_ready", "skip", "the agent is down: the node's Ready condition is unknown"))
-    elif kube.get("ready"):
-        out.append(Finding("runtime.node_ready", "ok", f"node {kube.get('node_name', '?')} is Ready"))
-    else:
-        out.append(Finding("runtime.node_ready", "fail",
-                           f"node {kube.get('node_name', '?')} is not Ready: {kube.get('ready_reason') or '?'}",
-                           "k3s kubectl describe node (or k0s kubectl) shows the kubelet's reason"))  # fmt: skip
+    if kube is not None and kube.get("node_name"):  # what the agent saw last
+        ok = bool(kube.get("ready"))
+        out.append(
+            _ready_finding(str(kube["node_name"]), "True" if ok else "False", kube.get("ready_reason") or "?", "")
+        )
+        return out
+    node = node_name or socket.gethostname()  # the agent is down: ask the API as the agent would
+    binary = paths.under("/usr/local/bin/" + ("k3s" if units[0].startswith("k3s") else "k0s"))
+    if not binary.is_file():
+        out.append(Finding("runtime.node_ready", "skip", f"{binary} is not installed: cannot ask about node {node}"))
+        return out
+    try:
+        r = asyncio.run(_ask_node(paths, runner, units[0], node))
+    except ExecError as exc:
+        out.append(Finding("runtime.node_ready", "skip", f"cannot ask the API about node {node}: {exc}"))
+        return out
+    out.append(_ready_finding(node, r.status, r.reason, mask(r.message, secrets)))
     return out
 
 
