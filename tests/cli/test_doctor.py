@@ -59,6 +59,14 @@ async def test_good_seed_and_registrar_pass_and_json_follows_the_schema(box: Pat
     assert text.rc == 1 and "registrar.tls" in text.stdout and token not in text.stdout
 
 
+async def test_credentials_in_the_seed_url_are_not_printed(box: Path, registrar: RegistrarHandle) -> None:
+    write_seed(box, registrar.url.replace("https://", "https://ops:hunter2pw@") + "/?sig=presigned99", registrar.pin,
+               registrar.token())  # fmt: skip
+    r = await agentctl(box, "doctor")
+    assert "seed.parse" in r.stdout
+    assert "hunter2pw" not in r.stdout + r.stderr and "presigned99" not in r.stdout + r.stderr
+
+
 async def test_wrong_pin_fails_naming_both_pins(box: Path, registrar: RegistrarHandle) -> None:
     wrong = "sha256:" + "0" * 64
     write_seed(box, registrar.url, wrong, registrar.token())

@@ -27,6 +27,7 @@ from agent.fleet.est_client import EST, parse_certs_only
 from agent.fleet.identity import IdentityFiles
 from agent.model.config import FleetSection
 from agent.paths import Paths
+from agent.urls import redact_url
 
 SKEW_WARN, SKEW_FAIL = 30.0, 300.0
 EXPIRY_WARN_DAYS = 7.0
@@ -54,7 +55,8 @@ def check_seed(paths: Paths, fleet: FleetSection | None) -> list[Finding]:
             out.append(Finding("seed.parse", "warn", f"seed {path} has no [fleet] {' or '.join(missing)}",
                                "the seed needs fleet.url and fleet.ca_pin", str(path)))  # fmt: skip
         else:
-            out.append(Finding("seed.parse", "ok", f"seed {path} parses (registrar {table['url']})", path=str(path)))
+            url = redact_url(str(table["url"]))
+            out.append(Finding("seed.parse", "ok", f"seed {path} parses (registrar {url})", path=str(path)))
     if paths.boot_seed in found and paths.kept_seed.is_file():
         out.append(Finding("seed.boot_token", "warn",
                            f"{paths.boot_seed} is still on the boot partition although the agent kept a copy",
