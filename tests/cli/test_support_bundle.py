@@ -24,8 +24,10 @@ SERVER_TOKEN_FILE = "K10" + "12" * 32 + "::server:srvFilePw7741"
 K0S_JOIN = "H4sIAAAAAAAC_k0sJoinTokenBase64Payload_9f8e7d6c"
 ASSIGNED_JOIN = "K10" + "34" * 32 + "::server:assignedPw6604"
 ENV_TOKEN = "K10" + "56" * 32 + "::server:envFilePw3318"
-SECRETS = [BOOT_TOKEN, CONFIG_BOOT_TOKEN, KUBE_TOKEN, K3S_CONFIG_TOKEN, K3S_AGENT_TOKEN, SERVER_TOKEN_FILE, K0S_JOIN,
-           ASSIGNED_JOIN, ENV_TOKEN]  # fmt: skip
+URL_PASSWORD = "urlPassw0rd4417"
+URL_SIGNATURE = "a9f3c2e1d0b8presig"
+SECRETS = [URL_PASSWORD, URL_SIGNATURE, BOOT_TOKEN, CONFIG_BOOT_TOKEN, KUBE_TOKEN, K3S_CONFIG_TOKEN, K3S_AGENT_TOKEN,
+           SERVER_TOKEN_FILE, K0S_JOIN, ASSIGNED_JOIN, ENV_TOKEN]  # fmt: skip
 PASSWORDS = [s.rpartition(":")[2] for s in SECRETS if "::" in s]
 
 
@@ -47,7 +49,8 @@ def secret_box(root: Path) -> list[str]:
     write(
         root,
         "/etc/edge-agent/agent.toml",
-        f'[fleet]\nbootstrap_token = "{CONFIG_BOOT_TOKEN}"\n\n[kubernetes]\ntoken = "{KUBE_TOKEN}"\n',
+        f'[fleet]\nbootstrap_token = "{CONFIG_BOOT_TOKEN}"\n\n[kubernetes]\ntoken = "{KUBE_TOKEN}"\n'
+        f'binary_url = "https://dl:{URL_PASSWORD}@127.0.0.1:9/k3s?X-Amz-Signature={URL_SIGNATURE}"\n',
     )
     write(
         root,

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from agent.config import credential_seed, layer_files
 from agent.fleet.identity import IdentityFiles
@@ -31,6 +32,7 @@ TOKEN_FILES = (
     "/etc/k0s/join-token",
 )
 K3S_CONFIGS = ("/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/config.yaml.d")
+_URL = re.compile(r"https?://[^\s\"'<>]+")
 _YAML_LINE = re.compile(r"^\s*[\"']?([A-Za-z0-9_.-]+)[\"']?\s*:\s*(.+?)\s*$")
 
 
@@ -69,13 +71,24 @@ def _k3s_parts(token: str) -> Iterator[str]:
         yield cred.rpartition(":")[2]
 
 
+def _url_secrets(text: str) -> Iterator[str]:
+    """The password and query values of every URL in ``text`` (presigned download URLs carry secrets there)."""
+    for m in _URL.finditer(text):
+        u = urlsplit(m.group(0))
+        if u.password:
+            yield u.password
+        yield from (v for _, v in parse_qsl(u.query))
+
+
 def known_secrets(paths: Paths) -> list[str]:
     """Every secret value found on the box, longest first (so a part never masks half a whole)."""
     found: list[str] = []
     tomls = [*layer_files(paths), credential_seed(paths)]
     for path in tomls:
+        text = _read(path)
+        found += _url_secrets(text)
         try:
-            found += _walk(tomllib.loads(_read(path)))
+            found += _walk(tomllib.loads(text))
         except tomllib.TOMLDecodeError:
             continue
     for name in K3S_CONFIGS:
