@@ -50,7 +50,12 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, dir_mode: int
             tmp.unlink()
         raise
     os.close(fd)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:  # e.g. a directory in the way: leave nothing half-written beside it
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
     fsync_dir(path.parent)
     return True
 

@@ -41,6 +41,10 @@ def emit_json(reply: Reply) -> None:
 
 
 def cmd_status(sock: str, ns: Args) -> int:
+    if ns.watch:
+        from agent.cli.console import watch
+
+        return watch(sock, ns.root, None, ns.interval, ns.request_timeout, once=False)
     deadline = time.monotonic() + ns.timeout
     while True:
         try:
@@ -130,6 +134,24 @@ def cmd_upgrade(sock: str, ns: Args) -> int:
     return EXIT_DEGRADED if failed else EXIT_OK
 
 
+def cmd_doctor(sock: str, ns: Args) -> int:
+    from agent.cli.doctor import run
+
+    return run(ns.root, sock, ns.output, ns.request_timeout)
+
+
+def cmd_console(sock: str, ns: Args) -> int:
+    from agent.cli.console import watch
+
+    return watch(sock, ns.root, ns.tty, ns.interval, ns.request_timeout, once=ns.once)
+
+
+def cmd_support_bundle(sock: str, ns: Args) -> int:
+    from agent.cli.support_bundle import run
+
+    return run(ns.root, sock, ns.file, ns.request_timeout)
+
+
 def problem_exit(reply: Reply) -> int:
     body = reply.body if isinstance(reply.body, dict) else {}
     detail = body.get("detail") or body.get("title") or f"HTTP {reply.status}"
@@ -140,7 +162,14 @@ def problem_exit(reply: Reply) -> int:
 def main(argv: list[str] | None = None) -> int:
     ns = parse(sys.argv[1:] if argv is None else argv)
     sock = socket_path(ns)
-    handlers = {"status": cmd_status, "inventory": cmd_inventory, "upgrade": cmd_upgrade}
+    handlers = {
+        "status": cmd_status,
+        "inventory": cmd_inventory,
+        "upgrade": cmd_upgrade,
+        "doctor": cmd_doctor,
+        "console": cmd_console,
+        "support-bundle": cmd_support_bundle,
+    }
     try:
         return handlers[ns.command](sock, ns)
     except Unreachable as exc:

@@ -21,6 +21,7 @@ exit codes:
   0  the agent answered and is healthy (for 'upgrade': the request was accepted / succeeded)
   1  the agent answered and is degraded (some condition is not True; see the list), or refused the request
   2  the agent is unreachable: no socket, nothing listening, no answer in time, or an answer that is not JSON
+for 'doctor': 0 every check passed, 1 warnings, 2 failures
 """
 
 
@@ -48,7 +49,28 @@ COMMANDS: dict[str, tuple[str, tuple[Opt, ...], tuple[tuple[str, bool, str], ...
             OUTPUT,
             Opt(("--wait",), "flag", False, "wait until the agent is ready"),
             Opt(("--timeout",), "float", 60.0, "with --wait: give up after S seconds"),
+            Opt(("--watch",), "flag", False, "redraw the console screen every few seconds (Ctrl-C ends)"),
+            Opt(("--interval",), "float", 3.0, "with --watch: seconds between redraws (default 3)"),
         ),
+        (),
+    ),
+    "doctor": (
+        "check everything locally (seed, CA pin, registrar, certificate, clock, k3s/k0s, disk, socket)",
+        (OUTPUT,),
+        (),
+    ),
+    "console": (
+        "draw the offline status screen on a console (what edge-agent-console.service runs)",
+        (
+            Opt(("--tty",), "str", None, "terminal device to draw on, e.g. /dev/tty1 (default: stdout)"),
+            Opt(("--interval",), "float", 3.0, "seconds between redraws (default 3)"),
+            Opt(("--once",), "flag", False, "draw once and exit"),
+        ),
+        (),
+    ),
+    "support-bundle": (
+        "write a tar.gz for a technician to hand over (secrets redacted)",
+        (Opt(("-f", "--file"), "str", None, "where to write it (default ./edge-agent-support-HOST-TIME.tar.gz)"),),
         (),
     ),
     "inventory": ("the detected hardware", (OUTPUT,), ()),
