@@ -150,6 +150,8 @@ install -m 0644 "$unit" "$tree/usr/lib/systemd/system/edge-agent.service"
 for dropin in "$repo"/systemd/edge-agent.service.d/*.conf; do
     install -D -m 0644 "$dropin" "$tree/usr/lib/systemd/system/edge-agent.service.d/$(basename "$dropin")"
 done
+install -m 0644 "$repo/systemd/edge-agent-console.service" "$repo/systemd/edge-agent-console@.service" \
+    "$tree/usr/lib/systemd/system/"
 install -D -m 0644 "$repo/systemd/edge-agent.sysusers" "$tree/usr/lib/sysusers.d/edge-agent.conf"
 install -D -m 0644 "$repo/systemd/edge-agent.tmpfiles" "$tree/usr/lib/tmpfiles.d/edge-agent.conf"
 cp -rT "$here/rootfs" "$tree"
@@ -163,7 +165,7 @@ if [[ -n "$airgap" ]]; then
     cp -a "$airgap"/. "$tree/usr/lib/edge-agent/airgap/"
 fi
 in_tree systemd-sysusers >&2
-systemctl --root="$tree" enable edge-agent.service systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
+systemctl --root="$tree" enable edge-agent.service edge-agent-console.service systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
 systemctl --root="$tree" is-enabled edge-agent.service >/dev/null || die "edge-agent.service did not get enabled"
 
 # No identity, no build-machine leftovers: every box makes its own at first boot.
