@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.status_view import duration
-from agent.cli.transport import Unreachable, request
+from agent.cli.transport import get_status
 from agent.paths import Paths
 
 WIDTH, HEIGHT = 80, 25
@@ -184,23 +184,13 @@ def render_screen(doc: dict[str, Any] | None, why_down: str, local: LocalFacts, 
     return "\n".join([*lines, _ascii(footer)]) + "\n"
 
 
-def snapshot(sock: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
-    try:
-        reply = request(sock, "GET", "/v1/status", timeout)
-    except Unreachable as exc:
-        return None, str(exc)
-    if reply.status != 200 or not isinstance(reply.body, dict):
-        return None, f"the agent answered {reply.status} to /v1/status"
-    return reply.body, ""
-
-
 def watch(sock: str, root: str | None, tty: str | None, interval: float, timeout: float, *, once: bool) -> int:
     """Redraw the screen every ``interval`` seconds on ``tty`` (or stdout) until interrupted."""
     paths = Paths(Path(root or "/"))
     fd = os.open(tty, os.O_WRONLY | os.O_NOCTTY) if tty else sys.stdout.fileno()
     try:
         while True:
-            doc, why = snapshot(sock, timeout)
+            doc, why = get_status(sock, timeout)
             screen = render_screen(doc, why, read_local(paths), time.time(), interval)
             os.write(fd, (CLEAR + screen.replace("\n", "\r\n")).encode("ascii"))
             if once:

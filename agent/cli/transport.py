@@ -105,3 +105,14 @@ def request(path: str, method: str, url: str, timeout: float, body: Any = None) 
     except OSError as exc:
         raise Unreachable(f"talking to the agent on {path} failed: {exc.strerror or exc}") from None
     return parse_response(raw, path)
+
+
+def get_status(path: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """The /v1/status document, or None and why the agent could not give it (screens and doctor go on)."""
+    try:
+        reply = request(path, "GET", "/v1/status", timeout)
+    except Unreachable as exc:
+        return None, str(exc)
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        return None, f"the agent answered {reply.status} to /v1/status"
+    return reply.body, ""

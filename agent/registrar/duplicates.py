@@ -14,13 +14,13 @@ The guard keeps its own small SQLite file, ``<state-dir>/identity-guard.sqlite``
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import StateError
+from agent.registrar.dbfile import open_private
 
 DB_NAME = "identity-guard.sqlite"
 KEEP = 8  # instances remembered per node
@@ -59,11 +59,7 @@ class IdentityGuard:
     def __init__(self, state_dir: Path) -> None:
         path = state_dir / DB_NAME
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db = open_private(path, check_same_thread=False)
             for stmt in SCHEMA:
                 self.db.execute(stmt)
         except sqlite3.Error as exc:

@@ -13,7 +13,6 @@ Older files are migrated in place (columns added, tables created) when opened.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import StateError
+from agent.registrar.dbfile import open_private
 from agent.registrar.registry import Node
 
 DB_NAME = "rollouts.sqlite"
@@ -50,12 +50,7 @@ class RolloutStore:
     def __init__(self, state_dir: Path) -> None:
         path = state_dir / DB_NAME
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db = open_private(path)
             for stmt in SCHEMA:
                 self.db.execute(stmt)
             for table, column, decl in COLUMNS:

@@ -11,30 +11,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from agent.cli.doctor.box import check_agent, check_config, check_disk, check_runtime, check_socket
 from agent.cli.doctor.findings import Finding, document, exit_code, render_text
 from agent.cli.doctor.fleet import check_certificate, check_registrar, check_seed
 from agent.cli.doctor.secrets import known_secrets, mask
-from agent.cli.transport import Unreachable, request
+from agent.cli.transport import get_status
 from agent.paths import Paths
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 
 
-def ask_agent(sock: str, timeout: float) -> tuple[dict[str, Any] | None, str]:
-    try:
-        reply = request(sock, "GET", "/v1/status", timeout)
-    except Unreachable as exc:
-        return None, str(exc)
-    if reply.status != 200 or not isinstance(reply.body, dict):
-        return None, f"the agent answered {reply.status} to /v1/status"
-    return reply.body, ""
-
-
 def diagnose_box(paths: Paths, sock: str, timeout: float) -> list[Finding]:
     secrets = known_secrets(paths)
-    status_doc, why = ask_agent(sock, timeout)
+    status_doc, why = get_status(sock, timeout)
     findings = check_agent(status_doc, why)
     config_findings, config = check_config(paths)
     group = config.api.socket_group if config is not None else "edge-agent"

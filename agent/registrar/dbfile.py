@@ -1,0 +1,23 @@
+"""Opening one of the registrar's SQLite files: private to root (0600 before the first byte), WAL, autocommit.
+
+Callers run their own schema or migrations on the connection it returns and wrap sqlite3.Error with
+the file's name (StateError), so an operator sees which file is unusable.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+
+def open_private(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """Create ``path`` 0600 when missing and connect to it in autocommit mode with rows by name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=check_same_thread)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA busy_timeout=10000")
+    return db
