@@ -11,7 +11,6 @@ nothing. Outputs: conditions Installed/Configured/Running/NodeReady, the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -90,9 +89,9 @@ class RuntimeController:
         finally:
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            # gather, not `suppress(CancelledError): await t`: that would also swallow a cancellation of
+            # this controller arriving meanwhile, and the controller would go on forever (seen under load)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- one pass --------------------------------------------------------------------------
 
