@@ -49,6 +49,25 @@ def test_production_image_first_boot_runs_the_agent(production_tree: Path, boxes
     assert box.sh("stat -c '%a %U:%G' /var/lib/edge-agent").stdout.split() == ["700", "root:root"]
     assert box.sh("stat -c '%a %U:%G' /run/edge-agent/agent.sock").stdout.split() == ["660", "root:edge-agent"]
 
+    # The technician's screen on the box's real console (nspawn copies /dev/console to console.log):
+    # 80x25 ASCII, the box's own hostname and node id, no seed yet, its NIC with the address it has.
+    hostname = box.sh("hostname").stdout.strip()
+    start = box.console.stat().st_size
+    box.sh("agentctl console --once --tty /dev/console")
+    raw = wait_for(
+        "the screen on the console",
+        lambda: (data := box.console.read_bytes()[start:]) and b"read-only screen" in data and data,
+        timeout=10,
+    )
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode("ascii"))
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    print("\n[console] " + "\n[console] ".join(lines))
+    assert len(lines) <= 25 and all(len(line) <= 80 for line in lines), lines
+    assert hostname in lines[0], lines
+    assert any(line.startswith("node id") and len(line.split()[-1]) >= 16 for line in lines), lines
+    assert any(line.startswith("fleet") and "seed" in line for line in lines), lines
+    assert any(line.split()[:1] == ["host0"] for line in lines), lines
+
     # No test stand-in reachable in a production box.
     for prog in ("k3s", "k0s"):
         assert box.sh(f"command -v {prog}", check=False).returncode != 0, f"{prog} found in a production box"
