@@ -1,4 +1,6 @@
-"""Prometheus text exposition, without a client library: a few counters and one histogram."""
+"""The core /metrics families: build, conditions, controller restarts, API requests, remote connections.
+
+Written through :mod:`agent.api.exposition`, the one Prometheus writer."""
 
 from __future__ import annotations
 
@@ -7,15 +9,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from agent import __version__
+from agent.api.exposition import counter, format_value, gauge, histogram
 from agent.status import StatusBoard
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 MetricsSource = Callable[[], Iterable[str]]
-
-
-def escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class RequestMetrics:
@@ -40,40 +39,35 @@ class RequestMetrics:
         self.sums[route] += seconds
 
     def lines(self) -> Iterator[str]:
-        yield "# HELP edge_agent_api_requests_total API requests served."
-        yield "# TYPE edge_agent_api_requests_total counter"
+        requests = counter("edge_agent_api_requests_total", "API requests served.")
         for (method, route, code), n in sorted(self.counts.items()):
-            yield f'edge_agent_api_requests_total{{method="{method}",route="{escape(route)}",code="{code}"}} {n}'
-        yield "# HELP edge_agent_api_request_duration_seconds API request latency."
-        yield "# TYPE edge_agent_api_request_duration_seconds histogram"
+            requests.add(n, {"method": method, "route": route, "code": code})
+        yield from requests.lines()
+        latency = histogram("edge_agent_api_request_duration_seconds", "API request latency.")
         for route, counts in sorted(self.buckets.items()):
-            r = escape(route)
             acc = 0
             for le, n in zip(BUCKETS, counts, strict=False):
                 acc += n
-                yield f'edge_agent_api_request_duration_seconds_bucket{{route="{r}",le="{le}"}} {acc}'
+                latency.add(acc, {"route": route, "le": format_value(le)}, "_bucket")
             acc += counts[-1]
-            yield f'edge_agent_api_request_duration_seconds_bucket{{route="{r}",le="+Inf"}} {acc}'
-            yield f'edge_agent_api_request_duration_seconds_sum{{route="{r}"}} {self.sums[route]:.6f}'
-            yield f'edge_agent_api_request_duration_seconds_count{{route="{r}"}} {acc}'
+            latency.add(acc, {"route": route, "le": "+Inf"}, "_bucket")
+            latency.add(self.sums[route], {"route": route}, "_sum")
+            latency.add(acc, {"route": route}, "_count")
+        yield from latency.lines()
 
 
 def core_lines(board: StatusBoard, restarts: dict[str, int], started_at: float) -> Iterator[str]:
-    yield "# HELP edge_agent_build_info Agent build; always 1."
-    yield "# TYPE edge_agent_build_info gauge"
-    yield f'edge_agent_build_info{{version="{__version__}"}} 1'
-    yield "# HELP edge_agent_start_time_seconds Unix time the agent started."
-    yield "# TYPE edge_agent_start_time_seconds gauge"
-    yield f"edge_agent_start_time_seconds {started_at:.3f}"
-    yield "# HELP edge_agent_condition Condition status (1 for the current status value)."
-    yield "# TYPE edge_agent_condition gauge"
+    yield from gauge("edge_agent_build_info", "Agent build; always 1.").add(1, {"version": __version__}).lines()
+    yield from gauge("edge_agent_start_time_seconds", "Unix time the agent started.").add(started_at).lines()
+    conditions = gauge("edge_agent_condition", "Condition status (1 for the current status value).")
     for c in board.conditions():
         for s in ("True", "False", "Unknown"):
-            yield f'edge_agent_condition{{type="{escape(c.type)}",status="{s}"}} {int(c.status == s)}'
-    yield "# HELP edge_agent_controller_restarts_total Times the supervisor restarted a controller."
-    yield "# TYPE edge_agent_controller_restarts_total counter"
+            conditions.add(int(c.status == s), {"type": c.type, "status": s})
+    yield from conditions.lines()
+    restarted = counter("edge_agent_controller_restarts_total", "Times the supervisor restarted a controller.")
     for name, n in sorted(restarts.items()):
-        yield f'edge_agent_controller_restarts_total{{controller="{escape(name)}"}} {n}'
+        restarted.add(n, {"controller": name})
+    yield from restarted.lines()
 
 
 @dataclass
@@ -89,23 +83,22 @@ class ConnectionCounters:
     accept_errors: int = 0
 
     def lines(self) -> Iterator[str]:
-        yield "# HELP edge_agent_remote_connections_active Remote API connections open now (handshaking or served)."
-        yield "# TYPE edge_agent_remote_connections_active gauge"
-        yield f"edge_agent_remote_connections_active {self.active}"
-        yield "# HELP edge_agent_remote_connections_limit Most remote API connections kept open at once."
-        yield "# TYPE edge_agent_remote_connections_limit gauge"
-        yield f"edge_agent_remote_connections_limit {self.limit}"
-        yield "# HELP edge_agent_remote_connections_accepted_total Remote API connections taken on."
-        yield "# TYPE edge_agent_remote_connections_accepted_total counter"
-        yield f"edge_agent_remote_connections_accepted_total {self.accepted}"
-        yield "# HELP edge_agent_remote_connections_dropped_total Remote connections the agent closed, by reason."
-        yield "# TYPE edge_agent_remote_connections_dropped_total counter"
-        for reason, n in (
-            ("over_limit", self.over_limit),
-            ("handshake_timeout", self.handshake_timeouts),
-            ("handshake_failed", self.handshake_failures),
+        for family in (
+            gauge(
+                "edge_agent_remote_connections_active", "Remote API connections open now (handshaking or served)."
+            ).add(self.active),
+            gauge("edge_agent_remote_connections_limit", "Most remote API connections kept open at once.").add(
+                self.limit
+            ),
+            counter("edge_agent_remote_connections_accepted_total", "Remote API connections taken on.").add(
+                self.accepted
+            ),
+            counter("edge_agent_remote_connections_dropped_total", "Remote connections the agent closed, by reason.")
+            .add(self.over_limit, {"reason": "over_limit"})
+            .add(self.handshake_timeouts, {"reason": "handshake_timeout"})
+            .add(self.handshake_failures, {"reason": "handshake_failed"}),
+            counter("edge_agent_remote_accept_errors_total", "Failed accepts on the remote port (EMFILE ...).").add(
+                self.accept_errors
+            ),
         ):
-            yield f'edge_agent_remote_connections_dropped_total{{reason="{reason}"}} {n}'
-        yield "# HELP edge_agent_remote_accept_errors_total Failed accepts on the remote port (EMFILE ...)."
-        yield "# TYPE edge_agent_remote_accept_errors_total counter"
-        yield f"edge_agent_remote_accept_errors_total {self.accept_errors}"
+            yield from family.lines()

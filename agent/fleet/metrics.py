@@ -1,34 +1,28 @@
-"""/metrics lines for fleet membership (conditions are exported by the core already)."""
+"""/metrics families for fleet membership (conditions are exported by the core already)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
 
+from agent.api.exposition import gauge
 from agent.context import AgentContext
-
-
-def _escape(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def metrics(ctx: AgentContext) -> Iterator[str]:
     fleet = ctx.board.sections().get("fleet")
     if not isinstance(fleet, dict):
         return
-    yield "# HELP edge_agent_fleet_enrolled 1 when the box holds a certificate of its fleet."
-    yield "# TYPE edge_agent_fleet_enrolled gauge"
-    yield f"edge_agent_fleet_enrolled {int(fleet.get('enrolled') is True)}"
+    enrolled = gauge("edge_agent_fleet_enrolled", "1 when the box holds a certificate of its fleet.")
+    yield from enrolled.add(int(fleet.get("enrolled") is True)).lines()
     assignment = ctx.assignment.value
-    yield "# HELP edge_agent_fleet_assigned 1 when the registrar has told the box its cluster and role."
-    yield "# TYPE edge_agent_fleet_assigned gauge"
+    assigned = gauge("edge_agent_fleet_assigned", "1 when the registrar has told the box its cluster and role.")
     if assignment is None:
-        yield "edge_agent_fleet_assigned 0"
+        assigned.add(0)
     else:
-        yield (
-            f'edge_agent_fleet_assigned{{cluster="{_escape(assignment.cluster)}",role="{assignment.role}",'
-            f'distribution="{assignment.distribution}"}} 1'
-        )
+        labels = {"cluster": assignment.cluster, "role": assignment.role, "distribution": assignment.distribution}
+        assigned.add(1, labels)
+    yield from assigned.lines()
     for key, name, help_ in (
         ("cert_not_after", "certificate_expiry_timestamp_seconds", "When the node certificate expires."),
         ("renew_at", "certificate_renewal_timestamp_seconds", "When the node certificate is due for renewal."),
@@ -36,6 +30,5 @@ def metrics(ctx: AgentContext) -> Iterator[str]:
     ):
         value = fleet.get(key)
         if isinstance(value, str) and value:
-            yield f"# HELP edge_agent_fleet_{name} {help_}"
-            yield f"# TYPE edge_agent_fleet_{name} gauge"
-            yield f"edge_agent_fleet_{name} {datetime.fromisoformat(value).timestamp():.0f}"
+            stamp = round(datetime.fromisoformat(value).timestamp())
+            yield from gauge(f"edge_agent_fleet_{name}", help_).add(stamp).lines()

@@ -10,21 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from agent.api.metrics import escape
+from agent.api.exposition import Family, Kind
 from agent.status import StatusBoard
 
-Series = tuple[str, str, str, str, Iterable[tuple[str, Any]]]  # name, type, help, label, (label value, value)
+Series = tuple[str, Kind, str, str, Iterable[tuple[str, Any]]]  # name, type, help, label, (label value, value)
 
 
-def _family(name: str, kind: str, help_text: str, label: str, values: Iterable[tuple[str, Any]]) -> Iterator[str]:
+def _family(name: str, kind: Kind, help_text: str, label: str, values: Iterable[tuple[str, Any]]) -> Iterator[str]:
     rows = [(k, v) for k, v in values if v is not None]
     if not rows:
         return
-    yield f"# HELP {name} {help_text}"
-    yield f"# TYPE {name} {kind}"
+    family = Family(name, kind, help_text)
     for key, v in rows:
-        number = int(v) if isinstance(v, bool) else v
-        yield f'{name}{{{label}="{escape(str(key))}"}} {number}'
+        family.add(v, {label: key})
+    yield from family.lines()
 
 
 def _pct(v: Any) -> float | None:
@@ -127,26 +126,22 @@ def _gpus(rows: list[dict[str, Any]]) -> Iterator[str]:
         ("uncorrected", "aggregate", "ecc_uncorrected_aggregate"),
         ("corrected", "volatile", "ecc_corrected_volatile"),
     ]
-    lines = [
-        f'edge_agent_gpu_ecc_errors_total{{gpu="{escape(r["address"])}",type="{t}",scope="{s}"}} {r[k]}'
-        for r in rows
-        for t, s, k in ecc
-        if r.get(k) is not None
-    ]
-    if lines:
-        yield "# HELP edge_agent_gpu_ecc_errors_total ECC errors (volatile: since driver load; aggregate: lifetime)."
-        yield "# TYPE edge_agent_gpu_ecc_errors_total counter"
-        yield from lines
-    pages = [
-        f'edge_agent_gpu_retired_pages_total{{gpu="{escape(r["address"])}",cause="{c}"}} {r[k]}'
-        for r in rows
-        for c, k in (("single_bit_ecc", "retired_pages_single_bit"), ("double_bit_ecc", "retired_pages_double_bit"))
-        if r.get(k) is not None
-    ]
-    if pages:
-        yield "# HELP edge_agent_gpu_retired_pages_total Framebuffer pages retired, by cause."
-        yield "# TYPE edge_agent_gpu_retired_pages_total counter"
-        yield from pages
+    errors = Family(
+        "edge_agent_gpu_ecc_errors_total", "counter", "ECC errors (volatile: since driver load; aggregate: lifetime)."
+    )
+    for r in rows:
+        for t, s, k in ecc:
+            if r.get(k) is not None:
+                errors.add(r[k], {"gpu": r["address"], "type": t, "scope": s})
+    if errors.samples:
+        yield from errors.lines()
+    pages = Family("edge_agent_gpu_retired_pages_total", "counter", "Framebuffer pages retired, by cause.")
+    for r in rows:
+        for c, k in (("single_bit_ecc", "retired_pages_single_bit"), ("double_bit_ecc", "retired_pages_double_bit")):
+            if r.get(k) is not None:
+                pages.add(r[k], {"gpu": r["address"], "cause": c})
+    if pages.samples:
+        yield from pages.lines()
     yield from _family(
         "edge_agent_gpu_retired_pages_pending",
         "gauge",
@@ -194,22 +189,22 @@ def _readable(section: dict[str, Any]) -> Iterator[str]:
         for r in section.get(group, [])
     ]
     if rows:
-        yield "# HELP edge_agent_health_device_readable 1 when the last poll could read the device's health."
-        yield "# TYPE edge_agent_health_device_readable gauge"
+        readable = Family(
+            "edge_agent_health_device_readable", "gauge", "1 when the last poll could read the device's health."
+        )
         for kind, dev, v in rows:
-            yield f'edge_agent_health_device_readable{{kind="{kind}",device="{escape(dev)}"}} {v}'
+            readable.add(v, {"kind": kind, "device": dev})
+        yield from readable.lines()
 
 
 def metrics(board: StatusBoard) -> Iterator[str]:
     section = board.sections().get("health")
     if not isinstance(section, dict):
         return
-    yield "# HELP edge_agent_health_polls_total Hardware health polls since the agent started."
-    yield "# TYPE edge_agent_health_polls_total counter"
-    yield f"edge_agent_health_polls_total {int(section.get('polls', 0))}"
-    yield "# HELP edge_agent_health_poll_seconds Duration of the last hardware health poll."
-    yield "# TYPE edge_agent_health_poll_seconds gauge"
-    yield f"edge_agent_health_poll_seconds {float(section.get('last_poll_seconds', 0.0))}"
+    polls = Family("edge_agent_health_polls_total", "counter", "Hardware health polls since the agent started.")
+    yield from polls.add(int(section.get("polls", 0))).lines()
+    took = Family("edge_agent_health_poll_seconds", "gauge", "Duration of the last hardware health poll.")
+    yield from took.add(float(section.get("last_poll_seconds", 0.0))).lines()
     yield from _readable(section)
     yield from _nvme(section.get("nvme", []))
     yield from _gpus(section.get("gpus", []))

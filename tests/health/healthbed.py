@@ -1,4 +1,4 @@
-"""Runs the real health controller against recorded device trees, inside umockdev.
+"""Runs the real health controller against the generated device trees of tests/fixtures/ (umockdev).
 
 Run as ``umockdev-wrapper python tests/health/healthbed.py MODE`` (through :func:`run_healthbed`).
 The device tree (hwmon temperatures, NIC carrier counters and speeds) comes from

@@ -1,4 +1,4 @@
-"""Runs the real collectors against recorded device trees, inside umockdev.
+"""Runs the real collectors against the generated device trees of tests/fixtures/, inside umockdev.
 
 Run as ``umockdev-wrapper python tests/inventory/hwbed.py MODE ...`` (the
 tests do this through :func:`run_hwbed` in conftest). umockdev's preload

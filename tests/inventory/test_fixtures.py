@@ -1,4 +1,4 @@
-"""The real collectors against recorded device trees (umockdev)."""
+"""The real collectors against the generated device trees of trees.py (umockdev)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The recorded device trees under tests/fixtures/, as code.
+"""The generated device trees under tests/fixtures/, as code (not recordings).
 
-``python tests/inventory/trees.py`` rewrites tests/fixtures/<name>.umockdev;
+``python tests/inventory/trees.py`` writes tests/fixtures/<name>.umockdev;
 a test checks the committed files match. Ids, classes, driver names, hwdb
-names and attribute spellings are those real devices carry.
+names and attribute spellings are copied from what real devices carry, but
+the trees are made here; real ``umockdev-record`` output lives beside them
+as tests/fixtures/recorded-*.umockdev (see tests/inventory/README.md).
 """
 
 from __future__ import annotations
