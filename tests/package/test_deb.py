@@ -70,7 +70,8 @@ def test_the_package_installs_the_image_layout(built: Built, extracted: Path) ->
 
 def test_nothing_in_the_package_names_the_build_machine(built: Built, extracted: Path) -> None:
     leaks = [str(built.staging_tmp).encode(), str(REPO).encode()]
-    named = [str(p) for p in extracted.rglob("*") if p.is_file() and not p.is_symlink() and any(s in p.read_bytes() for s in leaks)]
+    files = [p for p in extracted.rglob("*") if p.is_file() and not p.is_symlink()]
+    named = [str(p) for p in files if any(s in p.read_bytes() for s in leaks)]
     assert named == []
     # bytecode was compiled for the installed path, so tracebacks name real files
     pyc = next((extracted / VENV).glob("lib/python3.*/site-packages/agent/__pycache__/daemon.cpython-*.pyc"))

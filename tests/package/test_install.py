@@ -78,4 +78,3 @@ def test_upgrade_keeps_the_administrators_disable_and_removal_cleans_up(built: B
     assert not (tree / "etc/systemd/system/edge-agent.service").is_symlink(), "purge left the unit masked"
     assert (tree / "var/lib/edge-agent/state.json").exists(), "purge removed the box's identity and state"
     assert in_tree(tree, "dpkg-query", "-W", "edge-agent", check=False).returncode != 0
-
