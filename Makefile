@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv openssl curl iproute2 udev umockdev gir1.2-umockdev-1.0 python3-gi \
-	debootstrap systemd-container wrk hyperfine lshw hwinfo prometheus nvme-cli
+	debootstrap systemd-container wrk hyperfine lshw hwinfo prometheus nvme-cli lintian
 STAMP_APT := $(VENV)/.apt-stamp
 STAMP_PIP := $(VENV)/.pip-stamp
 
@@ -45,6 +45,11 @@ lint: deps
 	$(VENV)/bin/ruff check agent tests bench scripts
 	$(VENV)/bin/ruff format --check agent tests bench scripts
 	$(VENV)/bin/mypy
+
+# make deb [OUT=dir] [WHEELS=dir]: edge-agent_<version>_amd64.deb (docs/packaging.md)
+.PHONY: deb
+deb: deps
+	bash packaging/deb/build.sh $(if $(OUT),--out $(OUT)) $(if $(WHEELS),--wheels $(WHEELS))
 
 system-test: deps
 	bash tests/system/run.sh
