@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from agent.cli.status_view import render_status
 from agent.context import AgentContext
@@ -140,3 +141,57 @@ async def test_when_every_replica_has_a_foreign_ca_enrollment_stops_with_pin_mis
         for h in (one, two):
             await h.stop()
             h.reg.registry.close()
+
+
+async def _answering(status: int, headers: dict[str, str], tls: RegistrarHandle) -> tuple[web.AppRunner, str]:
+    """An HTTPS front (the fleet's serving certificate, as a load balancer would have) that answers
+    every request with ``status``."""
+
+    async def answer(_req: web.Request) -> web.Response:
+        return web.json_response({"title": "upstream down"}, status=status, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.reg.ssl_context(["localhost"]))
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"https://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(("status", "headers"), [(502, {}), (503, {}), (503, {"Retry-After": "120"}), (504, {})])
+async def test_a_gateway_answering_502_503_504_is_failed_over(tmp_path, run_controller, status, headers):
+    good = new_registrar(tmp_path / "good")
+    await good.start()
+    front, front_url = await _answering(status, headers, good)
+    ctx = make_box(tmp_path / "box", box_config([front_url, good.url], good.pin, good.token()), "7" * 32)
+    try:
+        run_controller(ctx)
+        await wait_for(lambda: cond(ctx, "Assigned") == ("True", "Assigned"), what="enrolled via the second URL",
+                       explain=lambda: fleet(ctx))  # fmt: skip
+        assert fleet(ctx)["registrar"] == good.url
+        assert fleet(ctx)["registrar_errors"] == {front_url: f"answered {status}"}
+    finally:
+        await front.cleanup()
+        await good.stop()
+        good.reg.registry.close()
+
+
+async def test_a_registrar_that_answers_500_is_not_failed_over(tmp_path, run_controller):
+    """A 500 is an answer from a live registrar (a bug, a full disk): the box backs off and asks it again."""
+    good = new_registrar(tmp_path / "good")
+    await good.start()
+    front, front_url = await _answering(500, {}, good)
+    ctx = make_box(tmp_path / "box", box_config([front_url, good.url], good.pin, good.token()), "8" * 32)
+    try:
+        run_controller(ctx)
+        await wait_for(lambda: "(attempt 3," in fleet(ctx).get("last_error", ""), what="three attempts",
+                       explain=lambda: fleet(ctx))  # fmt: skip
+        assert "500" in fleet(ctx)["last_error"]
+        assert fleet(ctx)["registrar"] == front_url
+        assert good.reg.registry.list_nodes() == []
+    finally:
+        await front.cleanup()
+        await good.stop()
+        good.reg.registry.close()
