@@ -84,10 +84,18 @@ WAITING_POLL = 2.0
 class EnrollmentController:
     name = "fleet"
 
-    def __init__(self, ctx: AgentContext, transport: Transport | None = None, *, base_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        ctx: AgentContext,
+        transport: Transport | None = None,
+        *,
+        base_delay: float = 1.0,
+        request_timeout: float = 30.0,
+    ) -> None:
         self.ctx = ctx
         self.transport: Transport = transport or AiohttpTransport()
         self.base_delay = base_delay
+        self.request_timeout = request_timeout  # per registrar call; then the next replica is asked
         self._registered_for: tuple[str, int] | None = None  # (cert serial, inventory version)
         self._reported_tokens: tuple[str, str] | None = None
         self._sent_tokens: tuple[str, str] | None = None
@@ -197,10 +205,10 @@ class EnrollmentController:
         return max(0.1, min(cfg.heartbeat_interval, interval, until_renewal))
 
     def _est(self, url: str, pin: str) -> EstClient:
-        return EstClient(url, pin, self.transport)
+        return EstClient(url, pin, self.transport, self.request_timeout)
 
     def _client(self, url: str, mtls: ssl.SSLContext) -> RegistrarClient:
-        return RegistrarClient(url, self.transport, mtls)
+        return RegistrarClient(url, self.transport, mtls, self.request_timeout)
 
     def _check_replicas(self) -> None:
         """A replica that showed a foreign CA is never passed over in silence, even while another one answers."""
