@@ -10,7 +10,10 @@ minute of a registrar restart) forever and says why in a condition; nothing bloc
 rest of the agent, and nothing here ever needs a restart to recover.
 
 Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
-``IdentityReset`` (info, when a cloned image's identity was set aside).
+``IdentityReset`` (info, when a cloned image's identity was set aside),
+``ReplicasTrusted`` (only once a replica of a ``fleet.url`` list showed a CA
+that does not match the pin). With several replicas every call fails over as
+agent.fleet.failover describes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from agent.errors import (
 from agent.fleet import hardware
 from agent.fleet import identity as ident
 from agent.fleet.addresses import local_addresses, split_listen
-from agent.fleet.est_client import EstClient, pinned_context
+from agent.fleet.est_client import EstClient, check_pin, pinned_context
+from agent.fleet.failover import PIN_MISMATCH, Replicas, short_name
 from agent.fleet.registrar_client import MembershipAnswer, RegistrarClient
 from agent.fleet.seed import forget_bootstrap_token
 from agent.fleet.transport import AiohttpTransport, Transport
@@ -50,13 +54,22 @@ STATE_SECTION = "fleet"
 RECONNECT_CAP = 30.0
 
 
+def _replica_errors(section: dict[str, Any]) -> str:
+    """`` (host:port: why, ...)`` for the other registrar replicas whose last call failed."""
+    errors = section.get("registrar_errors") or {}
+    current = section.get("registrar")
+    failed = [f"{short_name(u)}: {e}" for u, e in errors.items() if u != current] if isinstance(errors, dict) else []
+    return f" ({', '.join(failed)})" if failed else ""
+
+
 def fleet_summary(section: dict[str, Any]) -> str:
-    """The one line agentctl status shows for the fleet."""
+    """The one line agentctl status shows for the fleet: the registrar in use and why the others failed."""
     if not section.get("enrolled"):
         waiting = section.get("waiting") or section.get("last_error") or "not enrolled yet"
         retry = section.get("next_attempt_in")
         return f"not enrolled: {waiting}" + (f" (retry in {retry}s)" if retry else "")
-    line = f"enrolled, cert until {str(section.get('cert_not_after', '?'))[:10]}"
+    via = f" via {section['registrar']}{_replica_errors(section)}" if section.get("registrar") else ""
+    line = f"enrolled{via}, cert until {str(section.get('cert_not_after', '?'))[:10]}"
     if section.get("cluster"):
         init = ", initialising" if section.get("cluster_init") else ""
         line += f"; cluster {section['cluster']} ({section.get('distribution', '?')}) as {section.get('role')}{init}"
@@ -71,16 +84,25 @@ WAITING_POLL = 2.0
 class EnrollmentController:
     name = "fleet"
 
-    def __init__(self, ctx: AgentContext, transport: Transport | None = None, *, base_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        ctx: AgentContext,
+        transport: Transport | None = None,
+        *,
+        base_delay: float = 1.0,
+        request_timeout: float = 30.0,
+    ) -> None:
         self.ctx = ctx
         self.transport: Transport = transport or AiohttpTransport()
         self.base_delay = base_delay
+        self.request_timeout = request_timeout  # per registrar call; then the next replica is asked
         self._registered_for: tuple[str, int] | None = None  # (cert serial, inventory version)
         self._reported_tokens: tuple[str, str] | None = None
         self._sent_tokens: tuple[str, str] | None = None
         self._crl_number = -1
         self._section: dict[str, Any] = {}
         self._token_forgotten = False
+        self._replicas = Replicas(())
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -89,7 +111,7 @@ class EnrollmentController:
         while True:
             version = self.ctx.config.version
             cfg = self.ctx.config.value.fleet
-            if not cfg.url:
+            if not cfg.urls:
                 self._cond("Enrolled", "False", "NotConfigured", "no fleet.url in the config or seed", info=True)
                 await self.ctx.config.wait_newer(version)
                 continue
@@ -152,31 +174,51 @@ class EnrollmentController:
                        f"identity {identity.replaced} was made for another machine ({identity.reset_why}); "
                        f"made {identity.node_id}",
                        info=True)  # fmt: skip
-        est = EstClient(cfg.url, cfg.ca_pin, self.transport)
-        ca, cert = self._current(identity, est.pin)
+        self._replicas.reconfigure(cfg.urls)
+        pin = check_pin(cfg.ca_pin)
+        ca, cert = self._current(identity, pin)
         if ca is None or cert is None or cert.not_valid_after_utc <= datetime.now(UTC):
-            ca, cert = await self._enroll(cfg, est, identity)
+            ca, cert = await self._enroll(cfg, pin, identity)
         elif datetime.now(UTC) >= ident.renew_at(cert):
-            cert = await self._renew(est, identity, ca)
+            cert = await self._renew(pin, identity, ca)
         elif self._section.get("cert_serial") != f"{cert.serial_number:x}":
             self._mark_enrolled(identity, cert)  # enrolled before this start
-        client = RegistrarClient(cfg.url, self.transport, self._mtls(identity, ca))
+        mtls = self._mtls(identity, ca)
         inventory_version = self.ctx.inventory.version
         registration = (f"{cert.serial_number:x}", inventory_version)
         if self._registered_for != registration:
-            answer = await client.register(self._register_doc(identity))
+            doc = self._register_doc(identity)
+            answer = await self._replicas.call(lambda url: self._client(url, mtls).register(doc))
             self._registered_for = registration
         else:
-            answer = await client.heartbeat(self._heartbeat_doc())
-        await self._refresh_crl(client, identity, answer.crl_number)
+            doc = self._heartbeat_doc()
+            answer = await self._replicas.call(lambda url: self._client(url, mtls).heartbeat(doc))
+        await self._refresh_crl(mtls, identity, answer.crl_number)
         self._mark_enrolled(identity, cert)  # in touch again after an outage
         self._apply(identity, answer)
         self._publish(last_contact=datetime.now(UTC).isoformat(timespec="seconds"), last_error="", next_attempt_in=None)
+        self._check_replicas()
         until_renewal = (ident.renew_at(cert) - datetime.now(UTC)).total_seconds()
         # told to wait for an assignment (the first server has not reported its join token yet):
         # ask again soon, so a joining box starts within seconds of its server, not a heartbeat later
         interval = cfg.heartbeat_interval if self.ctx.assignment.value is not None else WAITING_POLL
         return max(0.1, min(cfg.heartbeat_interval, interval, until_renewal))
+
+    def _est(self, url: str, pin: str) -> EstClient:
+        return EstClient(url, pin, self.transport, self.request_timeout)
+
+    def _client(self, url: str, mtls: ssl.SSLContext) -> RegistrarClient:
+        return RegistrarClient(url, self.transport, mtls, self.request_timeout)
+
+    def _check_replicas(self) -> None:
+        """A replica that showed a foreign CA is never passed over in silence, even while another one answers."""
+        foreign = [u for u, e in self._replicas.errors.items() if e == PIN_MISMATCH]
+        if foreign:
+            self._cond("ReplicasTrusted", "False", "PinMismatch",
+                       f"{', '.join(foreign)}: the registrar's CA does not match fleet.ca_pin (talking to "
+                       f"{self._replicas.url} instead); nothing secret was sent there")  # fmt: skip
+        elif self.ctx.board.condition("ReplicasTrusted") is not None:
+            self._cond("ReplicasTrusted", "True", "PinsMatch", "every registrar that answered has the pinned CA")
 
     def _current(self, identity: ident.Identity, pin: str) -> tuple[x509.Certificate | None, x509.Certificate | None]:
         ca = ident.load_cert(identity.files.ca)
@@ -188,13 +230,14 @@ class EnrollmentController:
         return ca, cert
 
     async def _enroll(
-        self, cfg: FleetSection, est: EstClient, identity: ident.Identity
+        self, cfg: FleetSection, pin: str, identity: ident.Identity
     ) -> tuple[x509.Certificate, x509.Certificate]:
         previous = self.ctx.board.condition("Enrolled")
         if previous is None or previous.reason in ("NotConfigured", "NoMachineId"):
             # a retry keeps showing why the last attempt failed until this one has an outcome
-            self._cond("Enrolled", "False", "Enrolling", f"enrolling with {cfg.url}", info=True)
-        ca = await est.fetch_ca()  # checks the pin; nothing secret has been sent yet
+            self._cond("Enrolled", "False", "Enrolling", f"enrolling with {self._replicas.url}", info=True)
+        # checks the pin; nothing secret has been sent yet
+        ca = await self._replicas.call(lambda url: self._est(url, pin).fetch_ca())
         token = cfg.bootstrap_token.get_secret_value()
         if not token:
             raise EnrollmentDenied(
@@ -202,13 +245,16 @@ class EnrollmentController:
                 "seed.toml after enrollment: enrolling again needs a new one, in /boot/edge-agent.toml, the "
                 "edge-agent.seed credential or /etc/edge-agent/agent.toml.d/)"
             )
-        cert = await est.simpleenroll(ca, identity.node_id, token, ident.make_csr(identity))
+        csr = ident.make_csr(identity)
+        # every replica shares the fleet CA (one CA key): the certificate checked above holds for all of them
+        cert = await self._replicas.call(lambda url: self._est(url, pin).simpleenroll(ca, identity.node_id, token, csr))
         self._store_cert(identity, ca, cert)
         log.info("fleet: enrolled as %s (certificate serial %x)", identity.node_id, cert.serial_number)
         return ca, cert
 
-    async def _renew(self, est: EstClient, identity: ident.Identity, ca: x509.Certificate) -> x509.Certificate:
-        cert = await est.simplereenroll(self._mtls(identity, ca), ca, ident.make_csr(identity))
+    async def _renew(self, pin: str, identity: ident.Identity, ca: x509.Certificate) -> x509.Certificate:
+        mtls, csr = self._mtls(identity, ca), ident.make_csr(identity)
+        cert = await self._replicas.call(lambda url: self._est(url, pin).simplereenroll(mtls, ca, csr))
         self._store_cert(identity, ca, cert)
         log.info("fleet: certificate renewed (serial %x)", cert.serial_number)
         return cert
@@ -243,10 +289,10 @@ class EnrollmentController:
         ctx.load_cert_chain(identity.files.cert, identity.files.key)
         return ctx
 
-    async def _refresh_crl(self, client: RegistrarClient, identity: ident.Identity, number: int) -> None:
+    async def _refresh_crl(self, mtls: ssl.SSLContext, identity: ident.Identity, number: int) -> None:
         if number == self._crl_number and identity.files.crl.is_file():
             return
-        der = await client.crl()
+        der = await self._replicas.call(lambda url: self._client(url, mtls).crl())
         try:
             crl = x509.load_der_x509_crl(der)
         except ValueError as exc:
@@ -325,6 +371,8 @@ class EnrollmentController:
 
     def _publish(self, **changes: Any) -> None:
         self._section.update(changes)
+        if self._replicas.urls:
+            self._section.update(self._replicas.status())
         self._section["summary"] = fleet_summary(self._section)
         self.ctx.board.set_section("fleet", dict(self._section))
 

@@ -26,7 +26,7 @@ from agent.errors import (
     FleetUnavailable,
     PinMismatch,
 )
-from agent.fleet.transport import HttpResponse, Transport
+from agent.fleet.transport import HttpResponse, RegistrarDown, Transport
 
 PIN_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 EST = "/.well-known/est"
@@ -59,6 +59,9 @@ def raise_for(resp: HttpResponse, what: str) -> None:
     """Turn a non-success answer into the fleet error it means."""
     if resp.status in (401, 403):
         raise EnrollmentDenied(f"{what}: refused ({resp.status}): {detail_of(resp)}")
+    if resp.status in (502, 503, 504):  # a proxy or load balancer in front of a replica that is down
+        reason = f"answered {resp.status}"
+        raise RegistrarDown(f"{what}: registrar {reason}: {detail_of(resp)}", reason)
     if resp.status == 429 or resp.status >= 500:
         raise FleetUnavailable(f"{what}: registrar answered {resp.status}: {detail_of(resp)}")
     if resp.status >= 300:

@@ -60,6 +60,8 @@ class RegistrarClient:
 
     async def crl(self) -> bytes:
         """The fleet CRL, DER."""
-        resp = await self.transport.request("GET", f"{self.base}/v1/fleet/crl", ssl_context=self.mtls)
+        resp = await self.transport.request(
+            "GET", f"{self.base}/v1/fleet/crl", ssl_context=self.mtls, timeout=self.timeout
+        )
         raise_for(resp, "crl")
         return resp.body

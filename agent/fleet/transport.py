@@ -2,12 +2,16 @@
 
 ``Transport.request`` is all the fleet client needs; the production
 ``AiohttpTransport`` translates every network and TLS failure into
-``FleetUnavailable`` (or ``PinMismatch`` when the registrar's certificate does
-not chain to the pinned CA). Tests inject their own transport instead of patching.
+``RegistrarDown`` (a ``FleetUnavailable`` the agent fails over on: refused,
+timed out, closed, a TLS handshake that failed) or ``PinMismatch`` when the
+registrar's certificate does not chain to the pinned CA. Tests inject their own
+transport instead of patching.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +20,22 @@ from typing import Protocol
 import aiohttp
 
 from agent.errors import FleetUnavailable, PinMismatch
+
+
+class RegistrarDown(FleetUnavailable):
+    """This registrar cannot be reached (or its proxy says it is down): another replica may answer.
+
+    ``reason`` is the short why, e.g. "connection refused", for the status line."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno is not None and exc.errno in errno.errorcode:
+        return os.strerror(exc.errno).lower()
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -63,10 +83,16 @@ class AiohttpTransport:
                 f"({exc.certificate_error.__class__.__name__}: {getattr(exc.certificate_error, 'verify_message', '')})"
             ) from exc
         except aiohttp.ClientSSLError as exc:
-            raise FleetUnavailable(f"{url}: TLS handshake failed ({exc.__class__.__name__})") from exc
+            reason = f"TLS handshake failed ({exc.__class__.__name__})"
+            raise RegistrarDown(f"{url}: {reason}", reason) from exc
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
-            raise FleetUnavailable(f"{url}: cannot connect to {exc.host}:{exc.port} ({reason})") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reason = _os_reason(exc.os_error)
+            raise RegistrarDown(f"{url}: cannot connect to {exc.host}:{exc.port} ({reason})", reason) from exc
+        except TimeoutError as exc:
+            reason = f"no answer within {timeout:g}s"
+            raise RegistrarDown(f"{url}: {reason}", reason) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise RegistrarDown(f"{url}: the registrar closed the connection", "connection closed") from exc
+        except (aiohttp.ClientError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
-            raise FleetUnavailable(f"{url}: {detail}") from exc
+            raise RegistrarDown(f"{url}: {detail}", detail) from exc

@@ -59,7 +59,9 @@ class ApiSection(Section):
 
 
 class FleetSection(Section):
-    url: str = Field("", description="registrar base URL, https://host:port; empty: no fleet")
+    url: str | list[str] = Field(
+        "", description="registrar base URL https://host:port, or a list of replicas tried in turn; empty: no fleet"
+    )
     ca_pin: str = Field("", description="sha256:<hex> of the fleet CA certificate (DER)")
     bootstrap_token: SecretStr = SecretStr("")
     site: str = ""
@@ -67,10 +69,30 @@ class FleetSection(Section):
     retry_max: float = Field(300.0, gt=0, description="cap of the retry backoff, seconds")
     heartbeat_interval: float = Field(30.0, gt=0)
 
-    @field_validator("url")
+    @field_validator("url", mode="before")
     @classmethod
-    def _url(cls, v: str) -> str:
-        return _url(v, ("https",))
+    def _url(cls, v: object) -> str | list[str]:
+        if isinstance(v, str):
+            return _url(v, ("https",))
+        if not isinstance(v, list):
+            raise ValueError("expected an https URL or a list of them")
+        if not v:
+            raise ValueError("expected at least one https URL in the list (or leave fleet.url out: no fleet)")
+        for i, item in enumerate(v):
+            if not isinstance(item, str) or not item:
+                raise ValueError(f"[{i}]: expected an https URL, got {item!r}")
+            try:
+                _url(item, ("https",))
+            except ValueError as exc:
+                raise ValueError(f"[{i}]: {exc}, got {item!r}") from None
+        return list(v)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every registrar replica, in the order they are tried (empty: no fleet)."""
+        if isinstance(self.url, str):
+            return (self.url,) if self.url else ()
+        return tuple(self.url)
 
     @field_validator("ca_pin")
     @classmethod

@@ -79,7 +79,7 @@ def new_registrar(state_dir: Path, settings: Settings = FAST) -> RegistrarHandle
 
 
 def box_config(
-    url: str,
+    url: str | list[str],
     pin: str,
     token: str,
     *,

@@ -47,6 +47,18 @@ def test_layers_merge_in_order_and_dropins_sorted(agent_root: Path) -> None:
     assert cfg.fleet.bootstrap_token.get_secret_value() == "tok"
 
 
+def test_fleet_url_takes_a_list_of_replicas_in_order(agent_root: Path) -> None:
+    p = Paths(agent_root)
+    write(p.boot_seed, '[fleet]\nurl = ["https://r1:8443", "https://r2:8443"]\nca_pin = "sha256:' + "a" * 64 + '"\n')
+    cfg = load_config(p).config
+    assert cfg.fleet.urls == ("https://r1:8443", "https://r2:8443")
+    assert AgentConfig.model_validate({"fleet": {"url": "https://r1:8443"}}).fleet.urls == ("https://r1:8443",)
+    assert AgentConfig().fleet.urls == ()  # no fleet
+    r = check_config(agent_root)
+    assert r.returncode == 0, r.stderr
+    assert tomllib.loads(r.stdout)["fleet"]["url"] == ["https://r1:8443", "https://r2:8443"]
+
+
 def test_unknown_key_names_file_key_and_closest(agent_root: Path) -> None:
     f = write(Paths(agent_root).etc_config, '[kubernetes]\ndistributon = "k3s"\n')
     with pytest.raises(ConfigError) as e:
@@ -130,6 +142,11 @@ def test_check_config_refuses_labels_k3s_would_refuse(agent_root: Path) -> None:
     ("toml", "key", "expected"),
     [
         ('[fleet]\nurl = "registrar:8443"\n', "fleet.url", "https://HOST"),
+        ('[fleet]\nurl = ["https://r1:8443", "http://r2:8443"]\n', "fleet.url", "[1]: expected https://HOST"),
+        ('[fleet]\nurl = ["https://r1:8443", "https://r2:99999"]\n', "fleet.url", "[1]: bad port"),
+        ('[fleet]\nurl = ["https://r1:8443", 7]\n', "fleet.url", "[1]: expected an https URL, got 7"),
+        ("[fleet]\nurl = []\n", "fleet.url", "at least one https URL"),
+        ("[fleet]\nurl = 8443\n", "fleet.url", "an https URL or a list of them"),
         ('[fleet]\nca_pin = "abc"\n', "fleet.ca_pin", "sha256:<64 hex digits>"),
         ('[api]\nremote_listen = "nonsense"\n', "api.remote_listen", "HOST:PORT"),
         ('[upgrade]\nmaintenance_window = "2am-4am"\n', "upgrade.maintenance_window", "HH:MM-HH:MM"),

@@ -80,7 +80,7 @@ def _hostport(url: str) -> tuple[str, int]:
 
 def check_registrar(fleet: FleetSection, paths: Paths, timeout: float) -> list[Finding]:
     """DNS, then TCP, then TLS, then GET cacerts; the CA pin and the clock from that answer."""
-    host, port = _hostport(fleet.url)
+    host, port = _hostport(fleet.urls[0])
     where = f"{host}:{port}"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
