@@ -55,7 +55,8 @@ def check_seed(paths: Paths, fleet: FleetSection | None) -> list[Finding]:
             out.append(Finding("seed.parse", "warn", f"seed {path} has no [fleet] {' or '.join(missing)}",
                                "the seed needs fleet.url and fleet.ca_pin", str(path)))  # fmt: skip
         else:
-            url = redact_url(str(table["url"]))
+            given = table["url"]
+            url = ", ".join(redact_url(str(u)) for u in (given if isinstance(given, list) else [given]))
             out.append(Finding("seed.parse", "ok", f"seed {path} parses (registrar {url})", path=str(path)))
     if paths.boot_seed in found and paths.kept_seed.is_file():
         out.append(Finding("seed.boot_token", "warn",
