@@ -139,6 +139,7 @@ async def simpleenroll(request: web.Request) -> web.StreamResponse:
         node = Node(
             node_id=node_id,
             state="pending" if record.require_approval else "approved",
+            approved_by="" if record.require_approval else f"token:{record.token_id}",
             token_id=record.token_id,
             key_fingerprint=fingerprint,
             site=record.site,
@@ -153,7 +154,9 @@ async def simpleenroll(request: web.Request) -> web.StreamResponse:
         # Only the box that first used this token, with the same key, may repeat the
         # request (a lost response); anyone else is guessing.
         return _denied(reg, request, f"node {node_id} is already enrolled; renew with simplereenroll")
-    if node.state == "pending":
+    if node.state == "pending" and not reg.registry.rules("policy"):
+        # with approval policies a pending box gets its certificate so it can register its inventory
+        # for them to judge; it stays pending (no cluster, no join token) until one or an operator approves
         resp = web.json_response({"status": "pending", "detail": f"node {node_id} awaits approval"}, status=202)
         resp.headers["Retry-After"] = str(reg.settings.retry_after)
         return resp
