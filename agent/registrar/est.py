@@ -3,7 +3,9 @@
 Wire format per the RFC: requests carry a base64 DER PKCS#10 (``application/pkcs10``),
 responses a base64 DER certs-only PKCS#7 (``application/pkcs7-mime``) with
 ``Content-Transfer-Encoding: base64``. 202 + Retry-After means pending approval
-(§4.2.3). The registrar decides subject and SANs; the CSR only contributes its key.
+(§4.2.3), unless approval policies exist: then a pending box gets its certificate and stays
+pending until a policy approves it on the inventory it registers (agent.registrar.policy).
+The registrar decides subject and SANs; the CSR only contributes its key.
 """
 
 from __future__ import annotations

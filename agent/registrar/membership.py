@@ -7,6 +7,10 @@ Wire documents (JSON, schema ``edge-registrar.membership/v1``):
 - ``GET  /v1/fleet/assignment``
 each answered with {node_id, cluster, assignment | null, waiting, crl_number}.
 ``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
+
+A pending node (certified only because approval policies exist) may call all three and is told it
+awaits approval; approval policies judge it at register, machine classes place it when it is first
+assigned (agent.registrar.policy, agent.registrar.classes).
 """
 
 from __future__ import annotations
