@@ -191,6 +191,8 @@ def parse(text: str) -> Requirement:
     if not value:
         raise BadRequirement(f"requirement {text!r}: expected a value after {op!r}")
     if op == "~":
+        if kind == "number":
+            raise BadRequirement(f"requirement {text!r}: {name} is a number; ~ needs a text fact (use >= <= > < == !=)")
         try:
             return Requirement(text, name, op, value, pattern=re.compile(value, re.IGNORECASE))
         except re.error as exc:

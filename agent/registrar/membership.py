@@ -16,6 +16,7 @@ assigned (agent.registrar.policy, agent.registrar.classes).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -134,21 +135,34 @@ async def register(request: web.Request) -> web.StreamResponse:
         site=site,
         labels=labels,
     )
+    return _answer(reg, _assigned(reg, node.node_id))
+
+
+def _judged(reg: Registrar, node: Node) -> Node:
+    """A pending node, approved when an approval policy matches what it registered (checked at every
+    call, so a policy added later approves a waiting box at its next poll). Site and labels are the
+    token's; serial and hardware facts are what the box reported (it holds a valid bootstrap token)."""
+    token = reg.registry.get_token(node.token_id)
+    # site and labels as the operator's bootstrap token set them: what the box claims for itself does not count
+    vouched = replace(node, site=token.site if token else "", labels=dict(token.labels) if token else {})
+    policy = approving([policy_from_json(p) for p in reg.registry.rules("policy")], vouched)
+    if policy is None:
+        return node
+    reg.registry.set_state(node.node_id, "approved", by=f"policy:{policy.name}")
+    log.info("node %s approved by policy %s (%s)", node.node_id, policy.name, policy.describe())
     fresh = reg.registry.get_node(node.node_id)
     assert fresh is not None
-    if fresh.state == "pending":
-        policy = approving([policy_from_json(p) for p in reg.registry.rules("policy")], fresh)
-        if policy is not None:
-            reg.registry.set_state(fresh.node_id, "approved", by=f"policy:{policy.name}")
-            log.info("node %s approved by policy %s (%s)", fresh.node_id, policy.name, policy.describe())
-    return _answer(reg, _assigned(reg, fresh.node_id))
+    return fresh
 
 
 def _assigned(reg: Registrar, node_id: str) -> Node:
-    """The node, given its cluster and role first when it is approved and has none: the machine class
-    with the highest priority that matches decides (agent.registrar.classes), else its site does."""
+    """The node, judged by the approval policies while pending, and given its cluster and role first
+    when it is approved and has none: the machine class with the highest priority that matches
+    decides (agent.registrar.classes), else its site does."""
     node = reg.registry.get_node(node_id)
     assert node is not None
+    if node.state == "pending":
+        node = _judged(reg, node)
     if node.role or node.state != "approved":
         return node
     placed = placing([class_from_json(c) for c in reg.registry.rules("class")], node)
@@ -192,7 +206,7 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
                         node.node_id)  # fmt: skip
         reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, agent)
         log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
-    return _answer(reg, _assigned(reg, node.node_id))  # approved by hand since the last call: assign now
+    return _answer(reg, _assigned(reg, node.node_id))  # approved since the last call: assign now
 
 
 async def assignment(request: web.Request) -> web.StreamResponse:

@@ -3,8 +3,8 @@
 A policy holds criteria; all that it gives must hold: the node's DMI serial is in ``serials``, its
 site is ``site``, it carries every label in ``labels``, and every requirement
 (``agent.registrar.facts``) holds on its registered inventory. Policies are checked when a pending
-node registers its inventory; the first one that matches (by name) approves it, recorded as
-``approved_by = policy:<name>``.
+node registers its inventory (and at its every later call while it waits); the first one that
+matches (by name) approves it, recorded as ``approved_by = policy:<name>``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.registrar.facts import BadRequirement, Requirement, parse, parse_all
+from agent.registrar.facts import BadRequirement, Requirement, fact, parse, parse_all
 from agent.registrar.registry import Node
 
 NAME_MAX = 63
@@ -28,8 +28,7 @@ class Policy:
     requires: tuple[Requirement, ...] = ()
 
     def matches(self, node: Node) -> bool:
-        serial = node.dmi_serial or str(node.inventory.get("system", {}).get("serial") or "")
-        if self.serials and serial not in self.serials:
+        if self.serials and fact(node, "serial") not in self.serials:
             return False
         if self.site and node.site != self.site:
             return False

@@ -174,3 +174,34 @@ async def test_classes_place_h100_boxes_into_gpu_lab(registrar, run_controller, 
     assert "has its 1 server(s)" in ok(registrar, "nodes", "show", ids["two"])
     row = table_row(registrar, ids["small"]).split()
     assert "gpu-lab" in row and "agent" in row and f"token:{token.split('.')[0]}" in row
+
+
+def waiting(ctx: AgentContext) -> str:
+    return str(ctx.board.sections().get("fleet", {}).get("waiting", ""))
+
+
+async def test_a_policy_added_later_approves_a_waiting_box_at_its_next_poll(registrar, run_controller, tmp_path):
+    ok(registrar, "policy", "add", "arm", "--require", "arch==aarch64")
+    ctx = box(registrar, tmp_path / "b", registrar.token(require_approval=True), "a" * 32, inventory(cores=16))
+    run_controller(ctx)
+    await wait_for(lambda: "awaits approval" in waiting(ctx), what="pending")
+    ok(registrar, "policy", "add", "cores16", "--require", "cores==16")  # the box is not restarted
+    await wait_for(lambda: ctx.assignment.value is not None, timeout=10, what="assignment at the next poll")
+    assert registrar.reg.registry.list_nodes()[0].approved_by == "policy:cores16"
+
+
+async def test_labels_and_site_a_box_claims_for_itself_do_not_satisfy_a_policy(registrar, run_controller, tmp_path):
+    ok(registrar, "policy", "add", "rack7", "--label", "rack=r7", "--site", "berlin")
+    good = registrar.token(site="berlin", labels={"rack": "r7"}, require_approval=True)
+    vouched = make_box(tmp_path / "v", box_config(registrar.url, registrar.pin, good), "b" * 32)
+    bare = registrar.token(site="", require_approval=True)
+    seed = box_config(registrar.url, registrar.pin, bare, site="berlin", labels={"rack": "r7"})
+    claims = make_box(tmp_path / "c", seed, "c" * 32)
+    run_controller(vouched)
+    run_controller(claims)
+    await wait_for(lambda: vouched.assignment.value is not None, what="the token-vouched box approved")
+    await wait_for(lambda: "awaits approval" in waiting(claims), what="the self-labelled box pending")
+    nodes = {n.node_id: n for n in registrar.reg.registry.list_nodes()}
+    assert nodes[vouched.board.sections()["fleet"]["node_id"]].approved_by == "policy:rack7"
+    claimed = nodes[claims.board.sections()["fleet"]["node_id"]]
+    assert claimed.state == "pending" and claimed.labels == {"rack": "r7"} and claimed.site == "berlin"

@@ -96,6 +96,7 @@ def test_a_node_without_an_inventory_satisfies_nothing() -> None:
         ("gpu.cnt>=1", "unknown fact 'gpu.cnt'; expected one of gpu.count"),
         ("gpu.model>=3", "gpu.model is text; >= needs a number fact"),
         ("gpu.model~[", "is not a regular expression"),
+        ("cores~8", "cores is a number; ~ needs a text fact"),
         ("cores", "expected FACT OP VALUE"),
         ("cores>=", "expected a value after '>='"),
         ("labels.>=1", "expected a label key"),
