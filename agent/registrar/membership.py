@@ -5,7 +5,7 @@ Wire documents (JSON, schema ``edge-registrar.membership/v1``):
 - ``POST /v1/fleet/heartbeat`` {status, boot_id, hardware, join_tokens?: {server, agent}}; 409 while the
   node is flagged DuplicateIdentity and this is not its first box (agent.registrar.duplicates)
 - ``GET  /v1/fleet/assignment``
-each answered with {node_id, cluster, assignment | null, waiting, crl_number}.
+each answered with {node_id, state, cluster, assignment | null, waiting, crl_number}.
 ``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
 
 A pending node (certified only because approval policies exist) may call all three and is told it
@@ -100,6 +100,7 @@ def _answer(reg: Registrar, node: Node) -> web.Response:
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "node_id": node.node_id,
+        "state": node.state,
         "cluster": node.cluster,
         "assignment": None,
         "waiting": "",

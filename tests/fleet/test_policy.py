@@ -129,7 +129,8 @@ async def test_a_pending_box_without_a_matching_policy_gets_no_join_token(regist
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{registrar.url}/v1/fleet/assignment", ssl=tls) as resp:
             doc = await resp.json()
-            assert resp.status == 200 and doc["assignment"] is None and "awaits approval" in doc["waiting"]
+            assert resp.status == 200 and doc["state"] == "pending" and doc["assignment"] is None
+            assert "awaits approval" in doc["waiting"]
         body = {"status": {}, "join_tokens": {"server": "K10" + "ee" * 32 + "::server:evil"}}
         async with http.post(f"{registrar.url}/v1/fleet/heartbeat", json=body, ssl=tls) as resp:
             assert resp.status == 403
