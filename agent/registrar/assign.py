@@ -17,10 +17,14 @@ from agent.registrar.registry import Cluster, Node
 K8S_API_PORT = 6443
 
 
-def choose_role(cluster: Cluster, members: list[Node], node: Node) -> tuple[str, bool]:
-    """(role, cluster_init) for ``node``; a role once given is kept."""
+def choose_role(cluster: Cluster, members: list[Node], node: Node, want: str = "") -> tuple[str, bool]:
+    """(role, cluster_init) for ``node``; a role once given is kept. ``want`` is a machine class's
+    role (agent.registrar.classes): "agent" is always an agent, "server" (like no class) a server
+    only while the cluster has room."""
     if node.role:
         return node.role, node.cluster_init
+    if want == "agent":
+        return "agent", False
     servers = [m for m in members if m.role == "server" and m.state != "revoked"]
     if not servers:
         return "server", True

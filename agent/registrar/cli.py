@@ -3,7 +3,8 @@
     edge-registrar --state-dir DIR init
     edge-registrar --state-dir DIR serve --listen HOST:PORT [--san NAME ...] [--servers 1|3] ...
     edge-registrar --state-dir DIR token create [--ttl 24h] [--uses 1] [--site S] [--label k=v] [--require-approval]
-    edge-registrar --state-dir DIR nodes list|show ID|approve ID|revoke ID|resolve ID [-o json]
+    edge-registrar --state-dir DIR nodes list|show ID|approve ID [--by USER]|revoke ID|resolve ID [-o json]
+    edge-registrar --state-dir DIR policy add|list|remove ..., class add|list|remove ... (rules_cli)
     edge-registrar --state-dir DIR cert issue --role fleet:admin --name alice --out DIR
     edge-registrar --state-dir DIR poll [-o json]
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import re
 import sys
 import time
@@ -22,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.registrar import rollout_cli, views
+from agent.registrar import rollout_cli, rules_cli, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority
 from agent.registrar.duplicates import IdentityGuard
@@ -141,7 +144,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             print(f"edge-registrar: no node {args.node_id!r}", file=sys.stderr)
             return 1
         if args.nodes_cmd == "show":
-            print(views.node(node, args.output, flagged.get(node.node_id)))
+            print(views.node(node, args.output, flagged.get(node.node_id), db.events(node.node_id)))
         elif args.nodes_cmd == "resolve":
             if not guard.resolve(node.node_id):
                 print(f"edge-registrar: node {node.node_id} is not flagged DuplicateIdentity", file=sys.stderr)
@@ -151,8 +154,12 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             if node.state == "revoked":
                 print(f"edge-registrar: node {node.node_id} is revoked; it cannot be approved", file=sys.stderr)
                 return 1
-            db.set_state(node.node_id, "approved")
-            print(f"approved {node.node_id}")
+            if node.state == "approved":
+                print(f"{node.node_id} is already approved ({node.approved_by or 'before approvals were recorded'})")
+                return 0
+            by = f"operator:{args.by}"
+            db.set_state(node.node_id, "approved", by=by)
+            print(f"approved {node.node_id} ({by}); it gets its assignment at its next call")
         elif args.nodes_cmd == "revoke":
             n = db.revoke_node(node.node_id)
             print(f"revoked {node.node_id} ({n} certificate(s) now on the CRL)")
@@ -240,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
         s = nodes.add_parser(name)
         if name != "list":
             s.add_argument("node_id")
+        if name == "approve":
+            s.add_argument("--by", default=os.environ.get("SUDO_USER") or getpass.getuser(),
+                           help="who approves, for the audit trail (default: the login user)")  # fmt: skip
         s.add_argument("-o", "--output", choices=["table", "json"], default="table")
         s.set_defaults(func=cmd_nodes)
 
@@ -260,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--concurrency", type=int, default=200)
     s.set_defaults(func=cmd_poll)
 
+    rules_cli.add_commands(sub)  # policy ..., class ...
     rollout_cli.add_commands(sub)  # rollout ..., bundle ... (the upgrades engineer's commands)
     return p
 

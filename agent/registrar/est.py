@@ -3,7 +3,9 @@
 Wire format per the RFC: requests carry a base64 DER PKCS#10 (``application/pkcs10``),
 responses a base64 DER certs-only PKCS#7 (``application/pkcs7-mime``) with
 ``Content-Transfer-Encoding: base64``. 202 + Retry-After means pending approval
-(§4.2.3). The registrar decides subject and SANs; the CSR only contributes its key.
+(§4.2.3), unless approval policies exist: then a pending box gets its certificate and stays
+pending until a policy approves it on the inventory it registers (agent.registrar.policy).
+The registrar decides subject and SANs; the CSR only contributes its key.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ async def simpleenroll(request: web.Request) -> web.StreamResponse:
         node = Node(
             node_id=node_id,
             state="pending" if record.require_approval else "approved",
+            approved_by="" if record.require_approval else f"token:{record.token_id}",
             token_id=record.token_id,
             key_fingerprint=fingerprint,
             site=record.site,
@@ -153,7 +156,9 @@ async def simpleenroll(request: web.Request) -> web.StreamResponse:
         # Only the box that first used this token, with the same key, may repeat the
         # request (a lost response); anyone else is guessing.
         return _denied(reg, request, f"node {node_id} is already enrolled; renew with simplereenroll")
-    if node.state == "pending":
+    if node.state == "pending" and not reg.registry.rules("policy"):
+        # with approval policies a pending box gets its certificate so it can register its inventory
+        # for them to judge; it stays pending (no cluster, no join token) until one or an operator approves
         resp = web.json_response({"status": "pending", "detail": f"node {node_id} awaits approval"}, status=202)
         resp.headers["Retry-After"] = str(reg.settings.retry_after)
         return resp

@@ -5,13 +5,18 @@ Wire documents (JSON, schema ``edge-registrar.membership/v1``):
 - ``POST /v1/fleet/heartbeat`` {status, boot_id, hardware, join_tokens?: {server, agent}}; 409 while the
   node is flagged DuplicateIdentity and this is not its first box (agent.registrar.duplicates)
 - ``GET  /v1/fleet/assignment``
-each answered with {node_id, cluster, assignment | null, waiting, crl_number}.
+each answered with {node_id, state, cluster, assignment | null, waiting, crl_number}.
 ``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
+
+A pending node (certified only because approval policies exist) may call all three and is told it
+awaits approval; approval policies judge it at register, machine classes place it when it is first
+assigned (agent.registrar.policy, agent.registrar.classes).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -19,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.api.http import problem
 from agent.registrar.assign import assignment_for, choose_role
+from agent.registrar.classes import class_from_json, placing
 from agent.registrar.duplicates import IdentityGuard, instance_of
+from agent.registrar.policy import approving, policy_from_json
 from agent.registrar.registry import Node
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
 
@@ -70,7 +77,11 @@ def _member(request: web.Request) -> Node | web.Response:
     peer = peer_of(request)
     if peer is None:
         return problem(401, "Unauthorized", "a node client certificate of this fleet is required")
-    node = request.app[REGISTRAR].live_node(peer)
+    reg = request.app[REGISTRAR]
+    node = reg.live_node(peer)
+    if node is None and peer.role == "fleet:node" and reg.registry.cert_owner(peer.serial) == peer.common_name:
+        pending = reg.registry.get_node(peer.common_name)  # enrolled for approval policies to judge
+        node = pending if pending is not None and pending.state == "pending" else None
     if node is None:
         return problem(403, "Forbidden", "certificate revoked or not a node certificate")
     return node
@@ -89,12 +100,15 @@ def _answer(reg: Registrar, node: Node) -> web.Response:
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "node_id": node.node_id,
+        "state": node.state,
         "cluster": node.cluster,
         "assignment": None,
         "waiting": "",
         "crl_number": reg.registry.crl_number(),
     }
-    if node.cluster:
+    if node.state == "pending":
+        doc["waiting"] = f"node {node.node_id} awaits approval (no approval policy matches it; 'nodes approve')"
+    elif node.cluster:
         cluster = reg.cluster(node.cluster)
         doc["assignment"], doc["waiting"] = assignment_for(cluster, reg.registry.cluster_members(cluster.name), node)
     else:
@@ -122,16 +136,50 @@ async def register(request: web.Request) -> web.StreamResponse:
         site=site,
         labels=labels,
     )
+    return _answer(reg, _assigned(reg, node.node_id))
+
+
+def _judged(reg: Registrar, node: Node) -> Node:
+    """A pending node, approved when an approval policy matches what it registered (checked at every
+    call, so a policy added later approves a waiting box at its next poll). Site and labels are the
+    token's; serial and hardware facts are what the box reported (it holds a valid bootstrap token)."""
+    token = reg.registry.get_token(node.token_id)
+    # site and labels as the operator's bootstrap token set them: what the box claims for itself does not count
+    vouched = replace(node, site=token.site if token else "", labels=dict(token.labels) if token else {})
+    policy = approving([policy_from_json(p) for p in reg.registry.rules("policy")], vouched)
+    if policy is None:
+        return node
+    reg.registry.set_state(node.node_id, "approved", by=f"policy:{policy.name}")
+    log.info("node %s approved by policy %s (%s)", node.node_id, policy.name, policy.describe())
     fresh = reg.registry.get_node(node.node_id)
     assert fresh is not None
-    if not fresh.role:
-        cluster = reg.cluster(site)
-        role, init = choose_role(cluster, reg.registry.cluster_members(cluster.name), fresh)
-        reg.registry.set_assignment(fresh.node_id, cluster.name, role, init)
-        log.info("node %s assigned to cluster %s as %s%s", fresh.node_id, site, role, " (init)" if init else "")
-        fresh = reg.registry.get_node(fresh.node_id)
-        assert fresh is not None
-    return _answer(reg, fresh)
+    return fresh
+
+
+def _assigned(reg: Registrar, node_id: str) -> Node:
+    """The node, judged by the approval policies while pending, and given its cluster and role first
+    when it is approved and has none: the machine class with the highest priority that matches
+    decides (agent.registrar.classes), else its site does."""
+    node = reg.registry.get_node(node_id)
+    assert node is not None
+    if node.state == "pending":
+        node = _judged(reg, node)
+    if node.role or node.state != "approved":
+        return node
+    placed = placing([class_from_json(c) for c in reg.registry.rules("class")], node)
+    cluster = reg.cluster(placed.cluster if placed else node.site or "default")
+    members = reg.registry.cluster_members(cluster.name)
+    role, init = choose_role(cluster, members, node, placed.role if placed else "")
+    reg.registry.set_assignment(node.node_id, cluster.name, role, init)
+    by = f"class:{placed.name}" if placed else "site"
+    what = f"cluster {cluster.name} as {role}" + (" (init)" if init else "")
+    if placed and placed.role == "server" and role == "agent":
+        what += f" (cluster {cluster.name} has its {cluster.servers} server(s))"
+    reg.registry.add_event(node.node_id, "assigned", by, what)
+    log.info("node %s assigned to %s by %s", node.node_id, what, by)
+    fresh = reg.registry.get_node(node_id)
+    assert fresh is not None
+    return fresh
 
 
 async def heartbeat(request: web.Request) -> web.StreamResponse:
@@ -159,14 +207,14 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
                         node.node_id)  # fmt: skip
         reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, agent)
         log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
-    return _answer(reg, node)
+    return _answer(reg, _assigned(reg, node.node_id))  # approved since the last call: assign now
 
 
 async def assignment(request: web.Request) -> web.StreamResponse:
     node = _member(request)
     if isinstance(node, web.Response):
         return node
-    return _answer(request.app[REGISTRAR], node)
+    return _answer(request.app[REGISTRAR], _assigned(request.app[REGISTRAR], node.node_id))
 
 
 async def crl(request: web.Request) -> web.StreamResponse:

@@ -24,7 +24,7 @@ from agent.registrar.dbfile import open_private
 from agent.registrar.registry import Cluster, Node, NodeState
 from agent.registrar.tokens import TokenRecord
 
-SCHEMA = 1
+SCHEMA = 2
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     0: (
         """CREATE TABLE tokens (
@@ -53,11 +53,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
         "INSERT INTO meta VALUES ('crl_number', 1)",
     ),
+    # who approved a node, approval policies and machine classes, the nodes' audit trail
+    1: (
+        "ALTER TABLE nodes ADD COLUMN approved_by TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE rules (
+            kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL, created_at REAL NOT NULL,
+            PRIMARY KEY (kind, name))""",
+        """CREATE TABLE node_events (
+            at REAL NOT NULL, node_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+            detail TEXT NOT NULL)""",
+        "CREATE INDEX node_events_node ON node_events(node_id)",
+    ),
 }
 
 _NODE_COLS = (
     "node_id, state, token_id, key_fingerprint, site, labels, created_at, serial, cert_not_after, "
-    "cluster, role, cluster_init, addresses, observed, api_port, inventory, status, last_seen, dmi_serial"
+    "cluster, role, cluster_init, addresses, observed, api_port, inventory, status, last_seen, dmi_serial, "
+    "approved_by"
 )
 
 
@@ -82,6 +94,7 @@ def _node(row: sqlite3.Row) -> Node:
         status=json.loads(row["status"]),
         last_seen=row["last_seen"],
         dmi_serial=row["dmi_serial"],
+        approved_by=row["approved_by"],
     )
 
 
@@ -96,6 +109,10 @@ def _token(row: sqlite3.Row) -> TokenRecord:
         require_approval=bool(row["require_approval"]),
         created_at=row["created_at"],
     )
+
+
+def _event(db: sqlite3.Connection, node_id: str, action: str, actor: str, detail: str) -> None:
+    db.execute("INSERT INTO node_events VALUES (?,?,?,?,?)", (time.time(), node_id, action, actor, detail))
 
 
 class SqliteRegistry:
@@ -178,7 +195,7 @@ class SqliteRegistry:
     def create_node(self, node: Node) -> None:
         with self._write(f"create node {node.node_id}") as db:
             db.execute(
-                f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 19)})",  # noqa: S608 constant columns
+                f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 20)})",  # noqa: S608 constant columns
                 (
                     node.node_id,
                     node.state,
@@ -199,8 +216,11 @@ class SqliteRegistry:
                     json.dumps(node.status),
                     node.last_seen,
                     node.dmi_serial,
+                    node.approved_by,
                 ),
             )
+            if node.approved_by:
+                _event(db, node.node_id, "approved", node.approved_by, "at enrollment")
 
     def get_node(self, node_id: str) -> Node | None:
         sql = f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?"  # noqa: S608 constant columns
@@ -211,9 +231,13 @@ class SqliteRegistry:
         sql = f"SELECT {_NODE_COLS} FROM nodes ORDER BY node_id"  # noqa: S608 constant columns
         return [_node(r) for r in self.db.execute(sql)]
 
-    def set_state(self, node_id: str, state: NodeState) -> bool:
+    def set_state(self, node_id: str, state: NodeState, by: str = "") -> bool:
         with self._write(f"set node {node_id} {state}") as db:
-            return db.execute("UPDATE nodes SET state=? WHERE node_id=?", (state, node_id)).rowcount == 1
+            sql = "UPDATE nodes SET state=?, approved_by=? WHERE node_id=?"
+            done = db.execute(sql, (state, by if state == "approved" else "", node_id)).rowcount == 1
+            if done and by:
+                _event(db, node_id, state, by, "")
+            return done
 
     def record_cert(self, node_id: str, serial: int, not_after: float) -> None:
         with self._write(f"record certificate {serial:x} of node {node_id}") as db:
@@ -338,6 +362,32 @@ class SqliteRegistry:
     def set_join_tokens(self, name: str, server: str, agent: str) -> None:
         with self._write(f"join tokens of cluster {name}") as db:
             db.execute("UPDATE clusters SET server_token=?, agent_token=? WHERE name=?", (server, agent, name))
+
+    # rules and the audit trail
+    def put_rule(self, kind: str, name: str, spec: str) -> bool:
+        with self._write(f"add {kind} {name}") as db:
+            sql = "INSERT OR IGNORE INTO rules VALUES (?,?,?,?)"
+            return db.execute(sql, (kind, name, spec, time.time())).rowcount == 1
+
+    def rules(self, kind: str) -> list[str]:
+        return [str(r[0]) for r in self.db.execute("SELECT spec FROM rules WHERE kind=? ORDER BY name", (kind,))]
+
+    def remove_rule(self, kind: str, name: str) -> bool:
+        with self._write(f"remove {kind} {name}") as db:
+            return db.execute("DELETE FROM rules WHERE kind=? AND name=?", (kind, name)).rowcount == 1
+
+    def add_event(self, node_id: str, action: str, actor: str, detail: str) -> None:
+        with self._write(f"audit {action} of node {node_id}") as db:
+            _event(db, node_id, action, actor, detail)
+
+    def events(self, node_id: str | None = None) -> list[tuple[float, str, str, str, str]]:
+        sql = "SELECT at, node_id, action, actor, detail FROM node_events"
+        rows = (
+            self.db.execute(sql + " WHERE node_id=? ORDER BY rowid", (node_id,))
+            if node_id
+            else self.db.execute(sql + " ORDER BY rowid")
+        )
+        return [(float(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
 
     def cluster_members(self, name: str) -> list[Node]:
         rows = self.db.execute(

@@ -56,15 +56,22 @@ def nodes(items: Sequence[Node], output: str, duplicates: Mapping[str, Duplicate
             n.site,
             n.cluster,
             n.role + (" (init)" if n.cluster_init else ""),
+            n.approved_by or "-",
             _ago(n.last_seen),
             ", ".join(f"{k} {v}" for k, vs in blocked.blocked_versions(n).items() for v in vs) or "-",
         ]
         for n in items
     ]
-    return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "LAST SEEN", "BLOCKED"], rows)
+    return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "APPROVED BY", "LAST SEEN", "BLOCKED"], rows)
 
 
-def node(n: Node, output: str, duplicate: Duplicate | None = None) -> str:
+def node(
+    n: Node,
+    output: str,
+    duplicate: Duplicate | None = None,
+    events: Sequence[tuple[float, str, str, str, str]] = (),
+) -> str:
+    trail = [{"at": at, "action": action, "by": by, "detail": detail} for at, _, action, by, detail in events]
     if output == "json":
         return json.dumps(
             {
@@ -72,6 +79,7 @@ def node(n: Node, output: str, duplicate: Duplicate | None = None) -> str:
                 **asdict(n),
                 "blocked_versions": blocked.blocked_versions(n),
                 "duplicate": duplicate.reason if duplicate else None,
+                "audit": trail,
             },
             indent=1,
         )
@@ -88,8 +96,12 @@ def node(n: Node, output: str, duplicate: Duplicate | None = None) -> str:
         f"certificate: serial {n.serial or '-'}, expires {expires}",
         f"dmi serial:  {n.dmi_serial or '-'}",
         f"blocked:     {held + ' (failed on the box; rollouts skip them)' if held else '-'}",
+        f"approved by: {n.approved_by or '-'}",
         f"last seen:   {_ago(n.last_seen)}",
     ]
+    for at, _, action, by, detail in events:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        lines.append(f"audit:       {when} {action} by {by}" + (f": {detail}" if detail else ""))
     return "\n".join(lines)
 
 
