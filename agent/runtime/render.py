@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import tomli_w
+
 from agent.model.desired import DesiredKube
 from agent.runtime import yamltext
 
@@ -28,6 +30,7 @@ SYSTEMD = "/etc/systemd/system"
 REGISTRATION_ONLY = frozenset({K3S_DROPIN})
 
 MANAGED = "# Managed by edge-agent; rewritten on every reconcile, do not edit.\n"
+REGISTRATION_NOTE = "# Node labels and taints apply only when the node first registers.\n"
 
 
 @dataclass(frozen=True)
@@ -102,16 +105,8 @@ def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
         dropin["node-taint"] = list(d.node_taints)
     env = [f"K3S_TOKEN={d.token.get_secret_value()}"] if d.token.get_secret_value() else []
     files = (
-        FileSpec(K3S_CONFIG, (MANAGED + yamltext.dump(config)).encode(), 0o600, secret="agent-token" in config),
-        FileSpec(
-            K3S_DROPIN,
-            (
-                MANAGED
-                + "# Node labels and taints apply only when the node first registers.\n"
-                + (yamltext.dump(dropin) if dropin else "{}\n")
-            ).encode(),
-            0o600,
-        ),
+        FileSpec(K3S_CONFIG, yamltext.document(config, MANAGED).encode(), 0o600, secret="agent-token" in config),
+        FileSpec(K3S_DROPIN, yamltext.document(dropin, MANAGED + REGISTRATION_NOTE).encode(), 0o600),
         FileSpec(f"{SYSTEMD}/{unit}.service", k3s_unit(d.role, unit).encode(), 0o644),
         FileSpec(f"{SYSTEMD}/{unit}.service.env", "".join(f"{e}\n" for e in env).encode(), 0o600, secret=True),
     )
@@ -195,17 +190,11 @@ def k0s_config(d: DesiredKube) -> str:
         "metadata": {"name": "k0s"},
         "spec": {"storage": {"type": "kine" if d.single else "etcd"}},
     }
-    return MANAGED + yamltext.dump(doc)
+    return yamltext.document(doc, MANAGED)
 
 
 def k0s_nvidia_dropin(runtime: str) -> str:
     """containerd drop-in adding the ``nvidia`` runtime (k0s does not detect it itself)."""
-    base = 'plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia'
-    return (
-        MANAGED
-        + "version = 2\n\n"
-        + f"[{base}]\n"
-        + '  runtime_type = "io.containerd.runc.v2"\n\n'
-        + f"[{base}.options]\n"
-        + f'  BinaryName = "{runtime}"\n'
-    )
+    nvidia = {"runtime_type": "io.containerd.runc.v2", "options": {"BinaryName": runtime}}
+    cri = {"containerd": {"runtimes": {"nvidia": nvidia}}}
+    return MANAGED + tomli_w.dumps({"version": 2, "plugins": {"io.containerd.grpc.v1.cri": cri}})

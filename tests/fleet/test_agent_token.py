@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from agent.model.config import AgentConfig, AgentSection, ApiSection, FleetSection, KubernetesSection
@@ -87,7 +88,7 @@ async def test_a_joined_agent_holds_the_agent_token_never_the_server_token(
     agent_token = (server.root / AGENT_TOKEN).read_text().strip()
     assert not (server.root / AGENT_TOKEN).is_symlink()
     assert agent_token.startswith(server_token.split("::")[0] + "::node:")  # K10<same CA hash>::node:<password>
-    assert "agent-token:" in (server.root / "etc/rancher/k3s/config.yaml").read_text()
+    assert "agent-token" in yaml.safe_load((server.root / "etc/rancher/k3s/config.yaml").read_text())
 
     agent = boxes("agt", "127.0.0.3")
     agent.ctx.config = Watch(fleet_config(registrar, token, "agt", "127.0.0.3"))
@@ -145,13 +146,13 @@ def test_only_the_first_server_renders_an_agent_token() -> None:
 
     facts = Facts(node_name="n", agent_token="a1b2c3")
 
-    def config(**kw: object) -> str:
+    def config(**kw: object) -> dict[str, object]:
         d = DesiredKube.model_validate({"origin": "fleet", "distribution": "k3s", **kw})
         spec = next(f for f in render_k3s(d, facts).files if f.path == K3S_CONFIG)
         assert spec.mode == 0o600
-        return spec.data.decode()
+        return dict(yaml.safe_load(spec.data))
 
-    assert 'agent-token: "a1b2c3"\n' in config(role="server", cluster_init=True)
+    assert config(role="server", cluster_init=True)["agent-token"] == "a1b2c3"
     joined = {"server_url": "https://10.0.0.1:6443", "token": "K10x::server:y"}
     assert "agent-token" not in config(role="server", **joined)  # joining servers get it from the cluster
     assert "agent-token" not in config(role="agent", **joined)

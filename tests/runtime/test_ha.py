@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import yaml
 
 from .boxes import Box
 
@@ -26,8 +27,8 @@ async def test_k3s_second_server_joins_with_the_full_token(make_box: Callable[..
     await second.converge(second.controller())
     joined = second.ctx.join_tokens.value
     assert joined is not None and joined.server == tokens.server  # one cluster, one CA, one secret
-    config = (second.root / "etc/rancher/k3s/config.yaml").read_text()
-    assert 'server: "https://10.0.0.1:6443"' in config and "cluster-init" not in config
+    config = yaml.safe_load((second.root / "etc/rancher/k3s/config.yaml").read_text())
+    assert config["server"] == "https://10.0.0.1:6443" and "cluster-init" not in config
     nodes = first.run(str(first.root / "usr/local/bin/k3s"), "kubectl", "get", "nodes").stdout
     assert "s1   Ready" in nodes and "s2   Ready" in nodes
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
+
+import yaml
 from pydantic import SecretStr
 
 from agent.model.desired import DesiredKube
@@ -22,11 +25,11 @@ def test_k3s_first_server() -> None:
     r = render(desired(cluster_init=True, token=SecretStr("s3cret")), Facts("box-1"))
     assert r.unit == "k3s"
     out = {f.path: f for f in r.files}
-    assert out["/etc/rancher/k3s/config.yaml"].data.decode().splitlines()[1:] == [
-        'node-name: "box-1"',
-        'write-kubeconfig-mode: "0600"',
-        "cluster-init: true",
-    ]
+    assert yaml.safe_load(out["/etc/rancher/k3s/config.yaml"].data) == {
+        "node-name": "box-1",
+        "write-kubeconfig-mode": "0600",
+        "cluster-init": True,
+    }
     env = out["/etc/systemd/system/k3s.service.env"]
     assert (env.data, env.mode, env.secret) == (b"K3S_TOKEN=s3cret\n", 0o600, True)
     unit = out["/etc/systemd/system/k3s.service"].data.decode()
@@ -44,11 +47,14 @@ def test_k3s_agent_labels_in_dropin_and_secrets_not_in_config() -> None:
         node_taints=("gpu=true:NoSchedule",),
     )
     out = files(d, Facts("box-2"))
-    assert 'server: "https://10.0.0.1:6443"' in out["/etc/rancher/k3s/config.yaml"]
-    assert "write-kubeconfig-mode" not in out["/etc/rancher/k3s/config.yaml"]
-    assert out["/etc/rancher/k3s/config.yaml.d/50-edge-agent.yaml"].endswith(
-        'node-label:\n  - "a=1"\n  - "b=2"\nnode-taint:\n  - "gpu=true:NoSchedule"\n'
-    )
+    assert yaml.safe_load(out["/etc/rancher/k3s/config.yaml"]) == {
+        "node-name": "box-2",
+        "server": "https://10.0.0.1:6443",
+    }
+    assert yaml.safe_load(out["/etc/rancher/k3s/config.yaml.d/50-edge-agent.yaml"]) == {
+        "node-label": ["a=1", "b=2"],
+        "node-taint": ["gpu=true:NoSchedule"],
+    }
     assert "K10aa" not in out["/etc/rancher/k3s/config.yaml"] + out["/etc/systemd/system/k3s-agent.service"]
     assert out["/etc/systemd/system/k3s-agent.service"].endswith("ExecStart=/usr/local/bin/k3s agent\n")
 
@@ -72,7 +78,8 @@ def test_k0s_single_controller() -> None:
         "--single",
         "--kubelet-extra-args=--hostname-override=box-1",
     )
-    assert 'type: "kine"' in files(desired(distribution="k0s"), Facts("box-1"))["/etc/k0s/k0s.yaml"]
+    k0s_yaml = yaml.safe_load(files(desired(distribution="k0s"), Facts("box-1"))["/etc/k0s/k0s.yaml"])
+    assert k0s_yaml["spec"] == {"storage": {"type": "kine"}}
 
 
 def test_k0s_worker_with_token_labels_and_gpu() -> None:
@@ -99,7 +106,9 @@ def test_k0s_worker_with_token_labels_and_gpu() -> None:
     out = {f.path: f for f in r.files}
     assert out["/etc/k0s/join-token"].mode == 0o600
     assert "/etc/k0s/k0s.yaml" not in out
-    assert 'BinaryName = "/usr/bin/nvidia-container-runtime"' in out["/etc/k0s/containerd.d/nvidia.toml"].data.decode()
+    nvidia = tomllib.loads(out["/etc/k0s/containerd.d/nvidia.toml"].data.decode())
+    runtime = nvidia["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["nvidia"]
+    assert runtime["options"] == {"BinaryName": "/usr/bin/nvidia-container-runtime"}
 
 
 def test_k0s_cluster_init_controller_runs_workloads() -> None:
