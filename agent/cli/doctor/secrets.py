@@ -57,10 +57,18 @@ def _read(path: Path) -> str:
 
 
 def _yaml_values(text: str) -> Iterator[str]:
+    """Secret values of a k3s config file: the agent writes JSON (valid YAML) under comment lines; an
+    operator's drop-in may be block YAML, read line by line (no YAML parser on the box)."""
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    try:
+        yield from _walk(json.loads(body))
+        return
+    except ValueError:
+        pass
     for line in text.splitlines():
         m = _YAML_LINE.match(line)
         if m and SECRET_KEY.search(m.group(1)):
-            yield m.group(2).strip("\"'")
+            yield m.group(2).rstrip(",").strip("\"'")
 
 
 def _k3s_parts(token: str) -> Iterator[str]:
