@@ -166,6 +166,9 @@ if [[ -n "$airgap" ]]; then
 fi
 in_tree systemd-sysusers >&2
 systemctl --root="$tree" enable edge-agent.service edge-agent-console.service systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
+# nvme-cli (for the health log) also ships NVMe-oF autoconnect units; an edge box never attaches fabric
+# namespaces on its own (storage selects none by default), and on a box with no fabric config they fail.
+systemctl --root="$tree" mask nvmf-autoconnect.service nvmefc-boot-connections.service 2>&1 | sed 's/^/  /' >&2
 systemctl --root="$tree" is-enabled edge-agent.service >/dev/null || die "edge-agent.service did not get enabled"
 
 # No identity, no build-machine leftovers: every box makes its own at first boot.
