@@ -259,6 +259,15 @@ class EnrollmentController:
         log.info("fleet: certificate renewed (serial %x)", cert.serial_number)
         return cert
 
+    def _approval(self, answer: MembershipAnswer) -> None:
+        """A box certified while approval policies judge it is still pending: say so until approved."""
+        pending = self.ctx.board.condition("PendingApproval")
+        if answer.state == "pending":
+            self._cond("PendingApproval", "True", "AwaitingApproval", answer.waiting or "the registrar awaits approval",
+                       info=True)  # fmt: skip
+        elif answer.state == "approved" and pending is not None and pending.status == "True":
+            self._cond("PendingApproval", "False", "Approved", "the registrar approved the node", info=True)
+
     def _store_cert(self, identity: ident.Identity, ca: x509.Certificate, cert: x509.Certificate) -> None:
         atomic_write(identity.files.ca, ident.pem(ca), mode=0o644, dir_mode=0o700)
         atomic_write(identity.files.cert, ident.pem(cert), mode=0o644, dir_mode=0o700)
@@ -341,6 +350,7 @@ class EnrollmentController:
     def _apply(self, identity: ident.Identity, answer: MembershipAnswer) -> None:
         if self._sent_tokens is not None:
             self._reported_tokens, self._sent_tokens = self._sent_tokens, None
+        self._approval(answer)
         if answer.assignment is None:
             if self.ctx.assignment.value is None:
                 self._cond("Assigned", "False", "Waiting", answer.waiting or "no assignment yet", info=True)

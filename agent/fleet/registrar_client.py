@@ -21,6 +21,7 @@ class MembershipAnswer:
     assignment: Assignment | None
     waiting: str
     crl_number: int
+    state: str = ""  # "approved" or "pending" (certified while approval policies judge it); "" from older registrars
 
 
 class RegistrarClient:
@@ -48,6 +49,7 @@ class RegistrarClient:
                 assignment=Assignment.model_validate(raw) if raw else None,
                 waiting=str(answer.get("waiting", "")),
                 crl_number=int(answer.get("crl_number", 0)),
+                state=str(answer.get("state", "")),
             )
         except (ValueError, AttributeError, ValidationError) as exc:
             raise FleetError(f"{path}: the registrar's answer is not a membership document") from exc

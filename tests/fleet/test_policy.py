@@ -86,6 +86,8 @@ async def test_gpu_box_is_approved_by_policy_and_a_box_without_one_stays_pending
     assert rows[plain_id]["state"] == "pending" and rows[plain_id]["approved_by"] == ""
     assert rows[plain_id]["cluster"] == "" and plain.assignment.value is None
     assert cond(plain, "Assigned") == ("False", "Waiting")
+    # certified (it must register its inventory to be judged) but not approved: the box says so
+    assert cond(plain, "PendingApproval") == ("True", "AwaitingApproval")
     assert "policy:gpu" in table_row(registrar, gpu_id).split()
     shown = ok(registrar, "nodes", "show", gpu_id)
     assert "approved by: policy:gpu" in shown and "approved by policy:gpu" in shown
@@ -94,6 +96,7 @@ async def test_gpu_box_is_approved_by_policy_and_a_box_without_one_stays_pending
     approved = ok(registrar, "nodes", "approve", plain_id, "--by", "alice")
     assert "operator:alice" in approved
     await wait_for(lambda: plain.assignment.value is not None, timeout=10, what="assignment after approval")
+    assert cond(plain, "PendingApproval") == ("False", "Approved")
     assert node_rows(registrar)[plain_id]["approved_by"] == "operator:alice"
     assert "operator:alice" in table_row(registrar, plain_id).split()
 
