@@ -16,6 +16,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=image/layout.sh
+source "$repo/image/layout.sh"
 variant=production
 cache=${EDGE_AGENT_IMAGE_CACHE:-/var/cache/edge-agent-image}
 airgap=""
@@ -145,22 +147,10 @@ for script in agentd agentctl agentd-launch; do
 done
 ln -sf /opt/edge-agent/venv/bin/agentctl "$tree/usr/bin/agentctl"
 
-# Units and their companions.
-install -m 0644 "$unit" "$tree/usr/lib/systemd/system/edge-agent.service"
-for dropin in "$repo"/systemd/edge-agent.service.d/*.conf; do
-    install -D -m 0644 "$dropin" "$tree/usr/lib/systemd/system/edge-agent.service.d/$(basename "$dropin")"
-done
-install -m 0644 "$repo/systemd/edge-agent-console.service" "$repo/systemd/edge-agent-console@.service" \
-    "$tree/usr/lib/systemd/system/"
-install -D -m 0644 "$repo/systemd/edge-agent.sysusers" "$tree/usr/lib/sysusers.d/edge-agent.conf"
-install -D -m 0644 "$repo/systemd/edge-agent.tmpfiles" "$tree/usr/lib/tmpfiles.d/edge-agent.conf"
+# Units, sysusers, tmpfiles and docs: the same layout the .deb installs.
+install_agent_files "$repo" "$tree" "$unit"
 cp -rT "$here/rootfs" "$tree"
 find "$tree/usr/lib/edge-agent" -name .keep -delete
-# The unit's Documentation= points here.
-mkdir -p "$tree/usr/share/doc/edge-agent"
-for doc in README.md docs image/README.md; do
-    if [[ -e "$repo/$doc" ]]; then cp -r "$repo/$doc" "$tree/usr/share/doc/edge-agent/${doc//\//-}"; fi
-done
 if [[ -n "$airgap" ]]; then
     cp -a "$airgap"/. "$tree/usr/lib/edge-agent/airgap/"
 fi

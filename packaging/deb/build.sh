@@ -16,6 +16,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=image/layout.sh
+source "$repo/image/layout.sh"
 out="$repo/dist"
 wheels=""
 venv_path=/opt/edge-agent/venv
@@ -91,22 +93,11 @@ fi
     || die "compiling the venv's bytecode failed"
 
 # --- units, sysusers, tmpfiles, vendor config, docs -----------------------------------------
-install -D -m 0644 "$repo/systemd/edge-agent.service" "$root/usr/lib/systemd/system/edge-agent.service"
-for dropin in "$repo"/systemd/edge-agent.service.d/*.conf; do
-    install -D -m 0644 "$dropin" "$root/usr/lib/systemd/system/edge-agent.service.d/$(basename "$dropin")"
-done
-install -m 0644 "$repo/systemd/edge-agent-console.service" "$repo/systemd/edge-agent-console@.service" \
-    "$root/usr/lib/systemd/system/"
-install -D -m 0644 "$repo/systemd/edge-agent.sysusers" "$root/usr/lib/sysusers.d/edge-agent.conf"
-install -D -m 0644 "$repo/systemd/edge-agent.tmpfiles" "$root/usr/lib/tmpfiles.d/edge-agent.conf"
+install_agent_files "$repo" "$root"   # image/layout.sh: the layout the image tree has too
 install -D -m 0644 "$repo/image/rootfs/usr/lib/edge-agent/agent.toml" "$root/usr/lib/edge-agent/agent.toml"
 mkdir -p "$root/usr/lib/edge-agent/airgap" "$root/usr/bin"
 ln -s "$venv_path/bin/agentctl" "$root/usr/bin/agentctl"
 doc="$root/usr/share/doc/edge-agent"
-mkdir -p "$doc"
-for d in README.md docs image/README.md; do   # the same names image/build.sh gives them
-    if [[ -e "$repo/$d" ]]; then cp -r "$repo/$d" "$doc/${d//\//-}"; fi
-done
 install -m 0644 "$here/copyright" "$doc/copyright"
 gzip -9n < "$here/changelog" > "$doc/changelog.gz"
 install -D -m 0644 "$here/lintian-overrides" "$root/usr/share/lintian/overrides/edge-agent"
