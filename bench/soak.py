@@ -27,7 +27,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,30 +39,13 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.conftest import unix_get  # noqa: E402
+from tests.fleet.harness import free_port  # noqa: E402
 from tests.fleet.storm import client_context, closed_by_peer, give_identity, half_open, metric, remote_get  # noqa: E402
 
 MiB = 1 << 20
 TARGET_MIB = 5.0
 CONNECTIONS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def unix_get(sock: Path, path: str) -> tuple[int, bytes]:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(str(sock))
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 async def hammer(sock: Path, total: int, connections: int) -> tuple[int, float]:
@@ -189,7 +171,7 @@ def main() -> None:
 
         def listening() -> bool:
             try:
-                doc = json.loads(unix_get(box.socket, "/v1/status")[1])
+                doc = json.loads(unix_get(box.socket, "/v1/status", timeout=10)[2])
             except (OSError, ValueError):
                 return False
             return any(c["type"] == "RemoteApiListening" and c["status"] == "True" for c in doc["conditions"])
@@ -217,7 +199,7 @@ def main() -> None:
             t0 = time.perf_counter()
             for _ in range(args.reloads):
                 os.kill(box.pid, signal.SIGHUP)
-                assert unix_get(box.socket, "/healthz")[0] == 200
+                assert unix_get(box.socket, "/healthz", timeout=10)[0] == 200
             reloads = lambda: (root.parent / "agentd.log").read_text().count("config reloaded")  # noqa: E731
             wait(lambda: reloads() >= args.reloads, f"{args.reloads} reloads logged")
             print(f"3. {args.reloads} SIGHUP reloads: {time.perf_counter() - t0:.1f}s, {reloads()} logged; "
@@ -227,10 +209,10 @@ def main() -> None:
             with half_open(port, args.storm) as socks:
                 time.sleep(1.0)
                 during = proc.memory_info().rss
-                ok = unix_get(box.socket, "/v1/status")[0]
+                ok = unix_get(box.socket, "/v1/status", timeout=10)[0]
                 wait(lambda: sum(map(closed_by_peer, socks)) >= len(socks) * 0.95, "agentd closing the storm", 90)
-                text = unix_get(box.socket, "/metrics")[1].decode()
-            wait(lambda: metric(unix_get(box.socket, "/metrics")[1].decode(),
+                text = unix_get(box.socket, "/metrics", timeout=10)[2].decode()
+            wait(lambda: metric(unix_get(box.socket, "/metrics", timeout=10)[2].decode(),
                                 "edge_agent_remote_connections_active") == 0, "the storm's slots back")  # fmt: skip
             dropped = {
                 r: metric(text, "edge_agent_remote_connections_dropped_total", f'reason="{r}"')
