@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.cli.doctor.secrets import REDACTED, SECRET_KEY, known_secrets, mask
+from agent.cli.doctor.secrets import REDACTED, SECRET_KEY, known_secrets
 from agent.cli.transport import Unreachable, request
 from agent.config import credential_seed, layer_files
 from agent.errors import ExecError
 from agent.fleet.identity import IdentityFiles
 from agent.fsio import atomic_write
 from agent.paths import Paths
+from agent.runtime.diagnose import mask
 from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
 
 JOURNAL_LINES = 2000

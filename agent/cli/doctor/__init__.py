@@ -15,9 +15,10 @@ from pathlib import Path
 from agent.cli.doctor.box import check_agent, check_config, check_disk, check_runtime, check_socket
 from agent.cli.doctor.findings import Finding, document, exit_code, render_text
 from agent.cli.doctor.fleet import check_certificate, check_registrar, check_seed
-from agent.cli.doctor.secrets import known_secrets, mask
+from agent.cli.doctor.secrets import known_secrets
 from agent.cli.transport import get_status
 from agent.paths import Paths
+from agent.runtime.diagnose import mask
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 
 

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.doctor.findings import Finding
-from agent.cli.doctor.secrets import mask
 from agent.errors import ExecError
 from agent.paths import Paths
 from agent.runtime.base import NodeReadiness
-from agent.runtime.diagnose import diagnose
+from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.render import SYSTEMD
 from agent.runtime.systemd import Systemd
 from agent.sysexec import Runner

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,7 +22,7 @@ from agent.fleet.identity import IdentityFiles
 from agent.paths import Paths
 
 SECRET_KEY = re.compile(r"token|secret|password|passwd|key", re.IGNORECASE)
-REDACTED = "<redacted>"
+REDACTED = "<redacted>"  # what agent.runtime.diagnose.mask writes
 MIN_LEN = 6  # shorter values would mask ordinary words
 
 TOKEN_FILES = (
@@ -120,9 +120,3 @@ def known_secrets(paths: Paths) -> list[str]:
     found += [line for line in key.splitlines() if line and not line.startswith("-----")]
     out = {part for s in found for part in _k3s_parts(s.strip()) if len(part) >= MIN_LEN}
     return sorted(out, key=len, reverse=True)
-
-
-def mask(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, REDACTED)
-    return text
