@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.cli.doctor.box import installed_units
 from agent.cli.doctor.secrets import REDACTED, SECRET_KEY, known_secrets
 from agent.cli.transport import Unreachable, request
 from agent.config import credential_seed, layer_files
@@ -36,7 +37,6 @@ from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
 
 JOURNAL_LINES = 2000
 AGENT_UNITS = ("edge-agent", "edge-agent-console")
-RUNTIME_UNITS = ("k3s", "k3s-agent", "k0scontroller", "k0sworker")
 RUNTIME_CONFIGS = ("/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/config.yaml.d", "/etc/k0s/k0s.yaml")
 UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
@@ -161,8 +161,7 @@ def _redact_json(text: str) -> str | None:
 
 
 async def add_commands(bundle: Bundle, paths: Paths, runner: Runner) -> None:
-    units = [*AGENT_UNITS, *(u for u in RUNTIME_UNITS if paths.under(f"/etc/systemd/system/{u}.service").is_file())]
-    for unit in units:
+    for unit in [*AGENT_UNITS, *installed_units(paths)]:
         argv = ["journalctl", "-u", f"{unit}.service", "-n", str(JOURNAL_LINES), "--no-pager", "-o", "short-iso"]
         try:
             result = await runner.run(argv, timeout=30, check=False)

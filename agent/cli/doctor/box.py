@@ -80,10 +80,10 @@ def check_config(paths: Paths) -> tuple[list[Finding], Any]:
     return [Finding("config.valid", "ok", f"config valid ({loaded.digest}) from {n} file(s)")], loaded.config
 
 
-def _present_units(paths: Paths, named: str) -> list[str]:
+def installed_units(paths: Paths) -> list[str]:
+    """The k3s/k0s units that have a unit file under /etc/systemd/system."""
     d = paths.under(SYSTEMD)
-    units = [u for u in RUNTIME_UNITS if (d / f"{u}.service").is_file()]
-    return [named] if named else units
+    return [u for u in RUNTIME_UNITS if (d / f"{u}.service").is_file()]
 
 
 async def _unit_findings(runner: Runner, units: list[str], secrets: list[str]) -> list[Finding]:
@@ -139,7 +139,8 @@ def check_runtime(
     paths: Paths, runner: Runner, kube: dict[str, Any] | None, secrets: list[str], node_name: str = ""
 ) -> list[Finding]:
     """The k3s/k0s unit, its last telling journal line, and the node's Ready condition (from the agent)."""
-    units = _present_units(paths, str((kube or {}).get("unit") or ""))
+    named = str((kube or {}).get("unit") or "")
+    units = [named] if named else installed_units(paths)
     if not units:
         dist = (kube or {}).get("distribution", "none")
         if dist in ("", "none"):
