@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import platform
 import re
 import socket
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.cli.doctor.box import installed_units
+from agent.cli.doctor.box import installed_units, shell_runner
 from agent.cli.doctor.secrets import REDACTED, SECRET_KEY, known_secrets
 from agent.cli.transport import Unreachable, request
 from agent.config import credential_seed, layer_files
@@ -33,7 +32,7 @@ from agent.fleet.identity import IdentityFiles
 from agent.fsio import atomic_write
 from agent.paths import Paths
 from agent.runtime.diagnose import mask
-from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
+from agent.sysexec import Runner
 
 JOURNAL_LINES = 2000
 AGENT_UNITS = ("edge-agent", "edge-agent-console")
@@ -213,9 +212,8 @@ def build(paths: Paths, sock: str, timeout: float, runner: Runner) -> bytes:
 
 def run(root: str | None, sock: str, out: str | None, timeout: float) -> int:
     paths = Paths(Path(root or "/"))
-    runner = ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH), base_env={**os.environ, "LC_ALL": "C"})
     target = Path(out or default_name()).absolute()
-    data = build(paths, sock, timeout, runner)
+    data = build(paths, sock, timeout, shell_runner())
     try:
         atomic_write(target, data, mode=0o600)
     except OSError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import grp
+import os
 import shutil
 import socket
 import stat
@@ -17,7 +18,7 @@ from agent.runtime.base import NodeReadiness
 from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.render import SYSTEMD
 from agent.runtime.systemd import Systemd
-from agent.sysexec import Runner
+from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
 
 RUNTIME_UNITS = ("k3s", "k3s-agent", "k0scontroller", "k0sworker")
 RUNTIME_DIRS = ("/var/lib/rancher/k3s", "/var/lib/k0s", "/var/lib/containerd")
@@ -78,6 +79,11 @@ def check_config(paths: Paths) -> tuple[list[Finding], Any]:
                         p.source) for p in exc.problems], None  # fmt: skip
     n = len(loaded.sources)
     return [Finding("config.valid", "ok", f"config valid ({loaded.digest}) from {n} file(s)")], loaded.config
+
+
+def shell_runner() -> ProcessRunner:
+    """Commands the technician runs: systemctl/journalctl get the caller's environment, as from the shell."""
+    return ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH), base_env={**os.environ, "LC_ALL": "C"})
 
 
 def installed_units(paths: Paths) -> list[str]:
