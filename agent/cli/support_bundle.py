@@ -24,7 +24,7 @@ from typing import Any
 
 from agent import __version__
 from agent.cli.doctor.box import installed_units, shell_runner
-from agent.cli.doctor.secrets import REDACTED, SECRET_KEY, known_secrets
+from agent.cli.doctor.secrets import K3S_CONFIGS, REDACTED, SECRET_KEY, known_secrets, yaml_files
 from agent.cli.transport import Unreachable, request
 from agent.config import credential_seed, layer_files
 from agent.errors import ExecError
@@ -36,7 +36,7 @@ from agent.sysexec import Runner
 
 JOURNAL_LINES = 2000
 AGENT_UNITS = ("edge-agent", "edge-agent-console")
-RUNTIME_CONFIGS = ("/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/config.yaml.d", "/etc/k0s/k0s.yaml")
+RUNTIME_CONFIGS = (*K3S_CONFIGS, "/etc/k0s/k0s.yaml")
 UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
 # `key = "value"` (TOML), `key: value` (YAML), `KEY=value` (env) where the key names a secret
@@ -119,12 +119,10 @@ def add_files(bundle: Bundle, paths: Paths) -> None:
         text = _read(path) if path.is_file() else None
         if text is not None:
             bundle.add(f"files/{_inside(path, paths)}", text)
-    for name in RUNTIME_CONFIGS:
-        p = paths.under(name)
-        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
-            text = _read(f) if f.is_file() else None
-            if text is not None:
-                bundle.add(f"files/{_inside(f, paths)}", text)
+    for f in yaml_files(paths, RUNTIME_CONFIGS):
+        text = _read(f) if f.is_file() else None
+        if text is not None:
+            bundle.add(f"files/{_inside(f, paths)}", text)
     for d in UNIT_DIRS:
         base = paths.under(d)
         if not base.is_dir():
