@@ -134,7 +134,7 @@ def _ascii_text(text: str) -> str:
 
 
 def _ascii(line: str) -> str:
-    return line.encode("ascii", "replace").decode().replace("\t", " ")[:WIDTH].rstrip()
+    return _ascii_text(line).replace("\t", " ")[:WIDTH].rstrip()
 
 
 def render_screen(doc: dict[str, Any] | None, why_down: str, local: LocalFacts, now: float, interval: float) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import platform
 import re
 import socket
@@ -24,19 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.cli.doctor.secrets import REDACTED, SECRET_KEY, known_secrets, mask
+from agent.cli.doctor.box import installed_units, shell_runner
+from agent.cli.doctor.secrets import K3S_CONFIGS, REDACTED, SECRET_KEY, known_secrets, yaml_files
 from agent.cli.transport import Unreachable, request
 from agent.config import credential_seed, layer_files
 from agent.errors import ExecError
 from agent.fleet.identity import IdentityFiles
 from agent.fsio import atomic_write
 from agent.paths import Paths
-from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
+from agent.runtime.diagnose import mask
+from agent.sysexec import Runner
 
 JOURNAL_LINES = 2000
 AGENT_UNITS = ("edge-agent", "edge-agent-console")
-RUNTIME_UNITS = ("k3s", "k3s-agent", "k0scontroller", "k0sworker")
-RUNTIME_CONFIGS = ("/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/config.yaml.d", "/etc/k0s/k0s.yaml")
+RUNTIME_CONFIGS = (*K3S_CONFIGS, "/etc/k0s/k0s.yaml")
 UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
 # `key = "value"` (TOML), `key: value` (YAML), `KEY=value` (env) where the key names a secret
@@ -119,12 +119,10 @@ def add_files(bundle: Bundle, paths: Paths) -> None:
         text = _read(path) if path.is_file() else None
         if text is not None:
             bundle.add(f"files/{_inside(path, paths)}", text)
-    for name in RUNTIME_CONFIGS:
-        p = paths.under(name)
-        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
-            text = _read(f) if f.is_file() else None
-            if text is not None:
-                bundle.add(f"files/{_inside(f, paths)}", text)
+    for f in yaml_files(paths, RUNTIME_CONFIGS):
+        text = _read(f) if f.is_file() else None
+        if text is not None:
+            bundle.add(f"files/{_inside(f, paths)}", text)
     for d in UNIT_DIRS:
         base = paths.under(d)
         if not base.is_dir():
@@ -160,8 +158,7 @@ def _redact_json(text: str) -> str | None:
 
 
 async def add_commands(bundle: Bundle, paths: Paths, runner: Runner) -> None:
-    units = [*AGENT_UNITS, *(u for u in RUNTIME_UNITS if paths.under(f"/etc/systemd/system/{u}.service").is_file())]
-    for unit in units:
+    for unit in [*AGENT_UNITS, *installed_units(paths)]:
         argv = ["journalctl", "-u", f"{unit}.service", "-n", str(JOURNAL_LINES), "--no-pager", "-o", "short-iso"]
         try:
             result = await runner.run(argv, timeout=30, check=False)
@@ -213,9 +210,8 @@ def build(paths: Paths, sock: str, timeout: float, runner: Runner) -> bytes:
 
 def run(root: str | None, sock: str, out: str | None, timeout: float) -> int:
     paths = Paths(Path(root or "/"))
-    runner = ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH), base_env={**os.environ, "LC_ALL": "C"})
     target = Path(out or default_name()).absolute()
-    data = build(paths, sock, timeout, runner)
+    data = build(paths, sock, timeout, shell_runner())
     try:
         atomic_write(target, data, mode=0o600)
     except OSError as exc:

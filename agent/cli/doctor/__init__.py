@@ -8,17 +8,16 @@ under ``--root DIR``. Imported lazily: `agentctl status` never pays for it.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
-from agent.cli.doctor.box import check_agent, check_config, check_disk, check_runtime, check_socket
+from agent.cli.doctor.box import check_agent, check_config, check_disk, check_runtime, check_socket, shell_runner
 from agent.cli.doctor.findings import Finding, document, exit_code, render_text
 from agent.cli.doctor.fleet import check_certificate, check_registrar, check_seed
-from agent.cli.doctor.secrets import known_secrets, mask
+from agent.cli.doctor.secrets import known_secrets
 from agent.cli.transport import get_status
 from agent.paths import Paths
-from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.runtime.diagnose import mask
 
 
 def diagnose_box(paths: Paths, sock: str, timeout: float) -> list[Finding]:
@@ -37,8 +36,7 @@ def diagnose_box(paths: Paths, sock: str, timeout: float) -> list[Finding]:
     findings += check_certificate(paths, in_fleet=fleet is None or bool(fleet.url))
     sections = (status_doc or {}).get("sections", {})
     kube = sections.get("kubernetes") if status_doc is not None else None
-    # a command the technician runs: systemctl/journalctl get the caller's environment, as from the shell
-    runner = ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH), base_env={**os.environ, "LC_ALL": "C"})
+    runner = shell_runner()
     node_name = config.agent.node_name if config is not None else ""
     findings += check_runtime(paths, runner, kube if isinstance(kube, dict) else ({} if status_doc else None),
                               secrets, node_name)  # fmt: skip

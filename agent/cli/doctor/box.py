@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import grp
+import os
 import shutil
 import socket
 import stat
@@ -11,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.doctor.findings import Finding
-from agent.cli.doctor.secrets import mask
 from agent.errors import ExecError
 from agent.paths import Paths
 from agent.runtime.base import NodeReadiness
-from agent.runtime.diagnose import diagnose
+from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.render import SYSTEMD
 from agent.runtime.systemd import Systemd
-from agent.sysexec import Runner
+from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
 
 RUNTIME_UNITS = ("k3s", "k3s-agent", "k0scontroller", "k0sworker")
 RUNTIME_DIRS = ("/var/lib/rancher/k3s", "/var/lib/k0s", "/var/lib/containerd")
@@ -81,10 +81,15 @@ def check_config(paths: Paths) -> tuple[list[Finding], Any]:
     return [Finding("config.valid", "ok", f"config valid ({loaded.digest}) from {n} file(s)")], loaded.config
 
 
-def _present_units(paths: Paths, named: str) -> list[str]:
+def shell_runner() -> ProcessRunner:
+    """Commands the technician runs: systemctl/journalctl get the caller's environment, as from the shell."""
+    return ProcessRunner(path=os.environ.get("PATH", DEFAULT_PATH), base_env={**os.environ, "LC_ALL": "C"})
+
+
+def installed_units(paths: Paths) -> list[str]:
+    """The k3s/k0s units that have a unit file under /etc/systemd/system."""
     d = paths.under(SYSTEMD)
-    units = [u for u in RUNTIME_UNITS if (d / f"{u}.service").is_file()]
-    return [named] if named else units
+    return [u for u in RUNTIME_UNITS if (d / f"{u}.service").is_file()]
 
 
 async def _unit_findings(runner: Runner, units: list[str], secrets: list[str]) -> list[Finding]:
@@ -140,7 +145,8 @@ def check_runtime(
     paths: Paths, runner: Runner, kube: dict[str, Any] | None, secrets: list[str], node_name: str = ""
 ) -> list[Finding]:
     """The k3s/k0s unit, its last telling journal line, and the node's Ready condition (from the agent)."""
-    units = _present_units(paths, str((kube or {}).get("unit") or ""))
+    named = str((kube or {}).get("unit") or "")
+    units = [named] if named else installed_units(paths)
     if not units:
         dist = (kube or {}).get("distribution", "none")
         if dist in ("", "none"):

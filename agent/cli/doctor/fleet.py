@@ -7,7 +7,6 @@ knows whether to look at the cable, the firewall or the registrar.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import socket
 import ssl
@@ -18,23 +17,18 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.cli.doctor.findings import Finding
 from agent.config import credential_seed
 from agent.errors import FleetError
 from agent.fleet.est_client import EST, parse_certs_only
-from agent.fleet.identity import IdentityFiles
+from agent.fleet.identity import IdentityFiles, pin_of
 from agent.model.config import FleetSection
 from agent.paths import Paths
 from agent.urls import redact_url
 
 SKEW_WARN, SKEW_FAIL = 30.0, 300.0
 EXPIRY_WARN_DAYS = 7.0
-
-
-def pin_of(cert: x509.Certificate) -> str:
-    return "sha256:" + hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
 def check_seed(paths: Paths, fleet: FleetSection | None) -> list[Finding]:

@@ -22,7 +22,7 @@ from agent.fleet.identity import IdentityFiles
 from agent.paths import Paths
 
 SECRET_KEY = re.compile(r"token|secret|password|passwd|key", re.IGNORECASE)
-REDACTED = "<redacted>"
+REDACTED = "<redacted>"  # what agent.runtime.diagnose.mask writes
 MIN_LEN = 6  # shorter values would mask ordinary words
 
 TOKEN_FILES = (
@@ -71,6 +71,15 @@ def _yaml_values(text: str) -> Iterator[str]:
             yield m.group(2).rstrip(",").strip("\"'")
 
 
+def yaml_files(paths: Paths, names: Iterable[str]) -> list[Path]:
+    """Each named file, or a named directory's ``*.yaml`` files in order (config.yaml.d)."""
+    out: list[Path] = []
+    for name in names:
+        p = paths.under(name)
+        out += sorted(p.glob("*.yaml")) if p.is_dir() else [p]
+    return out
+
+
 def _k3s_parts(token: str) -> Iterator[str]:
     yield token
     if "::" in token:
@@ -99,10 +108,8 @@ def known_secrets(paths: Paths) -> list[str]:
             found += _walk(tomllib.loads(text))
         except tomllib.TOMLDecodeError:
             continue
-    for name in K3S_CONFIGS:
-        p = paths.under(name)
-        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
-            found += _yaml_values(_read(f))
+    for f in yaml_files(paths, K3S_CONFIGS):
+        found += _yaml_values(_read(f))
     units = paths.systemd_dir
     for env in sorted(units.glob("*.env")) if units.is_dir() else []:  # k3s.service.env may hold K3S_TOKEN
         for line in _read(env).splitlines():
@@ -120,9 +127,3 @@ def known_secrets(paths: Paths) -> list[str]:
     found += [line for line in key.splitlines() if line and not line.startswith("-----")]
     out = {part for s in found for part in _k3s_parts(s.strip()) if len(part) >= MIN_LEN}
     return sorted(out, key=len, reverse=True)
-
-
-def mask(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, REDACTED)
-    return text
