@@ -48,7 +48,6 @@ class HealthController:
         self.clock = clock
         self.links = LinkTracker(sys_root)
         self.polls = 0
-        self.section: HealthReport | None = None
         self._published: set[str] = set()
 
     async def run(self) -> None:
@@ -111,7 +110,6 @@ class HealthController:
             nics=nics,
             problems=tuple(problems),
         )
-        self.section = section
         self.ctx.board.set_section("health", section)
         for kind, n in counts.items():
             if n:
