@@ -13,6 +13,7 @@ rules, so no module formats sample lines itself:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -52,6 +53,23 @@ def format_value(value: Number) -> str:
     return repr(float(value))
 
 
+# every scrape builds the same families and label names again: check each name once, not per sample
+@functools.cache
+def _check_family(name: str, kind: str) -> None:
+    if not _NAME.match(name):
+        raise ValueError(f"metric {name!r}: not a Prometheus metric name")
+    if kind not in _SUFFIXES:
+        raise ValueError(f"metric {name}: type {kind!r} is not counter, gauge or histogram")
+    if (kind == "counter") != name.endswith("_total"):
+        want = "must" if kind == "counter" else "must not"
+        raise ValueError(f"metric {name}: a {kind} {want} end in _total")
+
+
+@functools.cache
+def _label_name(key: str) -> bool:
+    return bool(_LABEL.match(key)) and not key.startswith("__")
+
+
 @dataclass
 class Family:
     """One metric family; :meth:`add` samples, then :meth:`lines` writes it."""
@@ -62,13 +80,7 @@ class Family:
     samples: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"metric {self.name!r}: not a Prometheus metric name")
-        if self.kind not in _SUFFIXES:
-            raise ValueError(f"metric {self.name}: type {self.kind!r} is not counter, gauge or histogram")
-        if (self.kind == "counter") != self.name.endswith("_total"):
-            want = "must" if self.kind == "counter" else "must not"
-            raise ValueError(f"metric {self.name}: a {self.kind} {want} end in _total")
+        _check_family(self.name, self.kind)
 
     def add(self, value: Number, labels: Mapping[str, object] | None = None, suffix: str = "") -> Family:
         """One sample; ``suffix`` is ``_bucket``/``_sum``/``_count`` for a histogram, else empty."""
@@ -77,7 +89,7 @@ class Family:
         text = ""
         if labels:
             for key in labels:
-                if not _LABEL.match(key) or key.startswith("__"):
+                if not _label_name(key):
                     raise ValueError(f"metric {self.name}: label {key!r} is not a Prometheus label name")
             text = "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items()) + "}"
         self.samples.append(f"{self.name}{suffix}{text} {format_value(value)}")

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -113,9 +112,6 @@ class RemoteApiController:
         self._stamps = (_stamp(f.cert), _stamp(f.crl))
         log.info("remote API listening on %s:%d (mTLS, at most %d connections)", *listen, site.max_connections)
         self._cond("True", "Listening", f"mTLS on {listen[0]}:{listen[1]}")
-
-    def metrics(self) -> Iterator[str]:
-        return self.counters.lines()
 
     def _reload(self) -> None:
         assert self._tls is not None

@@ -48,7 +48,6 @@ class HealthController:
         self.clock = clock
         self.links = LinkTracker(sys_root)
         self.polls = 0
-        self.section: HealthReport | None = None
         self._published: set[str] = set()
 
     async def run(self) -> None:
@@ -76,12 +75,13 @@ class HealthController:
         cfg = self.ctx.config.value.health
         started = time.perf_counter()
         nvme_names, gpu_addrs, nic_names = targets(inv)
-        nvme, gpus = await asyncio.gather(
+        ask = self.links.unknown_modes(nic_names)  # ethtool runs alongside, not one port after another
+        nvme, gpus, modes = await asyncio.gather(
             asyncio.gather(*(read_nvme(self.ctx.runner, n, self.sys_root, cfg.command_timeout) for n in nvme_names)),
             read_gpus(self.ctx.runner, gpu_addrs, cfg.command_timeout),
+            asyncio.gather(*(linkmodes.query(self.ctx.runner, n, cfg.command_timeout) for n in ask)),
         )
-        for name in self.links.unknown_modes(nic_names):
-            final, fastest = await linkmodes.query(self.ctx.runner, name, cfg.command_timeout)
+        for name, (final, fastest) in zip(ask, modes, strict=True):
             if final:
                 self.links.set_modes(name, fastest)
         nics = self.links.read(nic_names, self.clock(), cfg.nic_expected_mbps)
@@ -111,7 +111,6 @@ class HealthController:
             nics=nics,
             problems=tuple(problems),
         )
-        self.section = section
         self.ctx.board.set_section("health", section)
         for kind, n in counts.items():
             if n:

@@ -45,14 +45,16 @@ def warning_text(bits: int) -> str:
     return ", ".join(named) or f"bits 0x{bits:02x}"
 
 
+def _unreadable(kind: str, device: str, message: str, reason: str | None) -> Problem:
+    return Problem(kind=kind, device=device, reason=reason or "Unknown", message=message, unknown=True)
+
+
 def nvme_problems(r: NvmeHealth, cfg: HealthSection) -> list[Problem]:
     def p(reason: str, message: str) -> Problem:
         return Problem(kind="nvme", device=r.device, reason=reason, message=f"{r.device}: {message}")
 
     if r.unknown:
-        return [
-            Problem(kind="nvme", device=r.device, reason=r.unknown_reason or "Unknown", message=r.unknown, unknown=True)
-        ]
+        return [_unreadable("nvme", r.device, r.unknown, r.unknown_reason)]
     out: list[Problem] = []
     if r.critical_warning:
         out.append(
@@ -77,9 +79,7 @@ def gpu_problems(r: GpuHealth, cfg: HealthSection) -> list[Problem]:
         return Problem(kind="gpu", device=r.address, reason=reason, message=f"GPU {r.address}: {message}")
 
     if r.unknown:
-        return [
-            Problem(kind="gpu", device=r.address, reason=r.unknown_reason or "Unknown", message=r.unknown, unknown=True)
-        ]
+        return [_unreadable("gpu", r.address, r.unknown, r.unknown_reason)]
     out: list[Problem] = []
     if r.ecc_uncorrected_volatile is not None and r.ecc_uncorrected_volatile > cfg.gpu_uncorrected_ecc_max:
         out.append(p("GpuEccErrors", f"{r.ecc_uncorrected_volatile} uncorrected ECC error(s) since the driver loaded"))
@@ -97,9 +97,7 @@ def nic_problems(r: NicHealth, cfg: HealthSection) -> list[Problem]:
         return Problem(kind="nic", device=r.name, reason=reason, message=f"{r.name}: {message}")
 
     if r.unknown:
-        return [
-            Problem(kind="nic", device=r.name, reason=r.unknown_reason or "Unknown", message=r.unknown, unknown=True)
-        ]
+        return [_unreadable("nic", r.name, r.unknown, r.unknown_reason)]
     out: list[Problem] = []
     if r.carrier is False and r.was_up:  # ports that never had a link (no cable) are not problems
         out.append(p("LinkDown", f"link lost (operstate {r.operstate})"))

@@ -7,23 +7,25 @@ no series; an unreadable device shows as ``edge_agent_health_device_readable 0``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from agent.api.exposition import Family, Kind
 from agent.status import StatusBoard
 
-Series = tuple[str, Kind, str, str, Iterable[tuple[str, Any]]]  # name, type, help, label, (label value, value)
-
 
 def _family(name: str, kind: Kind, help_text: str, label: str, values: Iterable[tuple[str, Any]]) -> Iterator[str]:
-    rows = [(k, v) for k, v in values if v is not None]
-    if not rows:
-        return
     family = Family(name, kind, help_text)
-    for key, v in rows:
-        family.add(v, {label: key})
-    yield from family.lines()
+    for key, v in values:
+        if v is not None:
+            family.add(v, {label: key})
+    yield from _emit(family)
+
+
+def _emit(family: Family) -> Iterator[str]:
+    """A family's lines, or none when no device reported it."""
+    if family.samples:
+        yield from family.lines()
 
 
 def _pct(v: Any) -> float | None:
@@ -34,84 +36,64 @@ def _hours(v: Any) -> int | None:
     return None if v is None else v * 3600
 
 
-def _nvme(rows: list[dict[str, Any]]) -> Iterator[str]:
-    def col(key: str, f: Any = None) -> list[tuple[str, Any]]:
-        return [(r["device"], f(r.get(key)) if f else r.get(key)) for r in rows]
+def _same(v: Any) -> Any:
+    return v
 
-    fams: list[Series] = [
-        (
-            "edge_agent_nvme_temperature_celsius",
-            "gauge",
-            "SMART composite temperature.",
-            "device",
-            col("temperature_celsius"),
-        ),
-        (
-            "edge_agent_nvme_hwmon_temperature_celsius",
-            "gauge",
-            "Kernel hwmon temperature (temp1).",
-            "device",
-            col("hwmon_celsius"),
-        ),
-        (
-            "edge_agent_nvme_percentage_used_ratio",
-            "gauge",
-            "Share of rated endurance used (can exceed 1).",
-            "device",
-            col("percent_used", _pct),
-        ),
-        (
-            "edge_agent_nvme_available_spare_ratio",
-            "gauge",
-            "Remaining spare capacity.",
-            "device",
-            col("avail_spare", _pct),
-        ),
-        (
-            "edge_agent_nvme_available_spare_threshold_ratio",
-            "gauge",
-            "Spare threshold set by the vendor.",
-            "device",
-            col("spare_thresh", _pct),
-        ),
-        (
-            "edge_agent_nvme_critical_warning",
-            "gauge",
-            "SMART critical warning bits (0: none).",
-            "device",
-            col("critical_warning"),
-        ),
-        (
-            "edge_agent_nvme_media_errors_total",
-            "counter",
-            "Unrecovered data integrity errors.",
-            "device",
-            col("media_errors"),
-        ),
-        (
-            "edge_agent_nvme_error_log_entries_total",
-            "counter",
-            "Error information log entries.",
-            "device",
-            col("num_err_log_entries"),
-        ),
-        (
-            "edge_agent_nvme_unsafe_shutdowns_total",
-            "counter",
-            "Shutdowns without a shutdown notification.",
-            "device",
-            col("unsafe_shutdowns"),
-        ),
-        (
-            "edge_agent_nvme_power_on_seconds_total",
-            "counter",
-            "Power-on time (SMART reports hours).",
-            "device",
-            col("power_on_hours", _hours),
-        ),
-    ]
-    for fam in fams:
-        yield from _family(*fam)
+
+# (metric name, type, help, reading key, conversion)
+NVME: tuple[tuple[str, Kind, str, str, Callable[[Any], Any]], ...] = (
+    ("edge_agent_nvme_temperature_celsius", "gauge", "SMART composite temperature.", "temperature_celsius", _same),
+    (
+        "edge_agent_nvme_hwmon_temperature_celsius",
+        "gauge",
+        "Kernel hwmon temperature (temp1).",
+        "hwmon_celsius",
+        _same,
+    ),
+    (
+        "edge_agent_nvme_percentage_used_ratio",
+        "gauge",
+        "Share of rated endurance used (can exceed 1).",
+        "percent_used",
+        _pct,
+    ),
+    ("edge_agent_nvme_available_spare_ratio", "gauge", "Remaining spare capacity.", "avail_spare", _pct),
+    (
+        "edge_agent_nvme_available_spare_threshold_ratio",
+        "gauge",
+        "Spare threshold set by the vendor.",
+        "spare_thresh",
+        _pct,
+    ),
+    ("edge_agent_nvme_critical_warning", "gauge", "SMART critical warning bits (0: none).", "critical_warning", _same),
+    ("edge_agent_nvme_media_errors_total", "counter", "Unrecovered data integrity errors.", "media_errors", _same),
+    (
+        "edge_agent_nvme_error_log_entries_total",
+        "counter",
+        "Error information log entries.",
+        "num_err_log_entries",
+        _same,
+    ),
+    (
+        "edge_agent_nvme_unsafe_shutdowns_total",
+        "counter",
+        "Shutdowns without a shutdown notification.",
+        "unsafe_shutdowns",
+        _same,
+    ),
+    (
+        "edge_agent_nvme_power_on_seconds_total",
+        "counter",
+        "Power-on time (SMART reports hours).",
+        "power_on_hours",
+        _hours,
+    ),
+)
+
+
+def _nvme(rows: list[dict[str, Any]]) -> Iterator[str]:
+    for name, kind, help_text, key, f in NVME:
+        yield from _family(name, kind, help_text, "device", [(r["device"], f(r.get(key))) for r in rows])
 
 
 def _gpus(rows: list[dict[str, Any]]) -> Iterator[str]:
@@ -133,15 +115,13 @@ def _gpus(rows: list[dict[str, Any]]) -> Iterator[str]:
         for t, s, k in ecc:
             if r.get(k) is not None:
                 errors.add(r[k], {"gpu": r["address"], "type": t, "scope": s})
-    if errors.samples:
-        yield from errors.lines()
+    yield from _emit(errors)
     pages = Family("edge_agent_gpu_retired_pages_total", "counter", "Framebuffer pages retired, by cause.")
     for r in rows:
         for c, k in (("single_bit_ecc", "retired_pages_single_bit"), ("double_bit_ecc", "retired_pages_double_bit")):
             if r.get(k) is not None:
                 pages.add(r[k], {"gpu": r["address"], "cause": c})
-    if pages.samples:
-        yield from pages.lines()
+    yield from _emit(pages)
     yield from _family(
         "edge_agent_gpu_retired_pages_pending",
         "gauge",
@@ -183,18 +163,13 @@ def _nics(rows: list[dict[str, Any]]) -> Iterator[str]:
 
 
 def _readable(section: dict[str, Any]) -> Iterator[str]:
-    rows = [
-        (kind, r[key], 0 if r.get("unknown") else 1)
-        for kind, group, key in (("nvme", "nvme", "device"), ("gpu", "gpus", "address"), ("nic", "nics", "name"))
-        for r in section.get(group, [])
-    ]
-    if rows:
-        readable = Family(
-            "edge_agent_health_device_readable", "gauge", "1 when the last poll could read the device's health."
-        )
-        for kind, dev, v in rows:
-            readable.add(v, {"kind": kind, "device": dev})
-        yield from readable.lines()
+    readable = Family(
+        "edge_agent_health_device_readable", "gauge", "1 when the last poll could read the device's health."
+    )
+    for kind, group, key in (("nvme", "nvme", "device"), ("gpu", "gpus", "address"), ("nic", "nics", "name")):
+        for r in section.get(group, []):
+            readable.add(0 if r.get("unknown") else 1, {"kind": kind, "device": r[key]})
+    yield from _emit(readable)
 
 
 def metrics(board: StatusBoard) -> Iterator[str]:

@@ -36,6 +36,8 @@ class _Port:
     samples: deque[tuple[float, int]] = field(default_factory=deque)
     fastest: int = 0
     was_up: bool = False
+    modes_known: bool = False  # ethtool has been asked (see linkmodes)
+    supported: int | None = None  # fastest supported link mode, when ethtool reports one
 
 
 @dataclass
@@ -43,26 +45,24 @@ class LinkTracker:
     sys_root: Path = Path("/sys")
     _ports: dict[str, _Port] = field(default_factory=dict)
 
-    _supported: dict[str, int | None] = field(default_factory=dict)
-
     def expected(self, name: str, configured: Mapping[str, int], port: _Port) -> int | None:
         for glob, mbps in configured.items():
             if fnmatch.fnmatchcase(name, glob):
                 return mbps
-        return self._supported.get(name) or port.fastest or None
+        return port.supported or port.fastest or None
 
     def unknown_modes(self, names: Sequence[str]) -> list[str]:
         """Ports whose supported link modes have not been asked for yet."""
-        return [n for n in names if n not in self._supported]
+        return [n for n in names if not (n in self._ports and self._ports[n].modes_known)]
 
     def set_modes(self, name: str, fastest: int | None) -> None:
-        self._supported[name] = fastest
+        port = self._ports.setdefault(name, _Port())
+        port.modes_known, port.supported = True, fastest
 
     def read(self, names: Sequence[str], now: float, configured: Mapping[str, int]) -> tuple[NicHealth, ...]:
         out = [self._read_one(name, now, configured) for name in names]
         for gone in set(self._ports) - set(names):
             del self._ports[gone]
-            self._supported.pop(gone, None)
         return tuple(out)
 
     def _read_one(self, name: str, now: float, configured: Mapping[str, int]) -> NicHealth:

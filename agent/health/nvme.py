@@ -22,16 +22,16 @@ from agent.sysexec import Runner
 
 KELVIN = 273
 
-_COUNTERS = {
-    "percent_used": "percent_used",
-    "avail_spare": "avail_spare",
-    "spare_thresh": "spare_thresh",
-    "media_errors": "media_errors",
-    "num_err_log_entries": "num_err_log_entries",
-    "critical_warning": "critical_warning",
-    "unsafe_shutdowns": "unsafe_shutdowns",
-    "power_on_hours": "power_on_hours",
-}
+_COUNTERS = (
+    "percent_used",
+    "avail_spare",
+    "spare_thresh",
+    "media_errors",
+    "num_err_log_entries",
+    "critical_warning",
+    "unsafe_shutdowns",
+    "power_on_hours",
+)
 
 
 def argv(device: str) -> tuple[str, ...]:
@@ -67,7 +67,7 @@ def parse_smart_log(device: str, text: str) -> NvmeHealth:
             unknown=f"nvme smart-log for /dev/{device} has no critical_warning: not a SMART log",
             unknown_reason="SmartLogGarbage",
         )
-    values: dict[str, Any] = {field: _number(doc.get(key)) for key, field in _COUNTERS.items()}
+    values: dict[str, Any] = {key: _number(doc.get(key)) for key in _COUNTERS}
     kelvin = _number(doc.get("temperature"))
     values["temperature_celsius"] = float(kelvin - KELVIN) if kelvin else None  # 0 K: no sensor
     return NvmeHealth(device=device, **values)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.inventory.umockbed import umockdev_ready
+
 HEALTHBED = Path(__file__).resolve().parent / "healthbed.py"
-
-
-def umockdev_ready() -> str | None:
-    if shutil.which("umockdev-wrapper") is None:
-        return "umockdev-wrapper not installed (apt-get install umockdev gir1.2-umockdev-1.0)"
-    if not Path("/usr/lib/python3/dist-packages/gi").is_dir():
-        return "python3-gi not installed (apt-get install python3-gi)"
-    return None
 
 
 def run_healthbed(mode: str, timeout: float = 120) -> Any:
