@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.inventory.umockbed import umockdev_ready
+from tests.inventory.umockbed import require_umockdev
 
 HEALTHBED = Path(__file__).resolve().parent / "healthbed.py"
 
 
 def run_healthbed(mode: str, timeout: float = 120) -> Any:
-    why = umockdev_ready()
-    if why:
-        pytest.skip(why)
+    require_umockdev()
     proc = subprocess.run(
         ["umockdev-wrapper", sys.executable, str(HEALTHBED), mode],
         capture_output=True,

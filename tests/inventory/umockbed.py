@@ -25,12 +25,17 @@ def umockdev_ready() -> str | None:
     return None
 
 
-def run_hwbed(*args: str, timeout: float = 60) -> Any:
+def require_umockdev() -> None:
+    """Skip where umockdev is missing; fail in CI, which installs it (make deps): a missing piece there is a failure."""
     why = umockdev_ready()
     if why:
-        if os.environ.get("CI"):  # CI installs umockdev (make deps): a missing piece there is a failure
+        if os.environ.get("CI"):
             pytest.fail(why)
         pytest.skip(why)
+
+
+def run_hwbed(*args: str, timeout: float = 60) -> Any:
+    require_umockdev()
     proc = subprocess.run(
         ["umockdev-wrapper", sys.executable, str(HWBED), *args],
         capture_output=True,
