@@ -21,9 +21,11 @@ from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.upgrade import bundle_tool
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
+from tests.upgrade.wheels import agent_wheel
 
 STANDINS = Path(__file__).parent / "bin"
 
@@ -61,6 +63,26 @@ def make_box(tmp_path: Path, key: Ed25519PrivateKey, **upgrade: Any) -> Box:
     root.mkdir()
     calls = tmp_path / "systemctl.log"
     return Box(root, make_ctx(root, key, calls, **upgrade), key, calls)
+
+
+def make_agent_box(tmp_path: Path, key: Ed25519PrivateKey) -> Box:
+    """A box for agent self-upgrades: a 20 s health deadline and a factory agentd to fall back to."""
+    b = make_box(tmp_path, key, health_deadline=20)
+    factory = b.root / "opt/edge-agent/venv/bin/agentd"
+    factory.parent.mkdir(parents=True)
+    factory.write_text("#!/bin/sh\n")
+    factory.chmod(0o755)
+    return b
+
+
+def agent_bundle(box: Box, tmp_path: Path, version: str, script: str | None = None) -> Path:
+    """A signed agent bundle of one wheel whose agentd prints its version (or runs ``script``)."""
+    wheel = agent_wheel(tmp_path, version, script=script)
+    out = tmp_path / f"agent-{version}.tar"
+    bundle_tool.build(
+        out, name="edge-agent", kind="agent", version=version, files=[f"{wheel}=wheels/{wheel.name}"], key=box.key
+    )
+    return out
 
 
 def app_for(ctx: AgentContext) -> web.Application:
