@@ -25,7 +25,7 @@ from agent.runtime.killall import Killall, strip_rules
 from agent.runtime.mounts import Mounts
 from agent.sysexec import Completed, ProcessRunner
 
-from .boxes import BIN, DIST
+from .boxes import BIN, DIST, alive, wait_gone
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, network namespaces)")
 SHIM = "var/lib/rancher/k3s/data/6f1c2a/bin/containerd-shim-runc-v2"
@@ -38,27 +38,6 @@ def runner(root: Path) -> ProcessRunner:
         path=f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         base_env={"LC_ALL": "C", "EDGE_STANDIN_ROOT": str(root)},
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_gone(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
-    if proc is not None:
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            return False
-    for _ in range(100):
-        if not alive(pid):
-            return True
-        subprocess.run(["sleep", "0.05"], check=True)
-    return False
 
 
 def start_shim(root: Path) -> tuple[subprocess.Popen[bytes], int]:
