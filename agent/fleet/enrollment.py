@@ -103,6 +103,7 @@ class EnrollmentController:
         self._section: dict[str, Any] = {}
         self._token_forgotten = False
         self._replicas = Replicas(())
+        self._boot_id = hardware.boot_id(ctx.paths)  # with hardware: which box sends this (duplicates)
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -329,7 +330,7 @@ class EnrollmentController:
     def _heartbeat_doc(self) -> dict[str, Any]:
         board = self.ctx.board
         doc: dict[str, Any] = {
-            "boot_id": hardware.boot_id(self.ctx.paths),  # with hardware: which box sends this (duplicates)
+            "boot_id": self._boot_id,
             "hardware": hardware.read(self.ctx.paths).key,
             "status": {
                 "health": "degraded" if board.degraded() else "healthy",

@@ -24,8 +24,8 @@ def _unescape(field: str) -> str:
 
 def within(path: str, directory: str) -> bool:
     """``path`` is ``directory`` or below it (box paths)."""
-    directory = directory.rstrip("/") or "/"
-    return path == directory or path.startswith(directory.rstrip("/") + "/")
+    base = directory.rstrip("/")
+    return path == (base or "/") or path.startswith(base + "/")
 
 
 class Mounts:

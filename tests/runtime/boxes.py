@@ -192,3 +192,26 @@ class Box:
 
 def mtimes(root: Path, paths: list[str]) -> dict[str, int]:
     return {p: (root / p.lstrip("/")).stat().st_mtime_ns for p in paths}
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Whether ``pid`` is gone within 5 s (``proc``: our child, reaped first)."""
+    if proc is not None:
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            return False
+    for _ in range(100):
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from agent.runtime.killall import Killall, strip_rules
 from agent.runtime.mounts import Mounts
 from agent.sysexec import Completed, ProcessRunner
 
-from .boxes import BIN, DIST
+from .boxes import BIN, DIST, alive, wait_gone
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, network namespaces)")
 SHIM = "var/lib/rancher/k3s/data/6f1c2a/bin/containerd-shim-runc-v2"
@@ -38,27 +38,6 @@ def runner(root: Path) -> ProcessRunner:
         path=f"{BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         base_env={"LC_ALL": "C", "EDGE_STANDIN_ROOT": str(root)},
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_gone(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
-    if proc is not None:
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            return False
-    for _ in range(100):
-        if not alive(pid):
-            return True
-        subprocess.run(["sleep", "0.05"], check=True)
-    return False
 
 
 def start_shim(root: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -192,11 +171,12 @@ def test_mount_points_with_spaces_are_read_as_the_kernel_writes_them(tmp_path: P
 
 
 @dataclass
-class InNetns:
-    """The agent's runner, with every program run inside one network namespace (nsenter --net)."""
+class Through:
+    """The agent's runner, each command recorded in ``calls`` and run behind ``prefix`` (nsenter --net ...)."""
 
     inner: ProcessRunner
-    netns: str
+    prefix: tuple[str, ...] = ()
+    calls: list[list[str]] = field(default_factory=list)
 
     def which(self, program: str) -> str | None:
         return self.inner.which(program)
@@ -210,8 +190,13 @@ class InNetns:
         stdin: bytes | None = None,
         check: bool = True,
     ) -> Completed:
-        wrapped = ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
-        return await self.inner.run(wrapped, timeout=timeout, env=env, stdin=stdin, check=check)
+        self.calls.append(list(argv))
+        return await self.inner.run([*self.prefix, *argv], timeout=timeout, env=env, stdin=stdin, check=check)
+
+
+def in_netns(inner: ProcessRunner, netns: str) -> Through:
+    """The agent's runner, with every program run inside one network namespace."""
+    return Through(inner, ("nsenter", f"--net=/run/netns/{netns}", "--"))
 
 
 @pytest.fixture
@@ -241,7 +226,7 @@ async def test_killall_removes_the_cni_and_flannel_links_in_the_box_network(tmp_
         subprocess.run(["ip", "-n", netns, *cmd.split()], check=True)
     root = tmp_path / "box"
     k3s_box(root)
-    report = await K3s(Paths(root), InNetns(runner(root), netns), network=True).killall.run()
+    report = await K3s(Paths(root), in_netns(runner(root), netns), network=True).killall.run()
     left = {link["ifname"] for link in json.loads(in_ns(netns, "ip", "-j", "link", "show"))}
     assert left == {"lo", "uplink0"}, report.notes
     assert {"veth7a1", "cni0", "flannel.1", "kube-ipvs0"} <= set(report.links)
@@ -259,7 +244,7 @@ async def test_killall_strips_kube_cni_and_flannel_iptables_rules(tmp_path: Path
         pytest.skip(f"iptables does not work here: {exc.stderr}")
     root = tmp_path / "box"
     k3s_box(root)
-    report = await Killall(Paths(root), InNetns(runner(root), netns), network=True).run()
+    report = await Killall(Paths(root), in_netns(runner(root), netns), network=True).run()
     saved = in_ns(netns, "iptables-save")
     assert "KUBE-" not in saved and "CNI-" not in saved and "FLANNEL" not in saved, report.notes
     assert "-A INPUT -s 127.0.0.2/32 -j OPERATOR-KEEP" in saved
@@ -277,30 +262,10 @@ def test_rule_stripping_keeps_every_other_line_of_iptables_save() -> None:
 async def test_killall_leaves_the_host_network_alone_on_a_scratch_root(tmp_path: Path) -> None:
     root = tmp_path / "box"
     k3s_box(root)
-    calls: list[list[str]] = []
-
-    @dataclass
-    class Recording:
-        inner: ProcessRunner
-
-        def which(self, program: str) -> str | None:
-            return self.inner.which(program)
-
-        async def run(
-            self,
-            argv: Sequence[str],
-            *,
-            timeout: float,
-            env: Mapping[str, str] | None = None,
-            stdin: bytes | None = None,
-            check: bool = True,
-        ) -> Completed:
-            calls.append(list(argv))
-            return await self.inner.run(argv, timeout=timeout, env=env, stdin=stdin, check=check)
-
-    await Killall(Paths(root), Recording(runner(root))).run()
-    assert not [c for c in calls if c[0] in ("ip", "iptables-save", "ip6tables-save")]
-    assert ["systemctl", "stop", "k3s.service"] in calls
+    recording = Through(runner(root))
+    await Killall(Paths(root), recording).run()
+    assert not [c for c in recording.calls if c[0] in ("ip", "iptables-save", "ip6tables-save")]
+    assert ["systemctl", "stop", "k3s.service"] in recording.calls
 
 
 # --- k0s --------------------------------------------------------------------------------

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from .boxes import SHIM_PID, Box
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def gone_soon(pid: int) -> bool:
-    for _ in range(100):
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+from .boxes import SHIM_PID, Box, alive, wait_gone
 
 
 def add_nvidia_toolkit(box: Box) -> None:
@@ -95,7 +78,7 @@ async def test_k3s_stop_ends_the_pods_that_stopping_the_unit_leaves_running(make
     assert box.run("systemctl", "is-active", "k3s", check=False).stdout.strip() == "inactive"
     assert alive(pod), "KillMode=process: the stand-in's pod should outlive its unit, as with k3s"
     await ctl.stop()
-    assert gone_soon(pod), "stop() left the pod's shim running"
+    assert wait_gone(pod), "stop() left the pod's shim running"
     assert (box.root / "var/lib/rancher/k3s/server/token").exists()  # killall keeps cluster data
 
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from agent.paths import Paths
 from agent.upgrade.launcher import FACTORY_VENV
@@ -69,6 +70,18 @@ def fake_version(root: Path, version: str, mode: str) -> Path:
     if version != "factory":
         (s.dir / version / STAGED_MARKER).write_text("staged\n")
     return agentd
+
+
+def candidate_on_trial(root: Path, candidate: str, **switch: Any) -> Slots:
+    """The factory venv and 1.0 (both good), 1.0 committed, then a switch to 2.0 (``candidate``:
+    good, crash or hang) with ``switch`` (deadline_s, max_starts)."""
+    for version, mode in (("factory", "good"), ("1.0", "good"), ("2.0", candidate)):
+        fake_version(root, version, mode)
+    s = slots(root)
+    s.switch("1.0", deadline_s=30)
+    assert s.commit("1.0")
+    s.switch("2.0", **switch)
+    return s
 
 
 def api_version(root: Path, timeout: float = 0.5) -> str | None:

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -21,9 +21,15 @@ from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
+from agent.upgrade import bundle_tool
 from agent.upgrade.manager import UpgradeManager
+from agent.upgrade.record import UpgradeRecord
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
+from tests.upgrade.wheels import agent_wheel
+
+if TYPE_CHECKING:
+    from tests.runtime.boxes import Box as KubeBox
 
 STANDINS = Path(__file__).parent / "bin"
 
@@ -63,6 +69,26 @@ def make_box(tmp_path: Path, key: Ed25519PrivateKey, **upgrade: Any) -> Box:
     return Box(root, make_ctx(root, key, calls, **upgrade), key, calls)
 
 
+def make_agent_box(tmp_path: Path, key: Ed25519PrivateKey) -> Box:
+    """A box for agent self-upgrades: a 20 s health deadline and a factory agentd to fall back to."""
+    b = make_box(tmp_path, key, health_deadline=20)
+    factory = b.root / "opt/edge-agent/venv/bin/agentd"
+    factory.parent.mkdir(parents=True)
+    factory.write_text("#!/bin/sh\n")
+    factory.chmod(0o755)
+    return b
+
+
+def agent_bundle(box: Box, tmp_path: Path, version: str, script: str | None = None) -> Path:
+    """A signed agent bundle of one wheel whose agentd prints its version (or runs ``script``)."""
+    wheel = agent_wheel(tmp_path, version, script=script)
+    out = tmp_path / f"agent-{version}.tar"
+    bundle_tool.build(
+        out, name="edge-agent", kind="agent", version=version, files=[f"{wheel}=wheels/{wheel.name}"], key=box.key
+    )
+    return out
+
+
 def app_for(ctx: AgentContext) -> web.Application:
     return build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(UpgradeManager(ctx))])
 
@@ -97,3 +123,26 @@ async def wait_state(
             return doc
         await asyncio.sleep(0.05)
     raise AssertionError(f"upgrade never reached {states}; last: {doc}")
+
+
+def k3s_bundle(tmp_path: Path, key: Ed25519PrivateKey, version: str, binary: bytes) -> Path:
+    """A signed k3s bundle of ``binary``."""
+    src = tmp_path / f"k3s-{version}"
+    src.write_bytes(binary)
+    src.chmod(0o755)
+    out = tmp_path / f"k3s-{version}.tar"
+    bundle_tool.build(out, name="k3s", kind="k3s", version=version, files=[f"{src}=k3s"], key=key)
+    return out
+
+
+async def upgrade(manager: UpgradeManager, source: Path) -> UpgradeRecord:
+    """Start the upgrade from ``source`` and wait (60 s at most) until it is done."""
+    rec = manager.start(str(source))
+    task = manager._task
+    assert task is not None
+    await asyncio.wait_for(task, 60)
+    return rec
+
+
+def installed_version(box: KubeBox) -> str:
+    return box.run(str(box.root / "usr/local/bin/k3s"), "--version").stdout.split()[2]

@@ -14,33 +14,18 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.sysexec import ProcessRunner
-from agent.upgrade import bundle_tool, settle
+from agent.upgrade import settle
 from agent.upgrade.controller import UpgradeController
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
-from tests.upgrade.fixtures import Box, app_for, make_box, make_ctx, wait_state
-from tests.upgrade.wheels import agent_wheel
+from tests.upgrade.fixtures import Box, agent_bundle, app_for, make_agent_box, make_ctx, wait_state
 
 Client = TestClient[Any, Any]
 
 
 @pytest.fixture
 def box(tmp_path: Path, release_key: Ed25519PrivateKey) -> Box:
-    b = make_box(tmp_path, release_key, health_deadline=20)
-    factory = b.root / "opt/edge-agent/venv/bin/agentd"
-    factory.parent.mkdir(parents=True)
-    factory.write_text("#!/bin/sh\n")
-    factory.chmod(0o755)
-    return b
-
-
-def agent_bundle(box: Box, tmp_path: Path, version: str) -> Path:
-    wheel = agent_wheel(tmp_path, version)
-    out = tmp_path / f"agent-{version}.tar"
-    bundle_tool.build(
-        out, name="edge-agent", kind="agent", version=version, files=[f"{wheel}=wheels/{wheel.name}"], key=box.key
-    )
-    return out
+    return make_agent_box(tmp_path, release_key)
 
 
 async def serve_socket(app: web.Application, socket: Path) -> web.AppRunner:

@@ -17,11 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.api.app import ApiInfo, build_app
 from agent.api.upgrades import UpgradeRoutes
-from agent.upgrade import bundle_tool, settle
+from agent.upgrade import settle
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
-from tests.upgrade.fixtures import Box, make_box, wait_state
-from tests.upgrade.wheels import agent_wheel
+from tests.upgrade.fixtures import Box, agent_bundle, make_agent_box, wait_state
 
 Client = TestClient[Any, Any]
 CRASH = "import sys; print('candidate crashing', file=sys.stderr); sys.exit(3)"
@@ -29,21 +28,7 @@ CRASH = "import sys; print('candidate crashing', file=sys.stderr); sys.exit(3)"
 
 @pytest.fixture
 def box(tmp_path: Path, release_key: Ed25519PrivateKey) -> Box:
-    b = make_box(tmp_path, release_key, health_deadline=20)
-    factory = b.root / "opt/edge-agent/venv/bin/agentd"
-    factory.parent.mkdir(parents=True)
-    factory.write_text("#!/bin/sh\n")
-    factory.chmod(0o755)
-    return b
-
-
-def crashing_bundle(box: Box, tmp_path: Path, version: str) -> Path:
-    wheel = agent_wheel(tmp_path, version, script=CRASH)
-    out = tmp_path / f"agent-{version}.tar"
-    bundle_tool.build(
-        out, name="edge-agent", kind="agent", version=version, files=[f"{wheel}=wheels/{wheel.name}"], key=box.key
-    )
-    return out
+    return make_agent_box(tmp_path, release_key)
 
 
 async def crash_trial(client: Client, manager: UpgradeManager, slots: Slots, bundle: Path, force: bool) -> str:
@@ -75,7 +60,7 @@ async def test_one_failed_trial_blocks_the_version_and_a_forced_retry_keeps_the_
     manager = UpgradeManager(box.ctx)
     client: Client = await aiohttp_client(build_app(box.ctx, ApiInfo(), modules=[UpgradeRoutes(manager)]))
     slots = Slots(box.paths.versions_dir, box.root / "opt/edge-agent/venv")
-    bundle = crashing_bundle(box, tmp_path, "2.0")
+    bundle = agent_bundle(box, tmp_path, "2.0", script=CRASH)
 
     assert await crash_trial(client, manager, slots, bundle, force=False) == "rolled-back"
     assert slots.read()["failures"] == {"2.0": 1}

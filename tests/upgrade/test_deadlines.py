@@ -17,7 +17,7 @@ import pytest
 from agent.paths import Paths
 from agent.upgrade.launcher import FACTORY_VENV
 from agent.upgrade.slots import Slots
-from tests.upgrade.boxes import FakeSystemd, fake_version, slots, starts, wait_api
+from tests.upgrade.boxes import FakeSystemd, candidate_on_trial, fake_version, starts, wait_api
 
 HOUR = 3600.0
 
@@ -148,13 +148,7 @@ def step_wall_clock_after_switch(s: Slots, seconds: float) -> None:
 def test_real_launcher_keeps_a_healthy_candidate_after_the_clock_is_stepped_an_hour_forward(
     tmp_path: Path,
 ) -> None:
-    fake_version(tmp_path, "factory", "good")
-    fake_version(tmp_path, "1.0", "good")
-    fake_version(tmp_path, "2.0", "good")
-    s = slots(tmp_path)
-    s.switch("1.0", deadline_s=30)
-    assert s.commit("1.0")
-    s.switch("2.0", deadline_s=30)
+    s = candidate_on_trial(tmp_path, "good", deadline_s=30)
     step_wall_clock_after_switch(s, +HOUR)
     with FakeSystemd(tmp_path):
         wait_api(tmp_path, "2.0", 10)
@@ -167,13 +161,7 @@ def test_real_launcher_keeps_a_healthy_candidate_after_the_clock_is_stepped_an_h
 def test_real_launcher_rolls_back_at_the_deadline_although_the_clock_was_stepped_an_hour_back(
     tmp_path: Path,
 ) -> None:
-    fake_version(tmp_path, "factory", "good")
-    fake_version(tmp_path, "1.0", "good")
-    fake_version(tmp_path, "2.0", "hang")
-    s = slots(tmp_path)
-    s.switch("1.0", deadline_s=30)
-    s.commit("1.0")
-    s.switch("2.0", deadline_s=2.5)
+    s = candidate_on_trial(tmp_path, "hang", deadline_s=2.5)
     step_wall_clock_after_switch(s, -HOUR)
     with FakeSystemd(tmp_path):
         wait_api(tmp_path, "2.0", 5)

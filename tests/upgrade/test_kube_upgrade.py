@@ -16,10 +16,10 @@ from agent.model.config import UpgradeSection
 from agent.upgrade import bundle_tool, settle
 from agent.upgrade.kube import committed_binary
 from agent.upgrade.manager import UpgradeManager
-from agent.upgrade.record import UpgradeRecord
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
 from tests.runtime.boxes import Box, standin_binary
+from tests.upgrade.fixtures import installed_version, k3s_bundle, upgrade
 
 BROKEN_K3S = """#!/bin/sh
 if [ "$1" = "--version" ]; then echo "k3s version v1.35.0+k3s1 (deadbeef)"; echo "go version go1.24"; exit 0; fi
@@ -33,27 +33,6 @@ def box(tmp_path: Path) -> Iterator[Box]:
     b = Box("box-1", tmp_path / "box-1", "10.0.0.1", tmp_path / "cluster", {})
     yield b
     b.stop_all()
-
-
-def k3s_bundle(tmp_path: Path, key: Ed25519PrivateKey, version: str, binary: bytes) -> Path:
-    src = tmp_path / f"k3s-{version}"
-    src.write_bytes(binary)
-    src.chmod(0o755)
-    out = tmp_path / f"k3s-{version}.tar"
-    bundle_tool.build(out, name="k3s", kind="k3s", version=version, files=[f"{src}=k3s"], key=key)
-    return out
-
-
-async def upgrade(manager: UpgradeManager, source: Path) -> UpgradeRecord:
-    rec = manager.start(str(source))
-    task = manager._task
-    assert task is not None
-    await asyncio.wait_for(task, 60)
-    return rec
-
-
-def installed_version(box: Box) -> str:
-    return box.run(str(box.root / "usr/local/bin/k3s"), "--version").stdout.split()[2]
 
 
 @pytest.mark.slow

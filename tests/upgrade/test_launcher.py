@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES
-from tests.upgrade.boxes import REPO, FakeSystemd, fake_version, slots, starts, wait_api
+from tests.upgrade.boxes import REPO, FakeSystemd, candidate_on_trial, fake_version, slots, starts, wait_api
 
 
 def test_fresh_box_runs_the_factory_version_with_the_callers_arguments(tmp_path: Path) -> None:
@@ -34,13 +34,7 @@ def test_healthy_candidate_is_committed(tmp_path: Path) -> None:
 
 
 def test_candidate_crashing_at_start_is_rolled_back_within_the_deadline(tmp_path: Path) -> None:
-    fake_version(tmp_path, "factory", "good")
-    fake_version(tmp_path, "1.0", "good")
-    fake_version(tmp_path, "2.0", "crash")
-    s = slots(tmp_path)
-    s.switch("1.0", deadline_s=30)
-    assert s.commit("1.0")
-    s.switch("2.0", deadline_s=20, max_starts=3)
+    s = candidate_on_trial(tmp_path, "crash", deadline_s=20, max_starts=3)
     with FakeSystemd(tmp_path):
         took = wait_api(tmp_path, "1.0", 20)
     assert took < 20
@@ -56,13 +50,7 @@ def test_candidate_crashing_at_start_is_rolled_back_within_the_deadline(tmp_path
 def test_candidate_that_never_becomes_healthy_is_stopped_and_rolled_back_at_the_deadline(
     tmp_path: Path,
 ) -> None:
-    fake_version(tmp_path, "factory", "good")
-    fake_version(tmp_path, "1.0", "good")
-    fake_version(tmp_path, "2.0", "hang")
-    s = slots(tmp_path)
-    s.switch("1.0", deadline_s=30)
-    s.commit("1.0")
-    s.switch("2.0", deadline_s=2.5)
+    s = candidate_on_trial(tmp_path, "hang", deadline_s=2.5)
     with FakeSystemd(tmp_path):
         wait_api(tmp_path, "2.0", 5)  # it runs and answers, but never reports healthy
         took = wait_api(tmp_path, "1.0", 10)

@@ -3,7 +3,6 @@ upgrade passes its node-Ready health gate and the skew check does not take the b
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.model.config import AgentSection, UpgradeSection
-from agent.upgrade import bundle_tool
 from agent.upgrade.kube import KubeInstaller
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
 from tests.runtime.boxes import Box, standin_binary
+from tests.upgrade.fixtures import installed_version, k3s_bundle, upgrade
 
 FQDN = "Edge-7.Berlin.example.com"
 
@@ -54,14 +53,7 @@ async def test_k3s_upgrade_on_a_box_with_an_fqdn_hostname_commits(
     # the box itself is not "another server" in the skew check
     assert await KubeInstaller(box.ctx, "k3s").server_versions() == []
 
-    src = tmp_path / "k3s-new"
-    src.write_bytes(standin_binary("v1.34.0+k3s1"))
-    src.chmod(0o755)
-    bundle = tmp_path / "k3s.tar"
-    bundle_tool.build(bundle, name="k3s", kind="k3s", version="v1.34.0+k3s1", files=[f"{src}=k3s"], key=release_key)
-    manager = UpgradeManager(box.ctx)
-    rec = manager.start(str(bundle))
-    assert manager._task is not None
-    await asyncio.wait_for(manager._task, 60)
+    bundle = k3s_bundle(tmp_path, release_key, "v1.34.0+k3s1", standin_binary("v1.34.0+k3s1"))
+    rec = await upgrade(UpgradeManager(box.ctx), bundle)
     assert rec.state == "committed", rec.reason
-    assert box.run(str(box.root / "usr/local/bin/k3s"), "--version").stdout.split()[2] == "v1.34.0+k3s1"
+    assert installed_version(box) == "v1.34.0+k3s1"
