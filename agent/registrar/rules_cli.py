@@ -21,6 +21,7 @@ from agent.registrar.classes import class_from_json, make_class
 from agent.registrar.facts import BadRequirement
 from agent.registrar.policy import make_policy, policy_from_json
 from agent.registrar.sqlite import SqliteRegistry
+from agent.registrar.views import table
 
 
 def _label(text: str) -> tuple[str, str]:
@@ -28,11 +29,6 @@ def _label(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected k=v, got {text!r}")
     return key, value
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
 
 
 def _db(args: argparse.Namespace) -> SqliteRegistry:
@@ -82,7 +78,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         print(json.dumps({"schema": "edge-registrar.policies/v1", "policies": [p.to_json() for p in policies]},
                          indent=1))  # fmt: skip
     else:
-        print(_table(["POLICY", "APPROVES WHEN"], [[p.name, p.describe()] for p in policies]))
+        print(table(["POLICY", "APPROVES WHEN"], [[p.name, p.describe()] for p in policies]))
     return 0
 
 
@@ -100,7 +96,7 @@ def cmd_class(args: argparse.Namespace) -> int:
                          indent=1))  # fmt: skip
     else:
         rows = [[c.name, str(c.priority), c.cluster, c.role, " and ".join(r.text for r in c.requires)] for c in classes]
-        print(_table(["CLASS", "PRIORITY", "CLUSTER", "ROLE", "MATCHES WHEN"], rows))
+        print(table(["CLASS", "PRIORITY", "CLUSTER", "ROLE", "MATCHES WHEN"], rows))
     return 0
 
 
