@@ -65,7 +65,7 @@ def listen(text: str) -> tuple[str, int]:
 
 
 def registry(state_dir: Path) -> SqliteRegistry:
-    return SqliteRegistry(state_dir / "registry.sqlite")
+    return SqliteRegistry.in_state_dir(state_dir)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

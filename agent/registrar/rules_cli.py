@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from agent.registrar.classes import class_from_json, make_class
@@ -31,18 +30,13 @@ def _label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _db(args: argparse.Namespace) -> SqliteRegistry:
-    state_dir: Path = args.state_dir
-    return SqliteRegistry(state_dir / "registry.sqlite")
-
-
 def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
     try:
         rule = build()
     except BadRequirement as exc:
         print(f"edge-registrar: {kind} add: {exc}", file=sys.stderr)
         return 2
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     try:
         if not db.put_rule(kind, rule.name, json.dumps(rule.to_json())):
             print(f"edge-registrar: {kind} {rule.name} exists; remove it first", file=sys.stderr)
@@ -54,7 +48,7 @@ def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
 
 
 def _remove(args: argparse.Namespace, kind: str) -> int:
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     try:
         if not db.remove_rule(kind, args.name):
             print(f"edge-registrar: no {kind} {args.name!r}", file=sys.stderr)
@@ -71,7 +65,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
                                                          labels=dict(args.label), requires=args.require))  # fmt: skip
     if args.policy_cmd == "remove":
         return _remove(args, "policy")
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     policies = [policy_from_json(p) for p in db.rules("policy")]
     db.close()
     if args.output == "json":
@@ -88,7 +82,7 @@ def cmd_class(args: argparse.Namespace) -> int:
                                                        role=args.role, priority=args.priority))  # fmt: skip
     if args.class_cmd == "remove":
         return _remove(args, "class")
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     classes = sorted((class_from_json(c) for c in db.rules("class")), key=lambda c: (-c.priority, c.name))
     db.close()
     if args.output == "json":

@@ -24,6 +24,7 @@ from agent.registrar.dbfile import open_private, transaction
 from agent.registrar.registry import Cluster, Node, NodeState
 from agent.registrar.tokens import TokenRecord
 
+DB_NAME = "registry.sqlite"
 SCHEMA = 2
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     0: (
@@ -116,6 +117,11 @@ def _event(db: sqlite3.Connection, node_id: str, action: str, actor: str, detail
 
 
 class SqliteRegistry:
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> SqliteRegistry:
+        """The registrar's registry, ``<state-dir>/registry.sqlite``."""
+        return cls(state_dir / DB_NAME)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
