@@ -23,7 +23,8 @@ from agent.registrar.sqlite import SqliteRegistry
 from agent.registrar.views import table
 
 
-def _label(text: str) -> tuple[str, str]:
+def label(text: str) -> tuple[str, str]:
+    """``--label k=v`` (token create, policy add)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected k=v, got {text!r}")
@@ -100,7 +101,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("name")
     s.add_argument("--serial", action="append", default=[], help="DMI serial allowed (repeatable)")
     s.add_argument("--site", default="")
-    s.add_argument("--label", type=_label, action="append", default=[], help="k=v the box must carry")
+    s.add_argument("--label", type=label, action="append", default=[], help="k=v the box must carry")
     s.add_argument("--require", action="append", default=[], help="FACT OP VALUE, e.g. 'gpu.count>=1'")
     s.set_defaults(func=cmd_policy)
     cls = sub.add_parser("class", help="machine classes").add_subparsers(dest="class_cmd", required=True)
