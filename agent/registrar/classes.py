@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.registrar.facts import BadRequirement, Requirement, parse, parse_all
+from agent.registrar.facts import BadRequirement, Requirement, parse_all
 from agent.registrar.policy import check_name
 from agent.registrar.registry import Node
 
@@ -56,8 +56,7 @@ def make_class(name: str, *, requires: list[str], cluster: str, role: str, prior
 def class_from_json(text: str) -> MachineClass:
     doc = json.loads(text)
     role: ClassRole = "server" if doc["role"] == "server" else "agent"
-    return MachineClass(doc["name"], doc["cluster"], role, int(doc["priority"]),
-                        tuple(parse(t) for t in doc["requires"]))  # fmt: skip
+    return MachineClass(doc["name"], doc["cluster"], role, int(doc["priority"]), parse_all(doc["requires"]))
 
 
 def placing(classes: list[MachineClass], node: Node) -> MachineClass | None:

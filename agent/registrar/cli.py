@@ -50,13 +50,6 @@ def duration(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or "s"]
 
 
-def label(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected k=v, got {text!r}")
-    return key, value
-
-
 def listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -65,7 +58,7 @@ def listen(text: str) -> tuple[str, int]:
 
 
 def registry(state_dir: Path) -> SqliteRegistry:
-    return SqliteRegistry(state_dir / "registry.sqlite")
+    return SqliteRegistry.in_state_dir(state_dir)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -235,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ttl", type=duration, default=86400.0)
     s.add_argument("--uses", type=int, default=1)
     s.add_argument("--site", default="")
-    s.add_argument("--label", "--labels", type=label, action="append", default=[])
+    s.add_argument("--label", "--labels", type=rules_cli.label, action="append", default=[])
     s.add_argument("--require-approval", action="store_true", help="boxes wait for 'nodes approve'")
     s.set_defaults(func=cmd_token_create)
     s = tok.add_parser("list", help="tokens (never their secrets)")

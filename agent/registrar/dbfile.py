@@ -1,13 +1,16 @@
 """Opening one of the registrar's SQLite files: private to root (0600 before the first byte), WAL, autocommit.
 
 Callers run their own schema or migrations on the connection it returns and wrap sqlite3.Error with
-the file's name (StateError), so an operator sees which file is unusable.
+the file's name (StateError), so an operator sees which file is unusable. ``transaction`` is the one
+write transaction all of them use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,3 +24,16 @@ def open_private(path: Path, *, check_same_thread: bool = True) -> sqlite3.Conne
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA busy_timeout=10000")
     return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE; COMMIT when the block ends (a return inside it included), ROLLBACK on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # SQLite itself ends the transaction on some errors
+            db.execute("ROLLBACK")
+        raise

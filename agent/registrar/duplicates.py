@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import StateError
-from agent.registrar.dbfile import open_private
+from agent.registrar.dbfile import open_private, transaction
 
 DB_NAME = "identity-guard.sqlite"
 KEEP = 8  # instances remembered per node
@@ -73,41 +73,33 @@ class IdentityGuard:
         if not instance:
             return None
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db) as db:
             flag = self._flag(node_id)
             if flag is not None:
-                refuse = instance != flag.original
-                self.db.execute("COMMIT")
-                return flag if refuse else None
-            rows = self.db.execute(
+                return flag if instance != flag.original else None
+            rows = db.execute(
                 "SELECT instance FROM instances WHERE node_id=? ORDER BY last_seen DESC, first_seen DESC", (node_id,)
             ).fetchall()
             seen = [r[0] for r in rows]
-            row = self.db.execute("SELECT instance FROM latest WHERE node_id=?", (node_id,)).fetchone()
+            row = db.execute("SELECT instance FROM latest WHERE node_id=?", (node_id,)).fetchone()
             last = str(row[0]) if row else ""
             if last and instance != last and instance in seen:
                 # an earlier instance is back after another: two boxes, not a reboot
                 original, second = sorted((instance, last), key=lambda i: self._first_seen(node_id, i))
-                self.db.execute("INSERT INTO duplicates VALUES (?,?,?,?)", (node_id, original, second, now))
-                self.db.execute("COMMIT")
+                db.execute("INSERT INTO duplicates VALUES (?,?,?,?)", (node_id, original, second, now))
                 flag = Duplicate(node_id, original, second, now)
                 return flag if instance != original else None
-            self.db.execute(
+            db.execute(
                 "INSERT INTO instances VALUES (?,?,?,?) ON CONFLICT(node_id, instance) DO UPDATE SET last_seen=?",
                 (node_id, instance, now, now, now),
             )
-            self.db.execute(
+            db.execute(
                 "INSERT INTO latest VALUES (?,?) ON CONFLICT(node_id) DO UPDATE SET instance=?",
                 (node_id, instance, instance),
             )
             for old in seen[KEEP - 1 :]:
                 if old != instance:
-                    self.db.execute("DELETE FROM instances WHERE node_id=? AND instance=?", (node_id, old))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+                    db.execute("DELETE FROM instances WHERE node_id=? AND instance=?", (node_id, old))
         return None
 
     def _first_seen(self, node_id: str, instance: str) -> float:
@@ -128,13 +120,8 @@ class IdentityGuard:
 
     def resolve(self, node_id: str) -> bool:
         """The operator's decision: forget the flag and the instances seen, so the node starts afresh."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            n = self.db.execute("DELETE FROM duplicates WHERE node_id=?", (node_id,)).rowcount
-            self.db.execute("DELETE FROM instances WHERE node_id=?", (node_id,))
-            self.db.execute("DELETE FROM latest WHERE node_id=?", (node_id,))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        with transaction(self.db) as db:
+            n = db.execute("DELETE FROM duplicates WHERE node_id=?", (node_id,)).rowcount
+            db.execute("DELETE FROM instances WHERE node_id=?", (node_id,))
+            db.execute("DELETE FROM latest WHERE node_id=?", (node_id,))
         return n > 0

@@ -25,7 +25,7 @@ A fact the box did not report (no inventory yet, an unreadable field) never sati
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,7 +157,7 @@ class Requirement:
             return False
         if isinstance(got, tuple):
             hits = [self._one(g) for g in got]
-            return not any(not h for h in hits) if self.op == "!=" else any(hits)
+            return all(hits) if self.op == "!=" else any(hits)
         return self._one(got)
 
     def _one(self, got: float | str) -> bool:
@@ -208,5 +208,5 @@ def parse(text: str) -> Requirement:
     return Requirement(text, name, op, value, number=number)
 
 
-def parse_all(texts: list[str]) -> tuple[Requirement, ...]:
+def parse_all(texts: Iterable[str]) -> tuple[Requirement, ...]:
     return tuple(parse(t) for t in texts)

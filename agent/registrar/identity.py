@@ -158,7 +158,7 @@ def ensure_serving(
 def own_client(state_dir: Path, who: ClientIdentity) -> Path:
     """``ensure_client`` for a command that has not opened the registry itself (rollouts)."""
     ca = CertificateAuthority.load(state_dir)
-    registry = SqliteRegistry(state_dir / "registry.sqlite")
+    registry = SqliteRegistry.in_state_dir(state_dir)
     try:
         return ensure_client(ca, registry, state_dir, who)
     finally:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.registrar.facts import BadRequirement, Requirement, fact, parse, parse_all
+from agent.registrar.facts import BadRequirement, Requirement, fact, parse_all
 from agent.registrar.registry import Node
 
 NAME_MAX = 63
@@ -74,7 +74,7 @@ def policy_from_json(text: str) -> Policy:
         tuple(doc.get("serials", ())),
         doc.get("site", ""),
         dict(doc.get("labels", {})),
-        tuple(parse(t) for t in doc.get("requires", ())),
+        parse_all(doc.get("requires", ())),
     )
 
 

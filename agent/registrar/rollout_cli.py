@@ -129,7 +129,7 @@ def _bundle(action: str, args: argparse.Namespace) -> int:
 
 
 def _nodes(state_dir: Path) -> dict[str, Any]:
-    db = SqliteRegistry(state_dir / "registry.sqlite")
+    db = SqliteRegistry.in_state_dir(state_dir)
     try:
         return {n.node_id: n for n in db.list_nodes() if n.state == "approved" and n.serial}
     finally:

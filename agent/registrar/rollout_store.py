@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import StateError
-from agent.registrar.dbfile import open_private
+from agent.registrar.dbfile import open_private, transaction
 from agent.registrar.registry import Node
 
 DB_NAME = "rollouts.sqlite"
@@ -75,9 +75,8 @@ class RolloutStore:
     ) -> str:
         rid = "r-" + uuid.uuid4().hex[:10]
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute(
+        with transaction(self.db) as db:
+            db.execute(
                 "INSERT INTO rollouts (id, bundle, selector, force, batch_size, canary, state, reason, created_at,"
                 " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (rid, bundle, json.dumps(selector, sort_keys=True), int(force), batch_size, canary, "created", "",
@@ -86,18 +85,14 @@ class RolloutStore:
             pos = 0
             for b, batch in enumerate(batches):
                 for n in batch:
-                    self.db.execute(
+                    db.execute(
                         "INSERT INTO rollout_nodes (rollout_id, node_id, batch, position, role, state, upgrade_id,"
                         " reason, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
                         (rid, n.node_id, b, pos, n.role or "", "pending", "", "", now),
                     )
                     pos += 1
             detail = f"bundle {bundle}" + (" with force" if force else "")
-            self.db.execute("INSERT INTO rollout_events VALUES (?,?,?,?,?)", (rid, now, "", "created", detail))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            db.execute("INSERT INTO rollout_events VALUES (?,?,?,?,?)", (rid, now, "", "created", detail))
         return rid
 
     def get(self, rid: str) -> dict[str, Any] | None:
@@ -149,18 +144,13 @@ class RolloutStore:
     def retry_node(self, rid: str, node_id: str, detail: str) -> None:
         """The operator's explicit ``--retry NODE``: pending again, sent with force, and written down."""
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute(
+        with transaction(self.db) as db:
+            db.execute(
                 "UPDATE rollout_nodes SET state='pending', upgrade_id='', reason='', retry=1, updated_at=?"
                 " WHERE rollout_id=? AND node_id=?",
                 (now, rid, node_id),
             )
-            self.db.execute("INSERT INTO rollout_events VALUES (?,?,?,?,?)", (rid, now, node_id, "retry", detail))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+            db.execute("INSERT INTO rollout_events VALUES (?,?,?,?,?)", (rid, now, node_id, "retry", detail))
 
     def event(self, rid: str, event: str, detail: str = "", node_id: str = "") -> None:
         self.db.execute("INSERT INTO rollout_events VALUES (?,?,?,?,?)", (rid, time.time(), node_id, event, detail))

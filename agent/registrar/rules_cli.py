@@ -14,30 +14,21 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from agent.registrar.classes import class_from_json, make_class
 from agent.registrar.facts import BadRequirement
 from agent.registrar.policy import make_policy, policy_from_json
 from agent.registrar.sqlite import SqliteRegistry
+from agent.registrar.views import table
 
 
-def _label(text: str) -> tuple[str, str]:
+def label(text: str) -> tuple[str, str]:
+    """``--label k=v`` (token create, policy add)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected k=v, got {text!r}")
     return key, value
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
-
-
-def _db(args: argparse.Namespace) -> SqliteRegistry:
-    state_dir: Path = args.state_dir
-    return SqliteRegistry(state_dir / "registry.sqlite")
 
 
 def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
@@ -46,7 +37,7 @@ def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
     except BadRequirement as exc:
         print(f"edge-registrar: {kind} add: {exc}", file=sys.stderr)
         return 2
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     try:
         if not db.put_rule(kind, rule.name, json.dumps(rule.to_json())):
             print(f"edge-registrar: {kind} {rule.name} exists; remove it first", file=sys.stderr)
@@ -58,7 +49,7 @@ def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
 
 
 def _remove(args: argparse.Namespace, kind: str) -> int:
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     try:
         if not db.remove_rule(kind, args.name):
             print(f"edge-registrar: no {kind} {args.name!r}", file=sys.stderr)
@@ -75,14 +66,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
                                                          labels=dict(args.label), requires=args.require))  # fmt: skip
     if args.policy_cmd == "remove":
         return _remove(args, "policy")
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     policies = [policy_from_json(p) for p in db.rules("policy")]
     db.close()
     if args.output == "json":
         print(json.dumps({"schema": "edge-registrar.policies/v1", "policies": [p.to_json() for p in policies]},
                          indent=1))  # fmt: skip
     else:
-        print(_table(["POLICY", "APPROVES WHEN"], [[p.name, p.describe()] for p in policies]))
+        print(table(["POLICY", "APPROVES WHEN"], [[p.name, p.describe()] for p in policies]))
     return 0
 
 
@@ -92,7 +83,7 @@ def cmd_class(args: argparse.Namespace) -> int:
                                                        role=args.role, priority=args.priority))  # fmt: skip
     if args.class_cmd == "remove":
         return _remove(args, "class")
-    db = _db(args)
+    db = SqliteRegistry.in_state_dir(args.state_dir)
     classes = sorted((class_from_json(c) for c in db.rules("class")), key=lambda c: (-c.priority, c.name))
     db.close()
     if args.output == "json":
@@ -100,7 +91,7 @@ def cmd_class(args: argparse.Namespace) -> int:
                          indent=1))  # fmt: skip
     else:
         rows = [[c.name, str(c.priority), c.cluster, c.role, " and ".join(r.text for r in c.requires)] for c in classes]
-        print(_table(["CLASS", "PRIORITY", "CLUSTER", "ROLE", "MATCHES WHEN"], rows))
+        print(table(["CLASS", "PRIORITY", "CLUSTER", "ROLE", "MATCHES WHEN"], rows))
     return 0
 
 
@@ -110,7 +101,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("name")
     s.add_argument("--serial", action="append", default=[], help="DMI serial allowed (repeatable)")
     s.add_argument("--site", default="")
-    s.add_argument("--label", type=_label, action="append", default=[], help="k=v the box must carry")
+    s.add_argument("--label", type=label, action="append", default=[], help="k=v the box must carry")
     s.add_argument("--require", action="append", default=[], help="FACT OP VALUE, e.g. 'gpu.count>=1'")
     s.set_defaults(func=cmd_policy)
     cls = sub.add_parser("class", help="machine classes").add_subparsers(dest="class_cmd", required=True)

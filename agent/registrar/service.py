@@ -76,15 +76,15 @@ class Registrar:
         """Serving context: the registrar's recorded serving certificate for every name (serverAuth
         only, no fleet role); client certs optional (EST enrollment has none yet), verified against
         the fleet CA when given."""
-        chain, key = ensure_serving(self.ca, self.registry, self.state_dir, list(dict.fromkeys(names)))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=cert_pem(self.ca.cert).decode())
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.load_cert_chain(chain, key)
+        self.renew_serving(ctx, names)
         return ctx
 
     def renew_serving(self, ctx: ssl.SSLContext, names: list[str]) -> None:
-        """Swap in a renewed serving certificate when the one in use is due (new handshakes use it)."""
+        """Load the serving certificate into ``ctx``: the one on disk while it is good, else a renewed
+        one (new handshakes use it)."""
         chain, key = ensure_serving(self.ca, self.registry, self.state_dir, list(dict.fromkeys(names)))
         ctx.load_cert_chain(chain, key)
 

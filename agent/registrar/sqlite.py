@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import StateError
-from agent.registrar.dbfile import open_private
+from agent.registrar.dbfile import open_private, transaction
 from agent.registrar.registry import Cluster, Node, NodeState
 from agent.registrar.tokens import TokenRecord
 
+DB_NAME = "registry.sqlite"
 SCHEMA = 2
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     0: (
@@ -116,6 +117,11 @@ def _event(db: sqlite3.Connection, node_id: str, action: str, actor: str, detail
 
 
 class SqliteRegistry:
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> SqliteRegistry:
+        """The registrar's registry, ``<state-dir>/registry.sqlite``."""
+        return cls(state_dir / DB_NAME)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
@@ -141,18 +147,10 @@ class SqliteRegistry:
         """One write transaction: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any exception.
         A refused write (constraint, locked file) becomes a StateError naming the file and what failed."""
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            with transaction(self.db) as db:
+                yield db
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: {what}: {exc}") from exc
-        try:
-            yield self.db
-            self.db.execute("COMMIT")
-        except BaseException as exc:
-            if self.db.in_transaction:  # SQLite itself ends the transaction on some errors
-                self.db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StateError(f"{self.path}: {what}: {exc}") from exc
-            raise
 
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])

@@ -20,7 +20,7 @@ from agent.registrar.registry import Node
 from agent.registrar.tokens import TokenRecord
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -62,7 +62,7 @@ def nodes(items: Sequence[Node], output: str, duplicates: Mapping[str, Duplicate
         ]
         for n in items
     ]
-    return _table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "APPROVED BY", "LAST SEEN", "BLOCKED"], rows)
+    return table(["NODE", "STATE", "SITE", "CLUSTER", "ROLE", "APPROVED BY", "LAST SEEN", "BLOCKED"], rows)
 
 
 def node(
@@ -130,13 +130,13 @@ def tokens(items: Sequence[TokenRecord], output: str) -> str:
         ]
         for d, t in zip(docs, items, strict=True)
     ]
-    return _table(["TOKEN ID", "EXPIRES IN", "USES LEFT", "SITE", "APPROVAL"], rows)
+    return table(["TOKEN ID", "EXPIRES IN", "USES LEFT", "SITE", "APPROVAL"], rows)
 
 
 def poll(rows: Sequence[PollRow], output: str) -> str:
     if output == "json":
         return json.dumps({"schema": "edge-registrar.poll/v1", "nodes": [r.to_json() for r in rows]}, indent=1)
-    table = [
+    cells = [
         [
             r.node_id,
             r.site,
@@ -148,6 +148,6 @@ def poll(rows: Sequence[PollRow], output: str) -> str:
         for r in rows
     ]
     reachable = sum(r.reachable for r in rows)
-    return _table(["NODE", "SITE", "ROLE", "K8S READY", "GPUS", "LAST SEEN"], table) + (
+    return table(["NODE", "SITE", "ROLE", "K8S READY", "GPUS", "LAST SEEN"], cells) + (
         f"\n{reachable}/{len(rows)} reachable"
     )

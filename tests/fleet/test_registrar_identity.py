@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -19,24 +18,8 @@ import pytest
 from cryptography import x509
 
 from tests.conftest import AgentProcess
-
-
-def registrar(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent.registrar", "--state-dir", str(state), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fleet.harness import free_port
+from tests.registrar.program import registrar
 
 
 def until(predicate: Callable[[], object], timeout: float, what: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,15 +16,7 @@ from agent.registrar.facts import BadRequirement, parse
 from agent.registrar.policy import approving, make_policy, policy_from_json
 from agent.registrar.registry import Node
 from agent.registrar.sqlite import MIGRATIONS, SqliteRegistry
-
-
-def registrar(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent.registrar", "--state-dir", str(state), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.registrar.program import registrar
 
 
 def node(inv: Inventory | None, **kw: object) -> Node:
@@ -107,7 +97,7 @@ def test_bad_requirements_are_refused_by_policy_add_and_nothing_is_stored(
 ) -> None:
     for args in (["policy", "add", "p1", "--require", text],
                  ["class", "add", "c1", "--require", text, "--cluster", "gpu-lab", "--role", "agent"]):  # fmt: skip
-        proc = registrar(tmp_path, *args)
+        proc = registrar(tmp_path, *args, check=False)
         assert proc.returncode == 2
         assert repr(text) in proc.stderr and expected in proc.stderr, proc.stderr
     assert json.loads(registrar(tmp_path, "policy", "list", "-o", "json").stdout)["policies"] == []
@@ -117,9 +107,9 @@ def test_bad_requirements_are_refused_by_policy_add_and_nothing_is_stored(
 def test_policy_commands_add_list_refuse_a_duplicate_and_remove(tmp_path: Path) -> None:
     add = ["policy", "add", "rack7", "--serial", "SN-1", "--serial", "SN-2", "--label", "rack=r7"]
     assert registrar(tmp_path, *add, "--require", "cores >= 8").returncode == 0
-    again = registrar(tmp_path, *add)
+    again = registrar(tmp_path, *add, check=False)
     assert again.returncode == 1 and "policy rack7 exists" in again.stderr
-    empty = registrar(tmp_path, "policy", "add", "nothing")
+    empty = registrar(tmp_path, "policy", "add", "nothing", check=False)
     assert empty.returncode == 2 and "expected at least one of --serial" in empty.stderr
     listed = json.loads(registrar(tmp_path, "policy", "list", "-o", "json").stdout)
     assert listed == {
@@ -137,7 +127,7 @@ def test_policy_commands_add_list_refuse_a_duplicate_and_remove(tmp_path: Path) 
     table = registrar(tmp_path, "policy", "list").stdout
     assert "serial in SN-1,SN-2 and labels.rack=r7 and cores >= 8" in table
     assert registrar(tmp_path, "policy", "remove", "rack7").returncode == 0
-    gone = registrar(tmp_path, "policy", "remove", "rack7")
+    gone = registrar(tmp_path, "policy", "remove", "rack7", check=False)
     assert gone.returncode == 1 and "no policy 'rack7'" in gone.stderr
 
 
