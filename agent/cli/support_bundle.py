@@ -32,11 +32,12 @@ from agent.fleet.identity import IdentityFiles
 from agent.fsio import atomic_write
 from agent.paths import Paths
 from agent.runtime.diagnose import mask
+from agent.runtime.layout import K0S, K3S
 from agent.sysexec import Runner
 
 JOURNAL_LINES = 2000
 AGENT_UNITS = ("edge-agent", "edge-agent-console")
-RUNTIME_CONFIGS = (*K3S_CONFIGS, "/etc/k0s/k0s.yaml")
+RUNTIME_CONFIGS = (*K3S_CONFIGS, K0S.config)
 UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)
 # `key = "value"` (TOML), `key: value` (YAML), `KEY=value` (env) where the key names a secret
@@ -172,7 +173,7 @@ async def add_commands(bundle: Bundle, paths: Paths, runner: Runner) -> None:
     versions = [f"agentctl {__version__}", f"python {sys.version.split()[0]}", f"kernel {platform.release()}"]
     os_release = _read(paths.under("/etc/os-release")) or _read(paths.under("/usr/lib/os-release")) or ""
     versions += [line for line in os_release.splitlines() if line.startswith(("PRETTY_NAME=", "VERSION_ID="))]
-    for binary, args in (("/usr/local/bin/k3s", ["--version"]), ("/usr/local/bin/k0s", ["version"])):
+    for binary, args in ((K3S.binary, ["--version"]), (K0S.binary, ["version"])):
         exe = paths.under(binary)
         if not exe.is_file():
             continue

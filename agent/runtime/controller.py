@@ -15,6 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 
 from agent.context import AgentContext
 from agent.errors import ConfigError, RuntimeInstallError
@@ -26,10 +27,11 @@ from agent.nodename import node_name
 from agent.planner import plan
 from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose, mask
-from agent.runtime.installer import IMAGES_DIR, Installed, Installer, UpgradeRefused
+from agent.runtime.installer import Installed, Installer, UpgradeRefused
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
-from agent.runtime.render import REGISTRATION_ONLY, SYSTEMD, Facts, Rendered
+from agent.runtime.layout import LAYOUTS, SYSTEMD
+from agent.runtime.render import REGISTRATION_ONLY, Facts, Rendered
 from agent.runtime.report import CONDITIONS, KubeStatus
 from agent.runtime.systemd import Systemd, UnitState
 
@@ -64,7 +66,9 @@ class RuntimeController:
 
     def recover(self) -> None:
         """After a crash: drop temp files a killed install left (the old files are intact)."""
-        for directory in ("/usr/local/bin", *IMAGES_DIR.values()):
+        for directory in sorted(
+            {str(PurePosixPath(d.binary).parent) for d in LAYOUTS.values()} | {d.images for d in LAYOUTS.values()}
+        ):
             remove_stale_temps(self.ctx.paths.under(directory))
 
     async def run(self) -> None:

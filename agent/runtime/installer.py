@@ -30,6 +30,7 @@ from agent.errors import CommandNotRunnable, DownloadError, ExecError, RuntimeIn
 from agent.fsio import StagedFile, sha256_file
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
+from agent.runtime.layout import LAYOUTS
 from agent.runtime.version import parse_version, version_argv
 from agent.sysexec import Runner
 from agent.upgrade.kube import committed_binary
@@ -44,9 +45,7 @@ class UpgradeRefused(RuntimeInstallError):
 
 
 IMAGE_SUFFIXES = (".tar", ".tar.lz4", ".tar.bz2", ".tbz", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".txt")
-IMAGES_DIR = {"k3s": "/var/lib/rancher/k3s/agent/images", "k0s": "/var/lib/k0s/images"}
 IMAGE_PREFIX = {"k3s": "k3s-airgap-images-", "k0s": "k0s-airgap-bundle-"}
-BINARY = {"k3s": "/usr/local/bin/k3s", "k0s": "/usr/local/bin/k0s"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class Installer:
 
     async def ensure(self, d: DesiredKube) -> Installed:
         dist = d.distribution
-        dest = self.paths.under(BINARY[dist])
+        dest = self.paths.under(LAYOUTS[dist].binary)
         bundle = self.bundle_dir(d)
         sums = read_sums(bundle) if bundle else {}
         candidate = None
@@ -144,7 +143,7 @@ class Installer:
                 return Installed(dest, await self._sha(dest), version, False, "preinstalled", images)
             where = f"{self.paths.under(d.source.airgap_dir)}/{dist}" if d.source.airgap_dir else "no air-gap dir"
             raise RuntimeInstallError(
-                f"no {dist} binary: not installed at {BINARY[dist]}, none in {where}, "
+                f"no {dist} binary: not installed at {LAYOUTS[dist].binary}, none in {where}, "
                 "and kubernetes.binary_url is not set"
             )
         changed = False
@@ -226,7 +225,7 @@ class Installer:
             for p in sorted(directory.iterdir())
             if p.is_file() and p.name.endswith(IMAGE_SUFFIXES) and not p.name.startswith("sha256sum")
         ]
-        target_dir = self.paths.under(IMAGES_DIR[d.distribution])
+        target_dir = self.paths.under(LAYOUTS[d.distribution].images)
         changed = False
         names = {p.name for p in sources}
         for src in sources:

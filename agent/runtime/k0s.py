@@ -15,14 +15,13 @@ from agent.model.fleet import JoinTokens
 from agent.paths import Paths
 from agent.runtime.base import Activation, NodeReadiness, Outcome
 from agent.runtime.kubectl import node_readiness
+from agent.runtime.layout import K0S, K0S_NVIDIA, K0S_REMOVES, K0S_TOKEN, SYSTEMD
 from agent.runtime.mounts import Mounts
-from agent.runtime.render import K0S_BIN, K0S_CONFIG, K0S_NVIDIA, K0S_TOKEN, SYSTEMD, Facts, Rendered, render_k0s
+from agent.runtime.render import Facts, Rendered, render_k0s
 from agent.runtime.systemd import Systemd
 from agent.sysexec import Runner
 
-KUBELET_CONF = "/var/lib/k0s/kubelet.conf"
 CMD_TIMEOUT = 120.0
-RESET_REMOVES = ("/var/lib/k0s", "/run/k0s")  # data dir (kubelet root included) and runtime dir
 NOT_RUNNING = ("already stopped", "has not been installed as a service")  # `k0s stop`: nothing to stop
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ class K0s:
 
     @property
     def binary(self) -> str:
-        return str(self.paths.under(K0S_BIN))
+        return str(self.paths.under(K0S.binary))
 
     def render(self, d: DesiredKube, facts: Facts) -> Rendered:
         return render_k0s(d, facts)
@@ -90,7 +89,7 @@ class K0s:
     async def node_ready(self, d: DesiredKube, node: str) -> NodeReadiness:
         argv = [self.binary, "kubectl"]
         if d.role != "server":
-            argv += ["--kubeconfig", KUBELET_CONF]
+            argv += ["--kubeconfig", K0S.kubelet_kubeconfig]
         return await node_readiness(self.runner, [*argv, "get", "node", node, "-o", "json"])
 
     async def join_tokens(self, d: DesiredKube) -> JoinTokens | None:
@@ -118,7 +117,7 @@ class K0s:
     async def stop(self) -> None:
         """`k0s stop` (contract B3). "already stopped" and "has not been installed as a service"
         mean nothing runs; any other refusal (not root, ...) raises RuntimeRemoveError."""
-        if not self.paths.under(K0S_BIN).exists():
+        if not self.paths.under(K0S.binary).exists():
             return
         try:
             await self._k0s("stop")
@@ -132,7 +131,7 @@ class K0s:
         A refused reset, or a mount reset left under its directories, raises RuntimeRemoveError
         and our files stay, so the uninstall can be run again."""
         await self.stop()
-        if self.paths.under(K0S_BIN).exists():
+        if self.paths.under(K0S.binary).exists():
             try:
                 await self._k0s("reset", timeout=600.0)
             except CommandFailed as exc:
@@ -140,12 +139,12 @@ class K0s:
                     f"k0s reset failed: {exc.stderr_tail or exc}; /etc/k0s and the agent's k0s state are kept"
                 ) from exc
             log.warning("k0s reset done; k0s recommends a reboot to finish the cleanup")
-        left = [p for d in RESET_REMOVES for p in self.mounts.below(d)]
+        left = [p for d in K0S_REMOVES for p in self.mounts.below(d)]
         if left:
             raise RuntimeRemoveError(
                 f"k0s reset left {left[0]} mounted; unmount it, then uninstall again "
                 "(/etc/k0s and the agent's k0s state are kept)"
             )
-        for path in (K0S_CONFIG, K0S_TOKEN, K0S_NVIDIA):
+        for path in (K0S.config, K0S_TOKEN, K0S_NVIDIA):
             self.paths.under(path).unlink(missing_ok=True)
         shutil.rmtree(self.paths.state_dir / "runtime", ignore_errors=True)

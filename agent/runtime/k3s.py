@@ -17,16 +17,11 @@ from agent.paths import Paths
 from agent.runtime.base import Activation, NodeReadiness
 from agent.runtime.killall import Killall
 from agent.runtime.kubectl import node_readiness
+from agent.runtime.layout import K3S, K3S_AGENT_TOKEN, K3S_CONTAINERD_CONFIG, K3S_REMOVES, K3S_SERVER_TOKEN, SYSTEMD
 from agent.runtime.mounts import Mounts
-from agent.runtime.render import K3S_BIN, SYSTEMD, Facts, Rendered, k3s_unit_name, render_k3s
+from agent.runtime.render import Facts, Rendered, k3s_unit_name, render_k3s
 from agent.runtime.systemd import Systemd
 from agent.sysexec import Runner
-
-SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"  # noqa: S105 (a path)
-AGENT_TOKEN = "/var/lib/rancher/k3s/server/agent-token"  # noqa: S105 (a path)
-AGENT_KUBECONFIG = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
-CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
-UNINSTALL_REMOVES = ("/etc/rancher/k3s", "/run/k3s", "/var/lib/rancher/k3s", "/var/lib/kubelet")
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +39,7 @@ class K3s:
 
     @property
     def binary(self) -> str:
-        return str(self.paths.under(K3S_BIN))
+        return str(self.paths.under(K3S.binary))
 
     def render(self, d: DesiredKube, facts: Facts) -> Rendered:
         if d.role == "server" and d.cluster_init and not facts.agent_token:
@@ -90,15 +85,15 @@ class K3s:
     async def node_ready(self, d: DesiredKube, node: str) -> NodeReadiness:
         argv = [self.binary, "kubectl"]
         if d.role != "server":
-            argv += ["--kubeconfig", AGENT_KUBECONFIG]
+            argv += ["--kubeconfig", K3S.kubelet_kubeconfig]
         return await node_readiness(self.runner, [*argv, "get", "node", node, "-o", "json"])
 
     async def join_tokens(self, d: DesiredKube) -> JoinTokens | None:
         if d.role != "server":
             return None
         try:
-            server = self.paths.under(SERVER_TOKEN).read_text().strip()
-            agent = self.paths.under(AGENT_TOKEN).read_text().strip()
+            server = self.paths.under(K3S_SERVER_TOKEN).read_text().strip()
+            agent = self.paths.under(K3S_AGENT_TOKEN).read_text().strip()
         except FileNotFoundError:
             return None
         return JoinTokens(server=SecretStr(server), agent=SecretStr(agent)) if server else None
@@ -106,7 +101,7 @@ class K3s:
     def gpu_configured(self) -> bool:
         """k3s found the NVIDIA runtime at its last start (it writes it into containerd's config)."""
         try:
-            return "nvidia" in self.paths.under(CONTAINERD_CONFIG).read_text()
+            return "nvidia" in self.paths.under(K3S_CONTAINERD_CONFIG).read_text()
         except FileNotFoundError:
             return False
 
@@ -126,7 +121,7 @@ class K3s:
         ours = [u for u in (k3s_unit_name("server"), k3s_unit_name("agent")) if u in self.units()]
         others = [u for u in self.units() if u not in ours]
         if not others:
-            self.mounts.refuse_if_mounted(UNINSTALL_REMOVES)
+            self.mounts.refuse_if_mounted(K3S_REMOVES)
         for unit in ours:
             await self.systemd.disable(unit)
             for suffix in (".service", ".service.env"):
@@ -135,6 +130,6 @@ class K3s:
         if others:
             log.info("k3s uninstall: %s remain; keeping the k3s binary and data", ", ".join(others))
             return
-        for directory in UNINSTALL_REMOVES:
+        for directory in K3S_REMOVES:
             shutil.rmtree(self.paths.under(directory), ignore_errors=True)
-        self.paths.under(K3S_BIN).unlink(missing_ok=True)
+        self.paths.under(K3S.binary).unlink(missing_ok=True)

@@ -32,14 +32,14 @@ from pathlib import Path
 
 from agent.errors import ExecError
 from agent.paths import Paths
+from agent.runtime.layout import K3S_DATA, SYSTEMD
 from agent.runtime.mounts import Mounts, within
-from agent.runtime.render import SYSTEMD
 from agent.runtime.systemd import Systemd
 from agent.sysexec import Runner
 
 log = logging.getLogger(__name__)
 
-DATA_BIN = "/var/lib/rancher/k3s/data"
+DATA_BIN = f"{K3S_DATA}/data"
 UNMOUNT_UNDER = ("/run/k3s", "/var/lib/kubelet/pods", "/var/lib/kubelet/plugins")
 CNI_NETNS = "/run/netns/cni-"
 CNI_STATE = "/var/lib/cni"

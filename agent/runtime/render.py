@@ -14,17 +14,7 @@ import tomli_w
 
 from agent.model.desired import DesiredKube
 from agent.runtime import yamltext
-
-K3S_BIN = "/usr/local/bin/k3s"
-K0S_BIN = "/usr/local/bin/k0s"
-K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
-K3S_DROPIN = "/etc/rancher/k3s/config.yaml.d/50-edge-agent.yaml"
-K3S_IMAGES = "/var/lib/rancher/k3s/agent/images"
-K0S_CONFIG = "/etc/k0s/k0s.yaml"
-K0S_TOKEN = "/etc/k0s/join-token"  # noqa: S105 (a path, not a secret)
-K0S_NVIDIA = "/etc/k0s/containerd.d/nvidia.toml"
-K0S_IMAGES = "/var/lib/k0s/images"
-SYSTEMD = "/etc/systemd/system"
+from agent.runtime.layout import K0S, K0S_NVIDIA, K0S_TOKEN, K3S, K3S_DROPIN, SYSTEMD
 
 # files that matter only when the node first registers (node-label/node-taint)
 REGISTRATION_ONLY = frozenset({K3S_DROPIN})
@@ -105,7 +95,7 @@ def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
         dropin["node-taint"] = list(d.node_taints)
     env = [f"K3S_TOKEN={d.token.get_secret_value()}"] if d.token.get_secret_value() else []
     files = (
-        FileSpec(K3S_CONFIG, yamltext.document(config, MANAGED).encode(), 0o600, secret="agent-token" in config),
+        FileSpec(K3S.config, yamltext.document(config, MANAGED).encode(), 0o600, secret="agent-token" in config),
         FileSpec(K3S_DROPIN, yamltext.document(dropin, MANAGED + REGISTRATION_NOTE).encode(), 0o600),
         FileSpec(f"{SYSTEMD}/{unit}.service", k3s_unit(d.role, unit).encode(), 0o644),
         FileSpec(f"{SYSTEMD}/{unit}.service.env", "".join(f"{e}\n" for e in env).encode(), 0o600, secret=True),
@@ -148,7 +138,7 @@ Restart=always
 RestartSec=5s
 ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
-ExecStart={K3S_BIN} {command}
+ExecStart={K3S.binary} {command}
 """
 
 
@@ -159,10 +149,10 @@ def render_k0s(d: DesiredKube, facts: Facts) -> Rendered:
     unit = k0s_unit_name(d.role)
     other = k0s_unit_name("agent" if d.role == "server" else "server")
     files: list[FileSpec] = []
-    argv: list[str] = [K0S_BIN, "install", "controller" if d.role == "server" else "worker"]
+    argv: list[str] = [K0S.binary, "install", "controller" if d.role == "server" else "worker"]
     if d.role == "server":
-        files.append(FileSpec(K0S_CONFIG, k0s_config(d).encode(), 0o600))
-        argv += ["-c", K0S_CONFIG]
+        files.append(FileSpec(K0S.config, k0s_config(d).encode(), 0o600))
+        argv += ["-c", K0S.config]
         argv += ["--single"] if d.single else ["--enable-worker", "--no-taints"]
     if d.server_url:
         files.append(FileSpec(K0S_TOKEN, (d.token.get_secret_value() + "\n").encode(), 0o600, secret=True))

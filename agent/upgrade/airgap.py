@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.context import AgentContext
 from agent.fsio import copy_atomic
-from agent.upgrade.kube import IMAGES
+from agent.runtime.layout import LAYOUTS
 from agent.upgrade.manifest import Manifest
 
 
@@ -22,11 +22,11 @@ class AirgapInstaller:
     def _target(self) -> Path:
         a = self.ctx.assignment.value
         dist = a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
-        if dist not in IMAGES:
+        if dist not in LAYOUTS:
             from agent.upgrade.manager import UpgradeRefused
 
             raise UpgradeRefused("this box runs no k3s or k0s; air-gap images have nowhere to go")
-        return self.ctx.paths.under(IMAGES[dist])
+        return self.ctx.paths.under(LAYOUTS[dist].images)
 
     async def preflight(self, manifest: Manifest, force: bool) -> str:
         self._target()

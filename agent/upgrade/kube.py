@@ -27,20 +27,13 @@ from agent.errors import AgentError, AlreadyCurrent, ExecError, RuntimeInstallEr
 from agent.fsio import atomic_symlink, copy_atomic
 from agent.nodename import node_name
 from agent.paths import Paths
-from agent.runtime.render import K0S_BIN, K0S_IMAGES, K3S_BIN, K3S_IMAGES, k0s_unit_name, k3s_unit_name
+from agent.runtime.layout import LAYOUTS
+from agent.runtime.render import k0s_unit_name, k3s_unit_name
 from agent.runtime.version import parse_version
 from agent.upgrade.manifest import Manifest
 from agent.upgrade.skew import AlreadyInstalled, KubeVersion, SkewError, check_upgrade
 
-BINARY = {"k3s": K3S_BIN, "k0s": K0S_BIN}
-IMAGES = {"k3s": K3S_IMAGES, "k0s": K0S_IMAGES}
 # kubeconfigs to read nodes with: a server's admin file, else the kubelet's own (RBAC system:node may list nodes)
-KUBECONFIGS = {
-    ("k3s", "server"): ["/etc/rancher/k3s/k3s.yaml"],
-    ("k3s", "agent"): ["/var/lib/rancher/k3s/agent/kubelet.kubeconfig"],
-    ("k0s", "server"): ["/var/lib/k0s/pki/admin.conf"],
-    ("k0s", "agent"): ["/var/lib/k0s/kubelet.conf"],
-}
 SERVER_ROLES = ("control-plane", "master", "etcd")
 PROBE_TIMEOUT = 30.0
 POLL = 1.0
@@ -77,7 +70,7 @@ class KubeInstaller:
     def __init__(self, ctx: AgentContext, kind: str) -> None:
         self.ctx = ctx
         self.kind = kind
-        self.binary = ctx.paths.under(BINARY[kind])
+        self.binary = ctx.paths.under(LAYOUTS[kind].binary)
         self._previous: str = ""
         self._placed = False
 
@@ -107,7 +100,7 @@ class KubeInstaller:
 
     async def kubectl_json(self, *args: str) -> dict[str, Any]:
         errors = []
-        for box_path in KUBECONFIGS[(self.kind, self.role())]:
+        for box_path in [LAYOUTS[self.kind].kubeconfig(self.role())]:
             cfg = self.ctx.paths.under(box_path)
             if not cfg.exists():
                 errors.append(f"{cfg} missing")

@@ -142,13 +142,14 @@ async def test_the_agent_token_joins_agents_only(boxes) -> None:
 
 def test_only_the_first_server_renders_an_agent_token() -> None:
     from agent.model.desired import DesiredKube
-    from agent.runtime.render import K3S_CONFIG, Facts, render_k3s
+    from agent.runtime.layout import K3S
+    from agent.runtime.render import Facts, render_k3s
 
     facts = Facts(node_name="n", agent_token="a1b2c3")
 
     def config(**kw: object) -> dict[str, object]:
         d = DesiredKube.model_validate({"origin": "fleet", "distribution": "k3s", **kw})
-        spec = next(f for f in render_k3s(d, facts).files if f.path == K3S_CONFIG)
+        spec = next(f for f in render_k3s(d, facts).files if f.path == K3S.config)
         assert spec.mode == 0o600
         return dict(yaml.safe_load(spec.data))
 

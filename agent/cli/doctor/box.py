@@ -16,12 +16,11 @@ from agent.errors import ExecError
 from agent.paths import Paths
 from agent.runtime.base import NodeReadiness
 from agent.runtime.diagnose import diagnose, mask
-from agent.runtime.render import SYSTEMD
+from agent.runtime.layout import K0S, K3S, RUNTIME_DATA_DIRS, SYSTEMD
 from agent.runtime.systemd import Systemd
 from agent.sysexec import DEFAULT_PATH, ProcessRunner, Runner
 
 RUNTIME_UNITS = ("k3s", "k3s-agent", "k0scontroller", "k0sworker")
-RUNTIME_DIRS = ("/var/lib/rancher/k3s", "/var/lib/k0s", "/var/lib/containerd")
 DISK_WARN, DISK_FAIL = 0.10, 0.03  # free fraction
 MIB = 1024 * 1024
 
@@ -122,15 +121,12 @@ async def _unit_findings(runner: Runner, units: list[str], secrets: list[str]) -
 
 async def _ask_node(paths: Paths, runner: Runner, unit: str, node: str) -> NodeReadiness:
     """The Ready condition straight from the API with the node's own kubeconfig, as the agent asks it."""
-    from agent.runtime.k0s import KUBELET_CONF
-    from agent.runtime.k3s import AGENT_KUBECONFIG
     from agent.runtime.kubectl import node_readiness
-    from agent.runtime.render import K0S_BIN, K3S_BIN
 
-    k3s = unit.startswith("k3s")
-    argv = [str(paths.under(K3S_BIN if k3s else K0S_BIN)), "kubectl"]
+    layout = K3S if unit.startswith("k3s") else K0S
+    argv = [str(paths.under(layout.binary)), "kubectl"]
     if unit in ("k3s-agent", "k0sworker"):
-        argv += ["--kubeconfig", AGENT_KUBECONFIG if k3s else KUBELET_CONF]
+        argv += ["--kubeconfig", layout.kubelet_kubeconfig]
     return await node_readiness(runner, [*argv, "get", "node", node, "-o", "json"])
 
 
@@ -161,7 +157,7 @@ def check_runtime(
         )
         return out
     node = node_name or socket.gethostname()  # the agent is down: ask the API as the agent would
-    binary = paths.under("/usr/local/bin/" + ("k3s" if units[0].startswith("k3s") else "k0s"))
+    binary = paths.under((K3S if units[0].startswith("k3s") else K0S).binary)
     if not binary.is_file():
         out.append(Finding("runtime.node_ready", "skip", f"{binary} is not installed: cannot ask about node {node}"))
         return out
@@ -184,7 +180,7 @@ def check_disk(paths: Paths) -> list[Finding]:
     """Free space where the agent keeps state and where k3s/k0s keep images (one finding per filesystem)."""
     out: list[Finding] = []
     seen: set[int] = set()
-    for path in (paths.state_dir, paths.run_dir, *(paths.under(d) for d in RUNTIME_DIRS)):
+    for path in (paths.state_dir, paths.run_dir, *(paths.under(d) for d in RUNTIME_DATA_DIRS)):
         if not path.exists() and path not in (paths.state_dir, paths.run_dir):
             continue
         real = _existing(path)

@@ -20,18 +20,14 @@ from urllib.parse import parse_qsl, urlsplit
 from agent.config import credential_seed, layer_files
 from agent.fleet.identity import IdentityFiles
 from agent.paths import Paths
+from agent.runtime.layout import K0S, K3S
 
 SECRET_KEY = re.compile(r"token|secret|password|passwd|key", re.IGNORECASE)
 REDACTED = "<redacted>"  # what agent.runtime.diagnose.mask writes
 MIN_LEN = 6  # shorter values would mask ordinary words
 
-TOKEN_FILES = (
-    "/var/lib/rancher/k3s/server/token",
-    "/var/lib/rancher/k3s/server/agent-token",
-    "/var/lib/rancher/k3s/server/node-token",
-    "/etc/k0s/join-token",
-)
-K3S_CONFIGS = ("/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/config.yaml.d")
+TOKEN_FILES = (*K3S.token_files, *K0S.token_files)
+K3S_CONFIGS = (K3S.config, K3S.config + ".d")
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 _YAML_LINE = re.compile(r"^\s*[\"']?([A-Za-z0-9_.-]+)[\"']?\s*:\s*(.+?)\s*$")
 
