@@ -51,6 +51,7 @@ from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 from agent.upgrade import metrics as upgrade_metrics
 from agent.upgrade.controller import UpgradeController
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.watch import Watch
 
@@ -271,7 +272,7 @@ class Agent:
             config=Watch(config),
         )
         self.ctx = ctx
-        upgrades = UpgradeManager(ctx)
+        upgrades = UpgradeManager(ctx, installers=default_installers(ctx))
         app = build_app(
             ctx,
             self.info,

@@ -14,6 +14,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     │   ├── CommandFailed      non-zero exit (argv, exit code, stderr tail)
     │   └── CommandTimeout     did not finish within its timeout; it was killed
     ├── InventoryError         a collector could not run at all
+    │   └── HotplugError       the netlink monitor could not be opened (no permission, no netlink here)
     ├── RuntimeInstallError    k3s/k0s binary or config could not be put in place
     ├── RuntimeRemoveError     k3s/k0s could not be stopped or removed safely (a mount remains, reset refused)
     ├── DownloadError          an http(s) download failed or came short (agent.download)
@@ -21,28 +22,51 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     │   ├── PinMismatch        the registrar's CA does not match the pinned hash
     │   ├── EnrollmentPending  202 + Retry-After: waiting for approval
     │   ├── EnrollmentDenied   401/403: token wrong, expired, used up, or node revoked
-    │   └── FleetUnavailable   network error or 5xx: retry later
-    └── BundleError            an upgrade bundle was refused (signature, hash, path, arch)
-        └── AlreadyCurrent     the box already runs that version (a rollout counts it as done)
+    │   ├── FleetUnavailable   network error or 5xx: retry later
+    │   └── NoMachineId        /etc/machine-id is missing or empty (systemd fills it on first boot): wait
+    ├── BundleError            an upgrade bundle was refused (signature, hash, path, arch)
+    │   └── AlreadyCurrent     the box already runs that version (a rollout counts it as done)
+    ├── UpgradeRefused         a sound bundle or binary that policy refuses (wrong kind, deferred too long)
+    │   ├── VersionBlocked     an unforced request for a version that failed on this box
+    │   └── SkewError          a downgrade, a skipped minor, a kubelet newer than a server
+    │       └── AlreadyInstalled  that exact version is what runs
+    ├── UpgradeBusy            another upgrade is in progress (the API answers 409)
+    ├── HttpProblem            a handler answers with an RFC 9457 problem document (status, title, detail)
+    └── Unreachable            agentctl: the agent could not be asked or gave no usable answer (exit 2)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.upgrade.record import UpgradeRecord
 
 
 class AgentError(Exception):
     """Base of every error edge-agent raises on purpose."""
 
 
-@dataclass(frozen=True)
 class ConfigProblem:
-    """One problem in one config source: where, which key, what was expected."""
+    """One problem in one config source: where, which key, what was expected.
+    (A plain class: agentctl imports this module, and dataclasses would cost it ~8 ms.)"""
 
-    source: str
-    key: str
-    message: str
+    __slots__ = ("key", "message", "source")
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source, self.key, self.message = source, key, message
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConfigProblem):
+            return NotImplemented
+        return (self.source, self.key, self.message) == (other.source, other.key, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.key, self.message))
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({self.source!r}, {self.key!r}, {self.message!r})"
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.key}" if self.key else self.source
@@ -99,6 +123,10 @@ class InventoryError(AgentError):
     pass
 
 
+class HotplugError(InventoryError):
+    """The netlink monitor could not be opened (no permission, no netlink in this namespace)."""
+
+
 class RuntimeInstallError(AgentError):
     pass
 
@@ -133,9 +161,59 @@ class FleetUnavailable(FleetError):
     pass
 
 
+class NoMachineId(FleetError):
+    """/etc/machine-id is missing or empty (systemd fills it on first boot): wait."""
+
+
 class BundleError(AgentError):
     pass
 
 
 class AlreadyCurrent(BundleError):
     pass
+
+
+class UpgradeRefused(AgentError):
+    """A sound bundle or binary that policy refuses: wrong kind for this box, a blocked version,
+    version skew, deferred past its limit. The API answers 422; the runtime shows Installed=False."""
+
+
+class VersionBlocked(UpgradeRefused):
+    """An unforced request for a version that failed on this box."""
+
+    def __init__(self, kind: str, version: str, failures: int) -> None:
+        self.kind, self.version, self.failures = kind, version, failures
+        times = "once" if failures == 1 else f"{failures} times"
+        super().__init__(
+            f"{kind} version {version} failed {times} on this box and is blocked; "
+            "only a request with force tries it again"
+        )
+
+
+class SkewError(UpgradeRefused):
+    """The Kubernetes version skew policy forbids the change (contracts/k3s-k0s.md, skew)."""
+
+
+class AlreadyInstalled(SkewError):
+    """That exact version is what runs."""
+
+
+class UpgradeBusy(AgentError):
+    """Another upgrade is in progress (the API answers 409)."""
+
+    def __init__(self, active: UpgradeRecord, message: str = "") -> None:
+        self.active = active
+        super().__init__(message or f"upgrade {active.id} is {active.state}; one upgrade at a time")
+
+
+class HttpProblem(AgentError):
+    """Raised by a handler (or a helper it calls) to answer with a problem document;
+    the app's middleware turns it into the response (agent.api.http.problem)."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+class Unreachable(AgentError):
+    """agentctl: the agent could not be asked or gave no usable answer (exit code 2)."""

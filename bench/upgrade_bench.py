@@ -42,6 +42,7 @@ from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 from agent.upgrade import bundle_tool
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
@@ -146,7 +147,7 @@ async def main() -> None:
         runner_env = {"LC_ALL": "C", "UPGRADE_STANDIN_LOG": str(calls)}
         process_runner = ProcessRunner(path=f"{STANDIN_SYSTEMCTL}:{DEFAULT_PATH}", base_env=runner_env)
         ctx = AgentContext(paths, process_runner, StatusBoard(), store, Watch(cfg))
-        manager = UpgradeManager(ctx)
+        manager = UpgradeManager(ctx, installers=default_installers(ctx))
         app = build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(manager)])
         runner = web.AppRunner(app)
         await runner.setup()

@@ -19,10 +19,11 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from agent import __version__
-from agent.api.http import CTX, Problem, dumps, etag_of, etag_response, problem
+from agent.api.http import CTX, dumps, etag_of, etag_response, problem, problem_response
 from agent.api.metrics import MetricsSource, RequestMetrics, core_lines
 from agent.api.openapi import build_openapi
 from agent.context import AgentContext
+from agent.errors import HttpProblem
 
 log = logging.getLogger("agent.api")
 
@@ -151,8 +152,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     name = route.canonical if route is not None else "unmatched"
     try:
         resp = await handler(request)
-    except Problem as exc:
-        resp = exc.response()
+    except HttpProblem as exc:
+        resp = problem_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

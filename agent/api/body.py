@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from agent.api.http import Problem
+from agent.errors import HttpProblem
 
 MAX_BODY = 1 << 20
 M = TypeVar("M", bound=BaseModel)
@@ -35,24 +35,26 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON (no NaN/Infinity) from UTF-8 bytes; Problem(400) saying what and where."""
+    """Strict JSON (no NaN/Infinity) from UTF-8 bytes; HttpProblem(400) saying what and where."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Problem(400, "Bad request", f"body: not UTF-8 (invalid byte at offset {exc.start})") from exc
+        raise HttpProblem(400, "Bad request", f"body: not UTF-8 (invalid byte at offset {exc.start})") from exc
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise Problem(400, "Bad request", f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise HttpProblem(
+            400, "Bad request", f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     except RecursionError as exc:
-        raise Problem(400, "Bad request", "body: JSON nested too deeply") from exc
+        raise HttpProblem(400, "Bad request", "body: JSON nested too deeply") from exc
     except ValueError as exc:
-        raise Problem(400, "Bad request", f"body: not JSON: {exc}") from exc
+        raise HttpProblem(400, "Bad request", f"body: not JSON: {exc}") from exc
 
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     """The raw body, refusing (413) as soon as it is known to be over ``limit`` bytes."""
-    too_large = Problem(413, "Content too large", f"body: larger than the {limit}-byte limit")
+    too_large = HttpProblem(413, "Content too large", f"body: larger than the {limit}-byte limit")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     data = bytearray()
@@ -79,9 +81,9 @@ def _field_message(model: type[BaseModel], err: ErrorDetails) -> str:
 
 
 def validate(model: type[M], doc: Any) -> M:
-    """``doc`` (parsed JSON) as ``model``; Problem(400) naming the first bad field, listing all."""
+    """``doc`` (parsed JSON) as ``model``; HttpProblem(400) naming the first bad field, listing all."""
     if not isinstance(doc, dict):
-        raise Problem(400, "Bad request", f"body: expected a JSON object, got {type(doc).__name__}")
+        raise HttpProblem(400, "Bad request", f"body: expected a JSON object, got {type(doc).__name__}")
     try:
         return model.model_validate(doc, strict=True)
     except ValidationError as exc:
@@ -90,15 +92,15 @@ def validate(model: type[M], doc: Any) -> M:
             for e in exc.errors(include_url=False)
         ]
         first = errors[0]
-        raise Problem(400, "Bad request", f"{first['field']}: {first['message']}", errors=errors) from exc
+        raise HttpProblem(400, "Bad request", f"{first['field']}: {first['message']}", errors=errors) from exc
 
 
 async def read_json(request: web.Request, model: type[M], limit: int = MAX_BODY) -> M:
     if "Content-Type" not in request.headers or not is_json_type(request.content_type):
         got = request.headers.get("Content-Type", "none")
-        raise Problem(415, "Unsupported media type", f"Content-Type: expected application/json, got {got}")
+        raise HttpProblem(415, "Unsupported media type", f"Content-Type: expected application/json, got {got}")
     if request.charset and request.charset.lower() not in ("utf-8", "utf8"):
-        raise Problem(415, "Unsupported media type", f"Content-Type: expected charset utf-8, got {request.charset}")
+        raise HttpProblem(415, "Unsupported media type", f"Content-Type: expected charset utf-8, got {request.charset}")
     return validate(model, parse_json(await read_body(request, limit)))
 
 

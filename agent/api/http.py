@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.context import AgentContext
+from agent.errors import HttpProblem
 
 CTX: web.AppKey[AgentContext] = web.AppKey("ctx", AgentContext)
 
@@ -49,13 +50,6 @@ def problem(
     return web.Response(status=status, body=json.dumps(doc).encode(), content_type=PROBLEM_TYPE, headers=headers)
 
 
-class Problem(Exception):
-    """Raised by a handler (or a helper it calls) to answer with a problem document;
-    the app's middleware turns it into the response."""
-
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
-        super().__init__(f"{status} {title}: {detail}")
-        self.status, self.title, self.detail, self.extra = status, title, detail, extra
-
-    def response(self) -> web.Response:
-        return problem(self.status, self.title, self.detail, **self.extra)
+def problem_response(exc: HttpProblem) -> web.Response:
+    """The response a raised :class:`agent.errors.HttpProblem` stands for."""
+    return problem(exc.status, exc.title, exc.detail, **exc.extra)

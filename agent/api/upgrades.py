@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.api.body import MAX_BODY, read_json, request_schema
 from agent.api.http import json_etag, problem
 from agent.context import AgentContext
-from agent.errors import BundleError
-from agent.upgrade.manager import UpgradeBusy, UpgradeManager
+from agent.errors import BundleError, UpgradeBusy, UpgradeRefused
+from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.record import SCHEMA
 
 UPGRADES: web.AppKey[UpgradeManager] = web.AppKey("upgrades", UpgradeManager)
@@ -46,7 +46,7 @@ async def post_upgrade(request: web.Request) -> web.StreamResponse:
         rec = manager.start(body.source, force=body.force)
     except UpgradeBusy as exc:
         return problem(409, "Upgrade in progress", str(exc), active=exc.active.id)
-    except BundleError as exc:
+    except (BundleError, UpgradeRefused) as exc:
         return problem(400, "Bad request", str(exc))
     resp = web.json_response(rec.document(), status=202)
     resp.headers["Location"] = f"/v1/upgrades/{rec.id}"

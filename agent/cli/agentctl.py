@@ -10,7 +10,8 @@ import sys
 import time
 
 from agent.cli.args import DEFAULT_SOCKET, Args, parse
-from agent.cli.transport import Reply, Unreachable, request
+from agent.cli.transport import Reply, request
+from agent.errors import Unreachable
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy still reads the block below
 

@@ -25,9 +25,9 @@ from typing import Any
 from agent import __version__
 from agent.cli.doctor.box import installed_units, shell_runner
 from agent.cli.doctor.secrets import K3S_CONFIGS, REDACTED, SECRET_KEY, known_secrets, yaml_files
-from agent.cli.transport import Unreachable, request
+from agent.cli.transport import request
 from agent.config import credential_seed, layer_files
-from agent.errors import ExecError
+from agent.errors import ExecError, Unreachable
 from agent.fleet.identity import IdentityFiles
 from agent.fsio import atomic_write
 from agent.paths import Paths

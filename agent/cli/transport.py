@@ -10,15 +10,12 @@ from __future__ import annotations
 import _socket  # the C module: socket.py would import enum and selectors (~7 ms at start)
 
 from agent.cli.jsonread import loads
+from agent.errors import Unreachable
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import; mypy still reads the block below
 
 if TYPE_CHECKING:
     from typing import Any
-
-
-class Unreachable(Exception):
-    """The agent could not be asked or gave no usable answer (exit code 2)."""
 
 
 class Reply:

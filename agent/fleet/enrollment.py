@@ -34,6 +34,7 @@ from agent.errors import (
     EnrollmentDenied,
     EnrollmentPending,
     FleetError,
+    NoMachineId,
     PinMismatch,
 )
 from agent.fleet import hardware
@@ -153,7 +154,7 @@ class EnrollmentController:
 
     def _failed(self, exc: Exception, delay: float, attempt: int) -> None:
         reason, info = {
-            ident.NoMachineId: ("NoMachineId", True),
+            NoMachineId: ("NoMachineId", True),
             PinMismatch: ("PinMismatch", False),
             EnrollmentDenied: ("Denied", False),
             ConfigError: ("BadConfig", False),

@@ -33,17 +33,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.errors import FleetError, StateError
+from agent.errors import NoMachineId, StateError
 from agent.fleet import hardware
 from agent.fsio import atomic_write, atomic_write_json
 from agent.paths import Paths
 
 APP_ID = b"edge-agent/fleet-node-id/v1"
 DMI_SERIAL = "/sys/class/dmi/id/product_serial"
-
-
-class NoMachineId(FleetError):
-    """/etc/machine-id is missing or empty (systemd fills it on first boot): wait."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from typing import Literal
 import pyudev
 
 from agent.context import AgentContext
-from agent.inventory.hotplug import HotplugError, HotplugMonitor, Source, default_source
+from agent.errors import HotplugError
+from agent.inventory.hotplug import HotplugMonitor, Source, default_source
 from agent.inventory.scan import Scanner
 from agent.model.inventory import Inventory, InventorySummary, Observed
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 import pyudev
 
-from agent.errors import InventoryError
+from agent.errors import HotplugError
 from agent.paths import Paths
 
 log = logging.getLogger("agent.inventory.hotplug")
@@ -27,10 +27,6 @@ Source = Literal["udev", "kernel"]
 def default_source(paths: Paths) -> Source:
     """udev when udevd runs (it re-broadcasts processed events), else the kernel's own."""
     return "udev" if paths.under("/run/udev/control").exists() else "kernel"
-
-
-class HotplugError(InventoryError):
-    """The netlink monitor could not be opened (no permission, no netlink in this namespace)."""
 
 
 class HotplugMonitor:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 from agent.context import AgentContext
-from agent.errors import ConfigError, RuntimeInstallError
+from agent.errors import ConfigError, RuntimeInstallError, UpgradeRefused
 from agent.fsio import atomic_write, remove_stale_temps
 from agent.inventory.labels import node_labels
 from agent.model.conditions import ConditionStatus
@@ -27,7 +27,7 @@ from agent.nodename import node_name
 from agent.planner import plan
 from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose, mask
-from agent.runtime.installer import Installed, Installer, UpgradeRefused
+from agent.runtime.installer import Installed, Installer
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
 from agent.runtime.layout import LAYOUTS, SYSTEMD
@@ -107,7 +107,7 @@ class RuntimeController:
         await self._retire_other(desired)
         try:
             installed = await self.installer.ensure(desired)
-        except RuntimeInstallError as exc:
+        except (RuntimeInstallError, UpgradeRefused) as exc:
             reason = "UpgradeRefused" if isinstance(exc, UpgradeRefused) else "InstallFailed"
             self._cond("Installed", "False", reason, str(exc))
             if not self.ctx.store.get(SECTION).get("unit"):  # else the old binary keeps running

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.download import Download
-from agent.errors import CommandNotRunnable, DownloadError, ExecError, RuntimeInstallError
+from agent.errors import CommandNotRunnable, DownloadError, ExecError, RuntimeInstallError, UpgradeRefused
 from agent.fsio import StagedFile, sha256_file
 from agent.model.desired import DesiredKube
 from agent.paths import Paths
@@ -38,10 +38,6 @@ from agent.upgrade.skew import upgrade_problem
 from agent.urls import redact_url
 
 CHUNK = 1 << 20
-
-
-class UpgradeRefused(RuntimeInstallError):
-    """The new binary would downgrade or skip a minor version."""
 
 
 IMAGE_SUFFIXES = (".tar", ".tar.lz4", ".tar.bz2", ".tbz", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".txt")

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from agent.context import AgentContext
+from agent.errors import UpgradeRefused
 from agent.fsio import copy_atomic
 from agent.runtime.layout import LAYOUTS
 from agent.upgrade.manifest import Manifest
@@ -23,8 +24,6 @@ class AirgapInstaller:
         a = self.ctx.assignment.value
         dist = a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
         if dist not in LAYOUTS:
-            from agent.upgrade.manager import UpgradeRefused
-
             raise UpgradeRefused("this box runs no k3s or k0s; air-gap images have nowhere to go")
         return self.ctx.paths.under(LAYOUTS[dist].images)
 

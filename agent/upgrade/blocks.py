@@ -17,22 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.errors import BundleError
+from agent.errors import VersionBlocked
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES
 
 BLOCKED = "version-blocked"  # UpgradeRecord.code of a request refused for a blocked version
-
-
-class VersionBlocked(BundleError):
-    """An unforced request for a version that failed on this box."""
-
-    def __init__(self, kind: str, version: str, failures: int) -> None:
-        self.kind, self.version, self.failures = kind, version, failures
-        times = "once" if failures == 1 else f"{failures} times"
-        super().__init__(
-            f"{kind} version {version} failed {times} on this box and is blocked; "
-            "only a request with force tries it again"
-        )
 
 
 def check(kind: str, version: str, failures: int, *, force: bool) -> bool:

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import AgentContext
-from agent.errors import AgentError, AlreadyCurrent, ExecError, RuntimeInstallError
+from agent.errors import (
+    AgentError,
+    AlreadyCurrent,
+    AlreadyInstalled,
+    ExecError,
+    RuntimeInstallError,
+    SkewError,
+    UpgradeRefused,
+)
 from agent.fsio import atomic_symlink, copy_atomic
 from agent.nodename import node_name
 from agent.paths import Paths
@@ -31,7 +39,7 @@ from agent.runtime.layout import LAYOUTS
 from agent.runtime.render import k0s_unit_name, k3s_unit_name
 from agent.runtime.version import parse_version
 from agent.upgrade.manifest import Manifest
-from agent.upgrade.skew import AlreadyInstalled, KubeVersion, SkewError, check_upgrade
+from agent.upgrade.skew import KubeVersion, check_upgrade
 
 # kubeconfigs to read nodes with: a server's admin file, else the kubelet's own (RBAC system:node may list nodes)
 SERVER_ROLES = ("control-plane", "master", "etcd")
@@ -138,8 +146,6 @@ class KubeInstaller:
 
     # -- the KindInstaller protocol ------------------------------------------------------
     async def preflight(self, manifest: Manifest, force: bool) -> str:
-        from agent.upgrade.manager import UpgradeRefused
-
         self._placed = False
         dist = self.distribution()
         if dist != self.kind:
@@ -220,9 +226,3 @@ class KubeInstaller:
         await self._swap(backup)
         self._placed = False
         await self._wait_ready(self._previous, self.ctx.config.value.upgrade.health_deadline)
-
-
-def default_installers(ctx: AgentContext) -> dict[str, Any]:
-    from agent.upgrade.airgap import AirgapInstaller
-
-    return {"k3s": KubeInstaller(ctx, "k3s"), "k0s": KubeInstaller(ctx, "k0s"), "airgap-images": AirgapInstaller(ctx)}

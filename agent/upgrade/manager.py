@@ -25,12 +25,13 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from agent.context import AgentContext
-from agent.errors import AgentError, AlreadyCurrent, BundleError
+from agent.errors import AgentError, AlreadyCurrent, BundleError, UpgradeBusy, UpgradeRefused, VersionBlocked
 from agent.upgrade import blocks, section
 from agent.upgrade.download import fetch, is_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
@@ -50,18 +51,6 @@ AGENT_UNIT = "edge-agent.service"
 KEEP_RECORDS = 20
 MAX_DEFER = 7 * 86400.0  # a switch deferred longer than this (a lock never released) gives up
 TICK = 0.25
-
-
-class UpgradeBusy(AgentError):
-    """Another upgrade is in progress (the API answers 409)."""
-
-    def __init__(self, active: UpgradeRecord, message: str = "") -> None:
-        self.active = active
-        super().__init__(message or f"upgrade {active.id} is {active.state}; one upgrade at a time")
-
-
-class UpgradeRefused(BundleError):
-    """The bundle is fine but policy refuses it: blocked version, version skew, same version."""
 
 
 class KindInstaller(Protocol):
@@ -90,7 +79,7 @@ class UpgradeManager:
         *,
         python: str = sys.executable,
         running_slot: str | None = None,
-        installers: dict[str, KindInstaller] | None = None,
+        installers: Mapping[str, KindInstaller],
     ) -> None:
         self.ctx = ctx
         self.slots = Slots(ctx.paths.versions_dir, ctx.paths.under(FACTORY_VENV))
@@ -222,7 +211,7 @@ class UpgradeManager:
                     ALREADY_CURRENT
                     if isinstance(exc, AlreadyCurrent)
                     else blocks.BLOCKED
-                    if isinstance(exc, blocks.VersionBlocked)
+                    if isinstance(exc, VersionBlocked)
                     else ""
                 )
                 await asyncio.to_thread(remove_paths, bundle_file, scratch)  # gone before the record says failed
@@ -374,10 +363,6 @@ class UpgradeManager:
         return self._task is not None and not self._task.done()
 
     def installer(self, kind: str) -> KindInstaller:
-        if self._installers is None:
-            from agent.upgrade.kube import default_installers
-
-            self._installers = default_installers(self.ctx)
         found = self._installers.get(kind)
         if found is None:
             raise UpgradeRefused(f"{kind} bundles cannot be installed on this box")

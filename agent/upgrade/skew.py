@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.errors import AlreadyInstalled, SkewError
+
 _V = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+]([A-Za-z0-9.+-]*))?$")
 
 
@@ -42,14 +44,6 @@ class KubeVersion:
 
     def __str__(self) -> str:
         return self.text
-
-
-class SkewError(ValueError):
-    pass
-
-
-class AlreadyInstalled(SkewError):
-    pass
 
 
 def check_upgrade(
@@ -102,6 +96,8 @@ def upgrade_problem(installed: str, candidate: str) -> str | None:
         check_upgrade(old, new, role="server", servers=())
     except AlreadyInstalled:
         return None
-    except ValueError as exc:  # SkewError, or a version that does not parse
-        return str(exc) if isinstance(exc, SkewError) else None
+    except SkewError as exc:
+        return str(exc)
+    except ValueError:  # a version that does not parse
+        return None
     return None

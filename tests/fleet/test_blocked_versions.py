@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.registrar.cli import main as registrar_main
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
 
@@ -30,7 +31,7 @@ async def test_heartbeats_carry_blocked_versions_to_nodes_list_and_show(
     registrar, run_controller, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ctx = make_box(tmp_path / "box1", box_config(registrar.url, registrar.pin, registrar.token()), "a" * 32)
-    manager = UpgradeManager(ctx, running_slot="1.0")
+    manager = UpgradeManager(ctx, running_slot="1.0", installers=default_installers(ctx))
     crashed_trial(manager.slots, "2.0")
     manager.kind_failures = {"k3s": {"v1.35.0+k3s1": 2}}
     manager.publish()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load_config
+from agent.errors import NoMachineId
 from agent.fleet import identity as ident
 from agent.fleet.seed import adopt_seed
 from agent.paths import Paths
@@ -95,7 +96,7 @@ def test_identity_is_stable_and_keyed_to_the_machine(tmp_path):
 def test_no_machine_id_means_wait(tmp_path):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/machine-id").write_text("")
-    with pytest.raises(ident.NoMachineId):
+    with pytest.raises(NoMachineId):
         ident.load_or_create(Paths(tmp_path))
 
 

@@ -21,6 +21,7 @@ from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import ProcessRunner
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.watch import Watch
 
@@ -28,7 +29,7 @@ from agent.watch import Watch
 def make_app(tmp_path: Path) -> web.Application:
     paths = Paths(tmp_path)
     ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), StateStore(paths.state_file), Watch(AgentConfig()))
-    return build_app(ctx, ApiInfo(), route_modules(UpgradeManager(ctx)))
+    return build_app(ctx, ApiInfo(), route_modules(UpgradeManager(ctx, installers=default_installers(ctx))))
 
 
 def router_paths(app: web.Application) -> set[tuple[str, str]]:
@@ -169,7 +170,9 @@ async def test_http_errors_keep_their_headers(tmp_path: Path, aiohttp_client: An
     paths = Paths(tmp_path)
     ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), StateStore(paths.state_file), Watch(AgentConfig()))
     client: TestClient = await aiohttp_client(
-        build_app(ctx, ApiInfo(), [*route_modules(UpgradeManager(ctx)), Throttled()])
+        build_app(
+            ctx, ApiInfo(), [*route_modules(UpgradeManager(ctx, installers=default_installers(ctx))), Throttled()]
+        )
     )
     r = await client.post("/v1/status")
     assert r.status == 405

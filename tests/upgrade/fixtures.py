@@ -22,6 +22,7 @@ from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 from agent.upgrade import bundle_tool
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.record import UpgradeRecord
 from agent.upgrade.signing import public_key_base64
@@ -90,7 +91,7 @@ def agent_bundle(box: Box, tmp_path: Path, version: str, script: str | None = No
 
 
 def app_for(ctx: AgentContext) -> web.Application:
-    return build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(UpgradeManager(ctx))])
+    return build_app(ctx, ApiInfo(), modules=[UpgradeRoutes(UpgradeManager(ctx, installers=default_installers(ctx)))])
 
 
 def snapshot(root: Path, ignore: Iterable[str] = ("var/lib/edge-agent/state.json",)) -> dict[str, str]:

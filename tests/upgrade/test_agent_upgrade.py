@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.sysexec import ProcessRunner
 from agent.upgrade import settle
 from agent.upgrade.controller import UpgradeController
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
 from tests.upgrade.fixtures import Box, agent_bundle, app_for, make_agent_box, make_ctx, wait_state
@@ -59,7 +60,7 @@ async def test_agent_upgrade_stages_a_venv_switches_and_the_new_process_commits(
 
     # systemd restarts us: the launcher runs 0.2.0, whose controller commits once healthy
     ctx2 = make_ctx(box.root, box.key, box.calls, health_deadline=6)  # settles after 1.5 s
-    manager2 = UpgradeManager(ctx2, running_slot="0.2.0")
+    manager2 = UpgradeManager(ctx2, running_slot="0.2.0", installers=default_installers(ctx2))
     api = await serve_socket(app_for(ctx2), box.paths.socket)
     try:
         task = asyncio.create_task(UpgradeController(ctx2, manager2).run())
@@ -102,7 +103,7 @@ async def test_old_version_records_the_launchers_rollback_reason(box: Box, tmp_p
     slots.switch("0.3.0", deadline_s=10, upgrade_id="abc123")
     slots.rollback("version 0.3.0 did not become healthy within 10s")  # what the launcher's guard does
     ctx = make_ctx(box.root, box.key, box.calls)
-    manager = UpgradeManager(ctx, running_slot="0.2.0")
+    manager = UpgradeManager(ctx, running_slot="0.2.0", installers=default_installers(ctx))
     await settle.cleanup_at_start(manager)
     await asyncio.wait_for(settle.resume(manager), 5)
     rec = manager.get("abc123")

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.api.app import ApiInfo, build_app
 from agent.api.upgrades import UpgradeRoutes
 from agent.upgrade import settle
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
 from tests.upgrade.fixtures import Box, agent_bundle, make_agent_box, wait_state
@@ -57,7 +58,7 @@ async def request(client: Client, bundle: Path, force: bool = False) -> dict[str
 async def test_one_failed_trial_blocks_the_version_and_a_forced_retry_keeps_the_block(
     box: Box, tmp_path: Path, aiohttp_client: Any
 ) -> None:
-    manager = UpgradeManager(box.ctx)
+    manager = UpgradeManager(box.ctx, installers=default_installers(box.ctx))
     client: Client = await aiohttp_client(build_app(box.ctx, ApiInfo(), modules=[UpgradeRoutes(manager)]))
     slots = Slots(box.paths.versions_dir, box.root / "opt/edge-agent/venv")
     bundle = agent_bundle(box, tmp_path, "2.0", script=CRASH)

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.upgrade import bundle_tool, settle
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import private_key_pem
 from tests.upgrade.boxes import FAKE_AGENTD, REPO, FakeSystemd, fake_version, slots, wait_api
@@ -27,6 +28,7 @@ import asyncio, os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from agent.upgrade import bundle_tool
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.slots import Slots
 from tests.upgrade.fixtures import make_ctx
@@ -40,7 +42,7 @@ def die(step=None):
         os.kill(os.getpid(), signal.SIGKILL)
 
 async def main():
-    m = UpgradeManager(ctx, running_slot="1.0")
+    m = UpgradeManager(ctx, running_slot="1.0", installers=default_installers(ctx))
     m.slots = Slots(m.slots.dir, m.slots.factory_venv, step_hook=die)
     rec = m.start(bundle)
     venv = root / "var/lib/edge-agent/versions/2.0/venv"
@@ -112,7 +114,7 @@ async def test_sigkill_during_an_agent_upgrade_leaves_old_or_new(
     assert s.trial() is None  # the launcher settled any half-done switch; 2.0 committed itself
 
     ctx = make_ctx(root, release_key, tmp_path / "systemctl.log")
-    manager = UpgradeManager(ctx, running_slot=comes_back_on)
+    manager = UpgradeManager(ctx, running_slot=comes_back_on, installers=default_installers(ctx))
     await settle.cleanup_at_start(manager)
     await settle.resume(manager)
     (rec,) = manager.list()

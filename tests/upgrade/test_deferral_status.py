@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.api.app import ApiInfo, build_app
 from agent.api.upgrades import UpgradeRoutes
 from agent.upgrade import bundle_tool
+from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
 from tests.upgrade.fixtures import make_box
 from tests.upgrade.wheels import agent_wheel
@@ -56,7 +57,7 @@ async def test_agentctl_status_names_why_the_switch_waits_and_when_it_looks_agai
     start, end = now + timedelta(hours=2), now + timedelta(hours=3)
     window = f"{start:%H:%M}-{end:%H:%M}"
     box = make_box(tmp_path, release_key, maintenance_window=window)
-    manager = UpgradeManager(box.ctx)
+    manager = UpgradeManager(box.ctx, installers=default_installers(box.ctx))
     runner = web.AppRunner(build_app(box.ctx, ApiInfo(), modules=[UpgradeRoutes(manager)]))
     await runner.setup()
     box.paths.socket.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.model.config import UpgradeSection
 from agent.upgrade import bundle_tool, settle
+from agent.upgrade.installers import default_installers
 from agent.upgrade.kube import committed_binary
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
@@ -47,7 +48,7 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
         update={"upgrade": UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)}
     )
     box.ctx.config = Watch(cfg)
-    manager = UpgradeManager(box.ctx)
+    manager = UpgradeManager(box.ctx, installers=default_installers(box.ctx))
 
     # two minors up: refused before anything changes
     before = (box.root / "usr/local/bin/k3s").read_bytes()
@@ -102,7 +103,9 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
     assert "k3s version v1.35.0+k3s1 failed once on this box and is blocked" in refused.reason
     assert (box.root / "usr/local/bin/k3s").read_bytes() == swaps
     assert box.ctx.board.sections()["upgrade"]["blocked_versions"] == {"k3s": {"v1.35.0+k3s1": 1}}
-    assert UpgradeManager(box.ctx).kind_failures == {"k3s": {"v1.35.0+k3s1": 1}}  # kept across a restart
+    assert UpgradeManager(box.ctx, installers=default_installers(box.ctx)).kind_failures == {
+        "k3s": {"v1.35.0+k3s1": 1}
+    }  # kept across a restart
 
     # the agent restarts in the middle of a k3s switch: the next process checks the node again
     record = {
@@ -114,7 +117,7 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
         "previous_version": "v1.33.1+k3s1",
     }
     box.ctx.store.put("upgrade", {"active": "k1", "records": [record]})
-    again = UpgradeManager(box.ctx)
+    again = UpgradeManager(box.ctx, installers=default_installers(box.ctx))
     await settle.cleanup_at_start(again)
     await asyncio.wait_for(settle.resume(again), 30)
     rec2 = again.get("k1")
@@ -139,7 +142,7 @@ async def test_k0s_upgrade_stops_swaps_starts_and_commits(
     bundle = tmp_path / "k0s.tar"
     bundle_tool.build(bundle, name="k0s", kind="k0s", version="v1.37.0+k0s.0", files=[f"{src}=k0s"], key=release_key)
     n = len(box.calls())
-    rec = await upgrade(UpgradeManager(box.ctx), bundle)
+    rec = await upgrade(UpgradeManager(box.ctx, installers=default_installers(box.ctx)), bundle)
     assert rec.state == "committed", rec.reason
     assert rec.previous_version == "v1.36.3+k0s.1"
     k0s_calls = [c["argv"][0] for c in box.calls()[n:] if c["prog"] == "k0s" and c["argv"][0] in ("stop", "start")]
@@ -168,14 +171,16 @@ async def test_agents_are_never_newer_than_servers(tmp_path: Path, release_key: 
         bundle = k3s_bundle(tmp_path, release_key, "v1.34.0+k3s1", standin_binary("v1.34.0+k3s1"))
 
         # the agent first: refused, its server still runs v1.33.1
-        rec = await upgrade(UpgradeManager(agent.ctx), bundle)
+        rec = await upgrade(UpgradeManager(agent.ctx, installers=default_installers(agent.ctx)), bundle)
         assert rec.state == "failed"
         assert "agents are never newer than servers: a server runs v1.33.1+k3s1" in rec.reason
         assert installed_version(agent) == "v1.33.1+k3s1"
 
         # servers first, then the agent may follow
-        assert (await upgrade(UpgradeManager(server.ctx), bundle)).state == "committed"
-        rec = await upgrade(UpgradeManager(agent.ctx), bundle)
+        assert (
+            await upgrade(UpgradeManager(server.ctx, installers=default_installers(server.ctx)), bundle)
+        ).state == "committed"
+        rec = await upgrade(UpgradeManager(agent.ctx, installers=default_installers(agent.ctx)), bundle)
         assert rec.state == "committed", rec.reason
         assert installed_version(agent) == "v1.34.0+k3s1"
     finally:

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.model.config import AgentSection, UpgradeSection
+from agent.upgrade.installers import default_installers
 from agent.upgrade.kube import KubeInstaller
 from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
@@ -54,6 +55,6 @@ async def test_k3s_upgrade_on_a_box_with_an_fqdn_hostname_commits(
     assert await KubeInstaller(box.ctx, "k3s").server_versions() == []
 
     bundle = k3s_bundle(tmp_path, release_key, "v1.34.0+k3s1", standin_binary("v1.34.0+k3s1"))
-    rec = await upgrade(UpgradeManager(box.ctx), bundle)
+    rec = await upgrade(UpgradeManager(box.ctx, installers=default_installers(box.ctx)), bundle)
     assert rec.state == "committed", rec.reason
     assert installed_version(box) == "v1.34.0+k3s1"

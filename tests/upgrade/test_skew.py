@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.upgrade.skew import KubeVersion, SkewError, check_upgrade
+from agent.errors import SkewError
+from agent.upgrade.skew import KubeVersion, check_upgrade
 
 V = KubeVersion.parse
 
