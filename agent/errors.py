@@ -23,7 +23,8 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     │   ├── EnrollmentPending  202 + Retry-After: waiting for approval
     │   ├── EnrollmentDenied   401/403: token wrong, expired, used up, or node revoked
     │   ├── FleetUnavailable   network error or 5xx: retry later
-    │   └── NoMachineId        /etc/machine-id is missing or empty (systemd fills it on first boot): wait
+    │   ├── NoMachineId        /etc/machine-id is missing or empty (systemd fills it on first boot): wait
+    │   └── RegistrarDown      this registrar cannot be reached (refused, timeout, 502-504): another replica may answer
     ├── BundleError            an upgrade bundle was refused (signature, hash, path, arch)
     │   └── AlreadyCurrent     the box already runs that version (a rollout counts it as done)
     ├── UpgradeRefused         a sound bundle or binary that policy refuses (wrong kind, deferred too long)
@@ -32,7 +33,14 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     │       └── AlreadyInstalled  that exact version is what runs
     ├── UpgradeBusy            another upgrade is in progress (the API answers 409)
     ├── HttpProblem            a handler answers with an RFC 9457 problem document (status, title, detail)
-    └── Unreachable            agentctl: the agent could not be asked or gave no usable answer (exit 2)
+    ├── Unreachable            agentctl: the agent could not be asked or gave no usable answer (exit 2)
+    └── RegistrarError         edge-registrar (the fleet side; it imports this module, boxes never import it)
+        ├── CaError            the CA files are missing or unusable
+        ├── WeakKey            a CSR's public key is not one the registrar certifies
+        ├── BadCsr             an EST body that is not a PKCS#10 request with a valid signature
+        ├── BadRequirement     a policy/class requirement that cannot be understood (names it, says what was expected)
+        ├── RolloutError       a rollout cannot be created or resumed (named why)
+        └── UsageError         edge-registrar was called with arguments it cannot act on
 """
 
 from __future__ import annotations
@@ -165,6 +173,16 @@ class NoMachineId(FleetError):
     """/etc/machine-id is missing or empty (systemd fills it on first boot): wait."""
 
 
+class RegistrarDown(FleetUnavailable):
+    """This registrar cannot be reached (or its proxy says it is down): another replica may answer.
+
+    ``reason`` is the short why, e.g. "connection refused", for the status line."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class BundleError(AgentError):
     pass
 
@@ -217,3 +235,31 @@ class HttpProblem(AgentError):
 
 class Unreachable(AgentError):
     """agentctl: the agent could not be asked or gave no usable answer (exit code 2)."""
+
+
+class RegistrarError(AgentError):
+    """Base of the fleet side's own errors (edge-registrar)."""
+
+
+class CaError(RegistrarError):
+    """The CA files are missing or unusable."""
+
+
+class WeakKey(RegistrarError):
+    """A CSR's public key is not one the registrar certifies."""
+
+
+class BadCsr(RegistrarError):
+    """An EST body that is not a base64 DER PKCS#10 request, or whose signature does not verify."""
+
+
+class BadRequirement(RegistrarError):
+    """A requirement that cannot be understood; the message names it and what was expected."""
+
+
+class RolloutError(RegistrarError):
+    """A rollout cannot be created or resumed (named why)."""
+
+
+class UsageError(RegistrarError):
+    """edge-registrar was called with arguments it cannot act on."""

@@ -25,8 +25,9 @@ from agent.errors import (
     FleetError,
     FleetUnavailable,
     PinMismatch,
+    RegistrarDown,
 )
-from agent.fleet.transport import HttpResponse, RegistrarDown, Transport
+from agent.fleet.transport import HttpResponse, Transport
 
 PIN_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 EST = "/.well-known/est"

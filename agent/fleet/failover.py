@@ -22,8 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from agent.errors import PinMismatch
-from agent.fleet.transport import RegistrarDown
+from agent.errors import PinMismatch, RegistrarDown
 
 log = logging.getLogger("agent.fleet")
 

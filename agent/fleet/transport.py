@@ -19,17 +19,7 @@ from typing import Protocol
 
 import aiohttp
 
-from agent.errors import FleetUnavailable, PinMismatch
-
-
-class RegistrarDown(FleetUnavailable):
-    """This registrar cannot be reached (or its proxy says it is down): another replica may answer.
-
-    ``reason`` is the short why, e.g. "connection refused", for the status line."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+from agent.errors import PinMismatch, RegistrarDown
 
 
 def _os_reason(exc: OSError) -> str:

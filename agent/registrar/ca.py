@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from agent.errors import AgentError
+from agent.errors import CaError, WeakKey
 from agent.fsio import atomic_write
 
 ROLES = ("fleet:reader", "fleet:operator", "fleet:admin", "fleet:node")
@@ -32,14 +32,6 @@ ROLE_OID = NameOID.ORGANIZATIONAL_UNIT_NAME
 NODE_URI_PREFIX = "urn:edge-agent:node:"
 APPROVED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 MIN_RSA_BITS = 2048
-
-
-class CaError(AgentError):
-    """The CA files are missing or unusable (subclass of AgentError, registrar side)."""
-
-
-class WeakKey(AgentError):
-    """A CSR's public key is not one the registrar certifies."""
 
 
 def pin_of(cert: x509.Certificate) -> str:

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.registrar.facts import BadRequirement, Requirement, parse_all
+from agent.errors import BadRequirement
+from agent.registrar.facts import Requirement, parse_all
 from agent.registrar.policy import check_name
 from agent.registrar.registry import Node
 

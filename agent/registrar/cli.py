@@ -39,10 +39,6 @@ DEFAULT_STATE_DIR = Path("/var/lib/edge-registrar")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class UsageError(AgentError):
-    pass
-
-
 def duration(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
     if not m:

@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs7
 
 from agent.api.http import problem
-from agent.registrar.ca import NODE_URI_PREFIX, WeakKey, check_public_key
+from agent.errors import BadCsr, WeakKey
+from agent.registrar.ca import NODE_URI_PREFIX, check_public_key
 from agent.registrar.registry import Node
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
 from agent.registrar.tokens import matches, split
@@ -31,10 +32,6 @@ log = logging.getLogger("edge-registrar.est")
 
 PKCS7_CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
 NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class BadCsr(ValueError):
-    pass
 
 
 def certs_only(certs: list[x509.Certificate]) -> web.Response:

@@ -29,16 +29,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.errors import BadRequirement
 from agent.registrar.registry import Node
 
 Value = float | str | tuple[str, ...] | None
 
 NUMERIC_OPS = (">=", "<=", ">", "<")
 _EXPR = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-/]*)\s*(>=|<=|==|!=|>|<|~)\s*(.*?)\s*$")
-
-
-class BadRequirement(ValueError):
-    """A requirement that cannot be understood; the message names it and what was expected."""
 
 
 def _system(node: Node) -> dict[str, Any]:

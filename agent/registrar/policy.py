@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.registrar.facts import BadRequirement, Requirement, fact, parse_all
+from agent.errors import BadRequirement
+from agent.registrar.facts import Requirement, fact, parse_all
 from agent.registrar.registry import Node
 
 NAME_MAX = 63

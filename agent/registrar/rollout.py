@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from agent.errors import AgentError
+from agent.errors import RolloutError
 from agent.registrar import blocked
 from agent.registrar.assign import node_address
 from agent.registrar.poll import client_context
@@ -38,10 +38,6 @@ __all__ = ["DB_NAME", "AgentApi", "NodeResult", "RolloutError", "RolloutStore", 
 
 FINAL_UPGRADE = ("committed", "rolled-back", "failed")
 DONE = ("committed", "skipped", "blocked")  # nothing left to do for the node
-
-
-class RolloutError(AgentError):
-    """A rollout cannot be created or resumed (named why)."""
 
 
 def parse_selector(pairs: Sequence[str]) -> dict[str, str]:

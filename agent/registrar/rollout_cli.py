@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.errors import AgentError
+from agent.errors import AgentError, RolloutError
 from agent.registrar.identity import ROLLOUT, own_client
-from agent.registrar.rollout import RolloutError, RolloutStore, drive, matches, parse_selector, plan
+from agent.registrar.rollout import RolloutStore, drive, matches, parse_selector, plan
 from agent.registrar.sqlite import SqliteRegistry
 from agent.upgrade import bundle_tool
 from agent.upgrade.manifest import KINDS

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from agent.errors import BadRequirement
 from agent.registrar.classes import class_from_json, make_class
-from agent.registrar.facts import BadRequirement
 from agent.registrar.policy import make_policy, policy_from_json
 from agent.registrar.sqlite import SqliteRegistry
 from agent.registrar.views import table

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import BadRequirement
 from agent.model.inventory import Gpu, Inventory, Nic, NvmeController, System
 from agent.registrar.classes import make_class, placing
-from agent.registrar.facts import BadRequirement, parse
+from agent.registrar.facts import parse
 from agent.registrar.policy import approving, make_policy, policy_from_json
 from agent.registrar.registry import Node
 from agent.registrar.sqlite import MIGRATIONS, SqliteRegistry
