@@ -43,6 +43,7 @@ from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
 from agent.model.config import AgentConfig
 from agent.paths import Paths
+from agent.planning import PlannerController
 from agent.runtime import metrics as runtime_metrics
 from agent.runtime.controller import RuntimeController
 from agent.sdnotify import Notifier
@@ -208,9 +209,14 @@ class Agent:
 
     @staticmethod
     def build_controllers(
-        ctx: AgentContext, api_runner: web.AppRunner, upgrades: UpgradeManager, remote: ConnectionCounters
+        ctx: AgentContext,
+        planner: PlannerController,
+        api_runner: web.AppRunner,
+        upgrades: UpgradeManager,
+        remote: ConnectionCounters,
     ) -> list[Controller]:
         return [
+            planner,
             InventoryController(ctx),
             EnrollmentController(ctx),
             RemoteApiController(ctx, api_runner, counters=remote),
@@ -272,6 +278,8 @@ class Agent:
             config=Watch(config),
         )
         self.ctx = ctx
+        planner = PlannerController(ctx)
+        planner.plan_once()  # every controller starts on a plan (inventory and assignment follow)
         upgrades = UpgradeManager(ctx, installers=default_installers(ctx))
         app = build_app(
             ctx,
@@ -284,7 +292,7 @@ class Agent:
         await self.api_runner.setup()
         await self.serve_socket(self.api_runner, config.api.socket_group)
 
-        controllers = self.build_controllers(ctx, self.api_runner, upgrades, self.remote_connections)
+        controllers = self.build_controllers(ctx, planner, self.api_runner, upgrades, self.remote_connections)
         self.supervisor = Supervisor(controllers, self.board)
         self.info.restarts = self.supervisor.restarts
         self.supervisor.start()

@@ -7,6 +7,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
 
     AgentError
     ├── ConfigError            one or more problems in a config file (file, key path, expected)
+    │   └── NodeNameError      the node name (agent.node_name, else the hostname) is not an RFC 1123 subdomain
     ├── StateError             durable state unreadable or unwritable
     ├── ExecError              a subprocess run through agent.sysexec failed
     │   ├── CommandNotFound    the program is not on the runner's PATH
@@ -85,6 +86,10 @@ class ConfigError(AgentError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class NodeNameError(ConfigError):
+    """The node name the kubelet would get (agent.node_name, else the hostname) is not valid."""
 
 
 class StateError(AgentError):

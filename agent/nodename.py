@@ -1,6 +1,7 @@
-"""The Kubernetes node name of this box: decided here, once, for the runtime and the upgrader.
+"""What a Kubernetes node name may be, and the box hostname it defaults to.
 
-``agent.node_name`` when set; else the box's hostname as k3s and k0s would
+The planner (agent.planner) decides the node name once, for the runtime and
+the upgrader: ``agent.node_name`` when set; else the box's hostname as k3s and k0s would
 take it themselves (kubelet: the hostname, lower-cased, whole): the first
 line of ``/etc/hostname`` under the box root that is not a comment
 (hostname(5)), falling back to the kernel's hostname when that file is
@@ -17,7 +18,6 @@ from __future__ import annotations
 import re
 import socket
 
-from agent.errors import ConfigError, ConfigProblem
 from agent.paths import Paths
 
 HOSTNAME_FILE = "/etc/hostname"
@@ -51,20 +51,3 @@ def box_hostname(paths: Paths) -> tuple[str, str]:
         if line and not line.startswith("#"):
             return line, str(path)
     return socket.gethostname(), "the kernel hostname"
-
-
-def node_name(paths: Paths, configured: str = "") -> str:
-    """The node name: ``configured`` (agent.node_name) or the box hostname, lower-cased.
-
-    Raises ConfigError naming agent.node_name or the hostname's source when it
-    is not an RFC 1123 subdomain."""
-    if configured:
-        source, key, name = "config", "agent.node_name", configured
-    else:
-        hostname, source = box_hostname(paths)
-        key, name = "", hostname.lower()
-    problem = node_name_problem(name)
-    if problem:
-        hint = "" if key else "; set agent.node_name to a valid name"
-        raise ConfigError([ConfigProblem(source, key, f"node name {name!r} {problem}{hint}")])
-    return name

@@ -1,9 +1,13 @@
-"""Pure planner: config + fleet assignment + hardware labels -> desired Kubernetes state.
+"""The one pure planner: config + inventory + fleet assignment + host facts -> Desired.
 
 No I/O. The fleet assignment, when present, wins over config's ``[kubernetes]``
 for distribution, version, role, join wiring; labels merge hardware < config <
-fleet. Everything k3s/k0s would refuse at start (reserved label namespaces, bad
-label syntax, an agent without a server) is refused here, naming the key.
+fleet. The node name (agent.node_name, else the hostname, whole: an FQDN stays
+one) and the GPU runtime (an NVIDIA GPU in the inventory *and* the toolkit on
+the box) are decided here, once, for the runtime and the upgrader alike.
+Everything k3s/k0s would refuse at start (reserved label namespaces, bad label
+syntax, an agent without a server, a node name the kubelet rejects) is refused
+here, naming the key.
 """
 
 from __future__ import annotations
@@ -11,20 +15,68 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from agent.errors import ConfigError, ConfigProblem
+from agent.errors import ConfigError, ConfigProblem, NodeNameError
+from agent.inventory.labels import node_labels
 from agent.model.config import AgentConfig, KubernetesSection
-from agent.model.desired import DesiredKube, InstallSource
+from agent.model.desired import Desired, DesiredKube, GpuRuntime, HostFacts, InstallSource, UpgradePolicy
 from agent.model.fleet import Assignment
+from agent.model.inventory import Inventory
+from agent.nodename import node_name_problem
 from agent.runtime.labels import label_problems, taint_problems
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+NVIDIA = "10de"
 CONFIG = "[kubernetes]"
 FLEET = "fleet assignment"
 HARDWARE = "hardware labels"
 
 
-def plan(config: AgentConfig, assignment: Assignment | None, hardware_labels: Mapping[str, str]) -> DesiredKube | None:
+def plan(
+    config: AgentConfig, inventory: Inventory | None, assignment: Assignment | None, facts: HostFacts | None
+) -> Desired:
+    """Everything this box should be. ``facts`` None: planning without a host (check-config),
+    so the hostname is not judged. Raises ConfigError (NodeNameError for the node name)
+    listing every problem, each naming where it came from."""
+    hardware = node_labels(inventory) if inventory is not None else {}
+    kube = plan_kube(config, assignment, hardware, facts)
+    if kube is not None:
+        kube = kube.model_copy(update={"gpu": gpu_runtime(inventory, facts)})
+    return Desired(kube=kube, upgrade=upgrade_policy(config))
+
+
+def upgrade_policy(config: AgentConfig) -> UpgradePolicy:
+    u = config.upgrade
+    return UpgradePolicy(
+        release_keys=tuple(u.release_keys),
+        health_deadline=u.health_deadline,
+        maintenance_window=u.maintenance_window.strip(),
+        update_lock=u.update_lock,
+        require_fleet=bool(config.api.remote_listen),
+    )
+
+
+def gpu_runtime(inventory: Inventory | None, facts: HostFacts | None) -> GpuRuntime:
+    """NVIDIA's container runtime only for a box with an NVIDIA compute GPU, and only when installed:
+    a toolkit on PATH with no GPU in the inventory is left alone (the default runtime stays runc)."""
+    installed = facts.nvidia_runtime if facts is not None else ""
+    if inventory is None:
+        return GpuRuntime(reason="hardware not scanned yet")
+    gpus = [g for g in inventory.gpus if g.vendor_id == NVIDIA and not g.display_only]
+    if not gpus:
+        unused = f"; {installed} is installed but unused" if installed else ""
+        return GpuRuntime(reason=f"no NVIDIA GPU in the inventory{unused}")
+    count = f"{len(gpus)} NVIDIA GPU{'s' if len(gpus) > 1 else ''}"
+    if not installed:
+        return GpuRuntime(reason=f"{count}, but nvidia-container-runtime is not installed (the NVIDIA toolkit)")
+    return GpuRuntime(nvidia=True, binary=installed, reason=f"{count}; containerd runtime nvidia uses {installed}")
+
+
+def plan_kube(
+    config: AgentConfig,
+    assignment: Assignment | None,
+    hardware_labels: Mapping[str, str],
+    facts: HostFacts | None = None,
+) -> DesiredKube | None:
     """The node this box should be, or None when nothing asks for Kubernetes.
 
     Raises ConfigError listing every problem, each naming where it came from."""
@@ -69,19 +121,30 @@ def plan(config: AgentConfig, assignment: Assignment | None, hardware_labels: Ma
         source, prefix = CONFIG, "kubernetes."
     problems += _check_wiring(desired, source, prefix)
     problems += _check_source(k)
-    if desired.node_name and (len(desired.node_name) > 253 or not _NODE_NAME.match(desired.node_name)):
-        problems.append(
-            ConfigProblem(CONFIG, "agent.node_name", "must be a lowercase DNS subdomain (a-z, 0-9, '-', '.')")
-        )
     if problems:
         raise ConfigError(problems)
-    return desired
+    name, name_source = _node_name(config, facts)
+    return desired.model_copy(update={"node_name": name, "node_name_source": name_source})
+
+
+def _node_name(config: AgentConfig, facts: HostFacts | None) -> tuple[str, str]:
+    """agent.node_name, else the hostname lower-cased and whole (as the kubelet takes it)."""
+    if config.agent.node_name:
+        name, source, key = config.agent.node_name, "config", "agent.node_name"
+    elif facts is None:
+        return "", ""
+    else:
+        name, source, key = facts.hostname.lower(), facts.hostname_source, ""
+    problem = node_name_problem(name)
+    if problem:
+        hint = "" if key else "; set agent.node_name to a valid name"
+        raise NodeNameError([ConfigProblem(source, key, f"node name {name!r} {problem}{hint}")])
+    return name, key or source
 
 
 def _common(config: AgentConfig, labels: dict[str, str], taints: list[str]) -> dict[str, object]:
     k = config.kubernetes
     return {
-        "node_name": config.agent.node_name,
         "node_labels": dict(sorted(labels.items())),
         "node_taints": tuple(taints),
         "source": InstallSource(
@@ -153,7 +216,7 @@ def _check_source(k: KubernetesSection) -> list[ConfigProblem]:
 def config_problems(config: AgentConfig) -> list[ConfigProblem]:
     """Problems in ``[kubernetes]`` alone (for ``agentd check-config``), hardware aside."""
     try:
-        plan(config, None, {})
+        plan(config, None, None, None)
     except ConfigError as exc:
         return list(exc.problems)
     return []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -41,3 +42,16 @@ class Watch(Generic[T]):
         async with self._cond:
             await self._cond.wait_for(lambda: self._version > version)
             return self._version, self._value
+
+
+async def any_newer(watches: Sequence[Watch[Any]], timeout: float | None) -> None:
+    """Return when any of ``watches`` moves past the version it has now, or after ``timeout``."""
+    tasks = [asyncio.ensure_future(w.wait_newer(w.version)) for w in watches]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        # gather, not `suppress(CancelledError): await t`: that would also swallow a cancellation of
+        # the caller arriving meanwhile, and a controller would go on forever (seen under load)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -32,6 +32,8 @@ def render_runtime(doc: dict[str, Any], color: bool = False) -> str:
     if k.get("gpu_runtime"):
         wired = "wired into containerd" if k.get("gpu_configured") else "not yet picked up"
         out.append(f"  {'gpu':<10} {k['gpu_runtime']} {wired}")
+    elif k.get("gpu_reason"):
+        out.append(f"  {'gpu':<10} no NVIDIA runtime: {k['gpu_reason']}")
     if k.get("install_source"):
         out.append(f"  {'binary':<10} {c(DIM, str(k.get('binary_sha256', ''))[:12])} from {k['install_source']}")
     by_type = {x.get("type"): x for x in doc.get("conditions", [])}

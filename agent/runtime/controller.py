@@ -1,30 +1,26 @@
-"""RuntimeController: plan, install, configure, start, join and check k3s or k0s.
+"""RuntimeController: install, configure, start, join and check k3s or k0s.
 
-Inputs: ctx.config, ctx.assignment, ctx.inventory (hardware labels). The
-reconcile is the only place with side effects; each step is idempotent and
-what was last applied is kept in the state section "runtime", so a SIGKILL at
-any step converges on the next start and a second pass writes and restarts
-nothing. Outputs: conditions Installed/Configured/Running/NodeReady, the
-"kubernetes" status section, and (on servers) ctx.join_tokens.
+Reads: ctx.desired (the planner's decision: distribution, role, join wiring,
+node name, labels, taints, GPU runtime) and its own state section "runtime".
+Writes: the k3s/k0s files and units, the state section "runtime", conditions
+Installed/Configured/Running/NodeReady, the "kubernetes" status section, and
+(on servers) ctx.join_tokens. Each step is idempotent and what was last
+applied is kept in state, so a SIGKILL at any step converges on the next start
+and a second pass writes and restarts nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 from agent.context import AgentContext
-from agent.errors import ConfigError, RuntimeInstallError, UpgradeRefused
+from agent.errors import RuntimeInstallError, UpgradeRefused
 from agent.fsio import atomic_write, remove_stale_temps
-from agent.inventory.labels import node_labels
 from agent.model.conditions import ConditionStatus
 from agent.model.desired import DesiredKube
-from agent.nodename import node_name
-from agent.planner import plan
 from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.installer import Installed, Installer
@@ -34,11 +30,11 @@ from agent.runtime.layout import LAYOUTS, SYSTEMD
 from agent.runtime.render import REGISTRATION_ONLY, Facts, Rendered
 from agent.runtime.report import CONDITIONS, KubeStatus
 from agent.runtime.systemd import Systemd, UnitState
+from agent.watch import any_newer
 
 log = logging.getLogger("agent.runtime")
 
 SECTION = "runtime"
-NVIDIA_TOOLKIT = "/usr/local/nvidia/toolkit/nvidia-container-runtime"
 
 
 def token_forms(desired: DesiredKube) -> list[str]:
@@ -85,17 +81,8 @@ class RuntimeController:
         return min(self.poll_interval, FAST_POLL) if waiting else self.poll_interval
 
     async def _wait_for_change(self) -> None:
-        """Until config, assignment or inventory move, or the readiness poll is due."""
-        watches = (self.ctx.config, self.ctx.assignment, self.ctx.inventory)
-        tasks = [asyncio.ensure_future(w.wait_newer(w.version)) for w in watches]
-        try:
-            await asyncio.wait(tasks, timeout=self._poll_delay(), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            # gather, not `suppress(CancelledError): await t`: that would also swallow a cancellation of
-            # this controller arriving meanwhile, and the controller would go on forever (seen under load)
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """Until the desired state moves, or the readiness poll is due."""
+        await any_newer((self.ctx.desired,), self._poll_delay())
 
     # --- one pass --------------------------------------------------------------------------
 
@@ -121,12 +108,13 @@ class RuntimeController:
             "Installed",
             f"{desired.distribution} {installed.version} from {installed.source}",
         )
-        try:
-            name = node_name(self.ctx.paths, desired.node_name)
-        except ConfigError as exc:
-            self._cond("Configured", "False", "InvalidNodeName", str(exc))
-            return
-        facts = Facts(node_name=name, nvidia_runtime=self._nvidia_runtime())
+        # installing can take a while (binary, images): act on the newest plan, e.g. the hardware
+        # labels of a first scan that finished meanwhile, so the node does not restart to get them
+        newest = self.ctx.desired.value
+        if newest.kube is not None and not newest.refused and newest.kube.distribution == desired.distribution:
+            desired = newest.kube
+        gpu = desired.gpu.binary if desired.gpu.nvidia else ""
+        facts = Facts(node_name=desired.node_name, nvidia_runtime=gpu)
         rendered = rt.render(desired, facts)
         written = await self._write(rendered)
         unit_changed = any(p.startswith(SYSTEMD) for p in written)
@@ -169,13 +157,11 @@ class RuntimeController:
         await self._observe(desired, rt, rendered, installed, facts, activation)
 
     def _plan(self) -> DesiredKube | None:
-        inv = self.ctx.inventory.value
-        hardware: Mapping[str, str] = {} if inv is None else node_labels(inv)
-        try:
-            desired = plan(self.ctx.config.value, self.ctx.assignment.value, hardware)
-        except ConfigError as exc:
-            self._cond("Configured", "False", "InvalidConfig", str(exc))
+        planned = self.ctx.desired.value
+        if planned.refused:
+            self._cond("Configured", "False", planned.refused_reason or "InvalidConfig", planned.refused)
             return None
+        desired = planned.kube
         if desired is None:
             for ctype in CONDITIONS:
                 self.ctx.board.set_condition(
@@ -222,17 +208,6 @@ class RuntimeController:
     def _applied_key(rendered: Rendered, installed: Installed, facts: Facts) -> str:
         raw = f"{rendered.digest}\0{installed.sha256}\0{facts.nvidia_runtime}"
         return hashlib.sha256(raw.encode()).hexdigest()
-
-    def _nvidia_runtime(self) -> str:
-        """Box path of nvidia-container-runtime when the toolkit is installed, else ""."""
-        found = self.ctx.runner.which("nvidia-container-runtime")
-        toolkit = self.ctx.paths.under(NVIDIA_TOOLKIT)
-        if not found and toolkit.is_file():
-            found = str(toolkit)
-        if not found:
-            return ""
-        root = str(self.ctx.paths.root).rstrip("/")
-        return found[len(root) :] if root and found.startswith(root + "/") else found
 
     # --- observation ----------------------------------------------------------------------
 
@@ -331,6 +306,7 @@ class RuntimeController:
                 role=desired.role,
                 server_url=desired.server_url or ("https://127.0.0.1:6443" if desired.role == "server" else ""),
                 node_name=facts.node_name if facts else desired.node_name,
+                node_name_source=desired.node_name_source,
                 unit=unit,
                 active_state=state.active if state else "",
                 sub_state=state.sub if state else "",
@@ -339,6 +315,7 @@ class RuntimeController:
                 ready_reason=ready_reason,
                 gpu_runtime=facts.nvidia_runtime if facts else "",
                 gpu_configured=gpu_configured,
+                gpu_reason=desired.gpu.reason,
                 install_source=installed.source if installed else "",
                 binary_sha256=installed.sha256 if installed else "",
             ),

@@ -20,6 +20,7 @@ class KubeStatus(BaseModel):
     role: str = ""
     server_url: str = ""
     node_name: str = ""
+    node_name_source: str = ""
     unit: str = ""
     active_state: str = ""
     sub_state: str = ""
@@ -28,5 +29,6 @@ class KubeStatus(BaseModel):
     ready_reason: str = ""
     gpu_runtime: str = ""
     gpu_configured: bool = False
+    gpu_reason: str = ""
     install_source: str = ""
     binary_sha256: str = ""

@@ -21,8 +21,8 @@ class AirgapInstaller:
         self._added: list[Path] = []
 
     def _target(self) -> Path:
-        a = self.ctx.assignment.value
-        dist = a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
+        kube = self.ctx.desired.value.kube
+        dist = kube.distribution if kube is not None else ""
         if dist not in LAYOUTS:
             raise UpgradeRefused("this box runs no k3s or k0s; air-gap images have nowhere to go")
         return self.ctx.paths.under(LAYOUTS[dist].images)

@@ -33,7 +33,6 @@ from agent.errors import (
     UpgradeRefused,
 )
 from agent.fsio import atomic_symlink, copy_atomic
-from agent.nodename import node_name
 from agent.paths import Paths
 from agent.runtime.layout import LAYOUTS
 from agent.runtime.render import k0s_unit_name, k3s_unit_name
@@ -83,20 +82,22 @@ class KubeInstaller:
         self._placed = False
 
     # -- facts ------------------------------------------------------------------------
+    # every fact about the node comes from the planner (ctx.desired), as the runtime's do
     def distribution(self) -> str:
-        a = self.ctx.assignment.value
-        return a.distribution if a is not None else self.ctx.config.value.kubernetes.distribution
+        kube = self.ctx.desired.value.kube
+        return kube.distribution if kube is not None else ""
 
     def role(self) -> str:
-        a = self.ctx.assignment.value
-        return a.role if a is not None else self.ctx.config.value.kubernetes.role
+        kube = self.ctx.desired.value.kube
+        return kube.role if kube is not None else ""
 
     def unit(self) -> str:
         return k3s_unit_name(self.role()) if self.kind == "k3s" else k0s_unit_name(self.role())
 
     def node_name(self) -> str:
-        """This box's node, named as the runtime named it (agent.nodename); ConfigError when invalid."""
-        return node_name(self.ctx.paths, self.ctx.config.value.agent.node_name)
+        """This box's node, named as the runtime named it (the planner decides it for both)."""
+        kube = self.ctx.desired.value.kube
+        return kube.node_name if kube is not None else ""
 
     async def binary_version(self, binary: Path) -> str:
         argv = [str(binary), "--version"] if self.kind == "k3s" else [str(binary), "version"]
@@ -225,4 +226,4 @@ class KubeInstaller:
             raise RuntimeInstallError(f"no copy of {self.kind} {self._previous} at {backup}")
         await self._swap(backup)
         self._placed = False
-        await self._wait_ready(self._previous, self.ctx.config.value.upgrade.health_deadline)
+        await self._wait_ready(self._previous, self.ctx.desired.value.upgrade.health_deadline)

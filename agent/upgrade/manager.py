@@ -234,7 +234,7 @@ class UpgradeManager:
 
     # -- the pipeline ---------------------------------------------------------------
     async def _pipeline(self, rec: UpgradeRecord, source: str, bundle_file: Path, scratch: Path) -> None:
-        cfg = self.ctx.config.value.upgrade
+        cfg = self.ctx.desired.value.upgrade
         await fetch(source, bundle_file, self.progress)
         rec.bytes_done, rec.bytes_total = self.progress.done, self.progress.total
         self.move(rec, "verifying")
@@ -291,11 +291,11 @@ class UpgradeManager:
         rec.previous_version = current
 
     async def _wait_for_gate(self, rec: UpgradeRecord) -> None:
-        cfg = self.ctx.config.value.upgrade
+        cfg = self.ctx.desired.value.upgrade
         lock = self._lock or UpdateLock(self.ctx.paths.under(cfg.update_lock))
         since = time.monotonic()
         while True:
-            window = Window.parse(self.ctx.config.value.upgrade.maintenance_window)
+            window = Window.parse(self.ctx.desired.value.upgrade.maintenance_window)
             why = deferral(window, lock, datetime.now(UTC))
             if why is not None and time.monotonic() - since > MAX_DEFER:
                 raise UpgradeRefused(f"deferred for more than {MAX_DEFER / 86400:g} days ({why[0]}); giving up")
@@ -309,9 +309,9 @@ class UpgradeManager:
                 rec.deferred, rec.recheck_s = why[0], why[1]
                 self._save()
                 self.publish()
-            # look again after the hint, or at once when the config (window, lock path) changes
+            # look again after the hint, or at once when the policy (window, lock path) changes
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ctx.config.wait_newer(self.ctx.config.version), why[1])
+                await asyncio.wait_for(self.ctx.desired.wait_newer(self.ctx.desired.version), why[1])
 
     def release_lock(self) -> None:
         if self._lock is not None:
@@ -319,7 +319,7 @@ class UpgradeManager:
             self._lock = None
 
     async def _switch_agent(self, rec: UpgradeRecord) -> None:
-        deadline = self.ctx.config.value.upgrade.health_deadline
+        deadline = self.ctx.desired.value.upgrade.health_deadline
         await asyncio.to_thread(self.slots.switch, rec.version, deadline_s=deadline, upgrade_id=rec.id)
         self.move(rec, "checking", f"restarting into {rec.version}; it must be healthy within {deadline:g}s")
         try:
@@ -334,13 +334,13 @@ class UpgradeManager:
         except AgentError as exc:
             await self._restore(rec, m, installer, exc)
             return
-        timeout = self.ctx.config.value.upgrade.health_deadline
+        timeout = self.ctx.desired.value.upgrade.health_deadline
         self.move(rec, "checking", f"waiting up to {timeout:g}s for the node to be Ready on {m.version}")
         await self.gate_kind(rec, m, installer)
 
     async def gate_kind(self, rec: UpgradeRecord, m: Manifest, installer: KindInstaller) -> None:
         try:
-            await installer.healthy(m, self.ctx.config.value.upgrade.health_deadline)
+            await installer.healthy(m, self.ctx.desired.value.upgrade.health_deadline)
         except AgentError as exc:
             await self._restore(rec, m, installer, exc)
             return

@@ -74,7 +74,7 @@ async def resume_agent(m: UpgradeManager) -> None:
     rec = m.active
     if rec is None or rec.kind != "agent" or rec.state != "checking" or m.busy():
         return
-    cfg = m.ctx.config.value.upgrade
+    cfg = m.ctx.desired.value.upgrade
     while not rec.final:
         doc = await asyncio.to_thread(m.slots.read)
         trial = m.slots.trial(doc)
@@ -85,7 +85,7 @@ async def resume_agent(m: UpgradeManager) -> None:
                 m.ctx.board,
                 m.ctx.paths.socket,
                 settle=min(10.0, cfg.health_deadline / 4),
-                require=FLEET_REACHABLE if enrolled and m.ctx.config.value.api.remote_listen else (),
+                require=FLEET_REACHABLE if enrolled and cfg.require_fleet else (),
             )
             if await asyncio.to_thread(m.slots.commit, rec.version):
                 m.move(rec, "committed", f"agent {rec.version} is healthy")

@@ -1,4 +1,5 @@
-"""The node name comes from agent.node_name or the box root's /etc/hostname, checked as RFC 1123."""
+"""The node name comes from agent.node_name or the box root's /etc/hostname, checked as RFC 1123:
+decided by the planner from the host facts it is handed (read from a real --root tree here)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.nodename import node_name
+from agent.errors import ConfigError, NodeNameError
+from agent.hostfacts import gather
+from agent.model.config import AgentConfig, AgentSection, KubernetesSection
 from agent.paths import Paths
+from agent.planner import plan
+from agent.sysexec import ProcessRunner
+
+
+def node_name(paths: Paths, configured: str = "") -> str:
+    config = AgentConfig(agent=AgentSection(node_name=configured), kubernetes=KubernetesSection(distribution="k3s"))
+    kube = plan(config, None, None, gather(paths, ProcessRunner(path="/nonexistent"))).kube
+    assert kube is not None
+    return kube.node_name
 
 
 def box(tmp_path: Path, hostname: str) -> Paths:
@@ -26,7 +37,7 @@ def test_the_configured_name_wins_over_the_hostname(tmp_path: Path) -> None:
 
 
 def test_a_hostname_kubernetes_refuses_is_an_error_naming_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(NodeNameError) as caught:
         node_name(box(tmp_path, "edge_7.example.com\n"))
     message = str(caught.value)
     assert str(tmp_path / "etc/hostname") in message

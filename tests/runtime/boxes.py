@@ -15,13 +15,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.context import AgentContext
 from agent.model.conditions import Condition
 from agent.model.config import AgentConfig, AgentSection, KubernetesSection
+from agent.model.inventory import Gpu, Inventory
 from agent.paths import Paths
+from agent.planning import PlannerController
 from agent.runtime.controller import RuntimeController
 from agent.state import StateStore
 from agent.status import StatusBoard
@@ -32,6 +35,19 @@ STANDINS = Path(__file__).resolve().parent.parent / "standins"
 BIN = STANDINS / "bin"
 DIST = STANDINS / "dist" / "kube-standin"
 AIRGAP = "/usr/lib/edge-agent/airgap"
+
+
+class PlannedRuntime(RuntimeController):
+    """The runtime controller with the planner's pass before each reconcile: in the daemon the
+    planner controller publishes ctx.desired on its own; here one test drives both in step."""
+
+    def __init__(self, ctx: AgentContext, **kwargs: Any) -> None:
+        super().__init__(ctx, **kwargs)
+        self.planner = PlannerController(ctx)
+
+    async def reconcile(self) -> None:
+        self.planner.plan_once()
+        await super().reconcile()
 
 
 def standin_binary(version: str | None = None, distribution: str = "k3s") -> bytes:
@@ -134,11 +150,22 @@ class Box:
         """Before the loop starts (Watch.set needs one running, so assign directly)."""
         self.ctx.config = Watch(self.config(node_name, **kube))
 
+    def add_nvidia_gpu(self) -> None:
+        """The inventory shows one NVIDIA compute GPU (what the planner needs to wire its runtime)."""
+        gpu = Gpu(kind="pci", name="NVIDIA A2", vendor_id="10de", device_id="25b6", driver="nvidia")
+        self.ctx.inventory.set(Inventory(scanned_at=datetime.now(UTC), gpus=(gpu,)))
+
+    def add_nvidia_toolkit(self) -> None:
+        exe = self.root / "usr/bin/nvidia-container-runtime"
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(0o755)
+
     def bundle(self, distribution: str, version: str | None = None) -> Path:
         return write_bundle(self.root, distribution, standin_binary(version, distribution))
 
     def controller(self) -> RuntimeController:
-        return RuntimeController(self.ctx, poll_interval=0.2)
+        return PlannedRuntime(self.ctx, poll_interval=0.2)
 
     def cond(self, ctype: str) -> Condition:
         c = self.ctx.board.condition(ctype)

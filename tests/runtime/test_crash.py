@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.planner import plan
+from agent.planner import plan_kube
 from agent.runtime.render import Facts, render
 
 from .boxes import Box
@@ -65,7 +65,7 @@ async def test_sigkill_at_each_step_converges(
     ctl = box.controller()
     await box.converge(ctl)
     assert not [p for p in box.root.rglob("*.tmp-*")], "a temp file survived"
-    desired = plan(box.ctx.config.value, None, {})
+    desired = plan_kube(box.ctx.config.value, None, {})
     assert desired is not None
     expected = render(desired, Facts("n1"))
     for f in expected.files:

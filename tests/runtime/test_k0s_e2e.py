@@ -53,10 +53,8 @@ async def test_config_change_stops_reinstalls_and_starts(make_box: Callable[...,
     box.bundle("k0s")
     box.set_config(distribution="k0s")
     await box.converge(box.controller())
-    exe = box.root / "usr/bin/nvidia-container-runtime"  # the GPU toolkit arrives
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    exe.write_text("#!/bin/sh\nexit 0\n")
-    exe.chmod(0o755)
+    box.add_nvidia_gpu()  # a GPU and its toolkit arrive
+    box.add_nvidia_toolkit()
     n = len(box.calls())
     await box.converge(box.controller())
     done = [(c["prog"], c["argv"][0], "--force" in c["argv"]) for c in actions(box.calls()[n:])]  # type: ignore[index]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
+from agent.model.inventory import Inventory
+
 from .boxes import SHIM_PID, Box, alive, wait_gone
-
-
-def add_nvidia_toolkit(box: Box) -> None:
-    exe = box.root / "usr/bin/nvidia-container-runtime"
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    exe.write_text("#!/bin/sh\nexit 0\n")
-    exe.chmod(0o755)
 
 
 @pytest.mark.slow
@@ -24,7 +20,8 @@ async def test_k3s_restarts_once_when_the_nvidia_runtime_appears(make_box: Calla
     ctl = box.controller()
     await box.converge(ctl)
     assert box.section()["gpu_runtime"] == ""
-    add_nvidia_toolkit(box)
+    box.add_nvidia_gpu()
+    box.add_nvidia_toolkit()
     n = len(box.calls())
     await box.converge(ctl, until=lambda: box.section()["gpu_configured"])
     restarts = [c for c in box.calls()[n:] if c["prog"] == "systemctl" and c["argv"][0] == "restart"]
@@ -37,11 +34,31 @@ async def test_k3s_restarts_once_when_the_nvidia_runtime_appears(make_box: Calla
     assert not [c for c in box.calls()[n:] if c["argv"][0] == "restart"]
 
 
+async def test_a_toolkit_without_an_nvidia_gpu_gets_no_runtime_and_status_says_why(
+    make_box: Callable[..., Box],
+) -> None:
+    """The inventory decides: nvidia-container-runtime on PATH of a box with no NVIDIA GPU (a golden
+    image with the toolkit baked in) must not switch containerd's runtime."""
+    box = make_box("nogpu")
+    box.bundle("k0s")
+    box.add_nvidia_toolkit()
+    box.ctx.inventory.set(Inventory(scanned_at=datetime.now(UTC)))
+    box.set_config(distribution="k0s")
+    await box.converge(box.controller())
+    assert not (box.root / "etc/k0s/containerd.d/nvidia.toml").exists()
+    k = box.section()
+    assert (k["gpu_runtime"], k["gpu_configured"]) == ("", False)
+    assert (
+        k["gpu_reason"] == "no NVIDIA GPU in the inventory; /usr/bin/nvidia-container-runtime is installed but unused"
+    )
+
+
 @pytest.mark.slow
 async def test_k0s_gets_a_containerd_dropin_for_the_nvidia_runtime(make_box: Callable[..., Box]) -> None:
     box = make_box("gpu0")
     box.bundle("k0s")
-    add_nvidia_toolkit(box)
+    box.add_nvidia_gpu()
+    box.add_nvidia_toolkit()
     box.set_config(distribution="k0s")
     await box.converge(box.controller())
     dropin = (box.root / "etc/k0s/containerd.d/nvidia.toml").read_text()

@@ -8,7 +8,7 @@ from pydantic import SecretStr, ValidationError
 from agent.errors import ConfigError
 from agent.model.config import AgentConfig, KubernetesSection
 from agent.model.fleet import Assignment
-from agent.planner import config_problems, plan
+from agent.planner import config_problems, plan_kube
 
 NFD = {"feature.node.kubernetes.io/pci-0300_10de.present": "true", "nvidia.com/gpu.present": "true"}
 
@@ -18,11 +18,11 @@ def cfg(**kube: object) -> AgentConfig:
 
 
 def test_nothing_asked_means_no_kubernetes() -> None:
-    assert plan(AgentConfig(), None, NFD) is None
+    assert plan_kube(AgentConfig(), None, NFD) is None
 
 
 def test_config_server_with_hardware_and_config_labels() -> None:
-    d = plan(cfg(distribution="k3s", node_labels={"site": "lab", "nvidia.com/gpu.present": "false"}), None, NFD)
+    d = plan_kube(cfg(distribution="k3s", node_labels={"site": "lab", "nvidia.com/gpu.present": "false"}), None, NFD)
     assert d is not None
     assert (d.origin, d.distribution, d.role, d.single) == ("config", "k3s", "server", True)
     # config labels win over hardware labels; keys come out sorted
@@ -44,7 +44,7 @@ def test_fleet_assignment_wins_over_config() -> None:
         labels={"site": "fleet"},
         taints=["edge=true:NoSchedule"],
     )
-    d = plan(cfg(distribution="k3s", role="server", node_labels={"site": "lab"}), a, {})
+    d = plan_kube(cfg(distribution="k3s", role="server", node_labels={"site": "lab"}), a, {})
     assert d is not None
     assert (d.origin, d.cluster, d.distribution, d.role, d.version) == (
         "fleet",
@@ -64,7 +64,7 @@ def test_fleet_assignment_wins_over_config() -> None:
 )
 def test_reserved_label_refused_naming_the_key(label: str) -> None:
     with pytest.raises(ConfigError) as err:
-        plan(cfg(distribution="k3s", node_labels={label: "x"}), None, {})
+        plan_kube(cfg(distribution="k3s", node_labels={label: "x"}), None, {})
     assert f"kubernetes.node_labels.{label}" in str(err.value)
     assert "reserved" in str(err.value)
 
@@ -74,7 +74,7 @@ def test_reserved_label_refused_naming_the_key(label: str) -> None:
     ["node.kubernetes.io/instance-type", "feature.node.kubernetes.io/cpu-x", "kubernetes.io/arch", "example.com/a"],
 )
 def test_kubelet_allowed_labels_pass(label: str) -> None:
-    assert plan(cfg(distribution="k3s", node_labels={label: "x"}), None, {}) is not None
+    assert plan_kube(cfg(distribution="k3s", node_labels={label: "x"}), None, {}) is not None
 
 
 @pytest.mark.parametrize(
@@ -88,17 +88,17 @@ def test_kubelet_allowed_labels_pass(label: str) -> None:
 )
 def test_invalid_label_syntax(labels: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
-        plan(cfg(distribution="k0s", node_labels=labels), None, {})
+        plan_kube(cfg(distribution="k0s", node_labels=labels), None, {})
 
 
 def test_bad_hardware_label_names_its_source() -> None:
     with pytest.raises(ConfigError, match=r"hardware labels: kubernetes\.io/gpu"):
-        plan(cfg(distribution="k3s"), None, {"kubernetes.io/gpu": "x"})
+        plan_kube(cfg(distribution="k3s"), None, {"kubernetes.io/gpu": "x"})
 
 
 def test_bad_taint() -> None:
     with pytest.raises(ConfigError, match="invalid taint 'gpu=true'"):
-        plan(cfg(distribution="k3s", node_taints=["gpu=true"]), None, {})
+        plan_kube(cfg(distribution="k3s", node_taints=["gpu=true"]), None, {})
 
 
 def test_wiring_problems_are_all_listed() -> None:
@@ -118,15 +118,15 @@ def test_wiring_problems_are_all_listed() -> None:
 
 def test_agent_without_server() -> None:
     with pytest.raises(ConfigError, match="an agent needs the URL"):
-        plan(cfg(distribution="k3s", role="agent"), None, {})
+        plan_kube(cfg(distribution="k3s", role="agent"), None, {})
 
 
 def test_first_k3s_server_refuses_full_token() -> None:
     with pytest.raises(ConfigError, match="short token"):
-        plan(cfg(distribution="k3s", cluster_init=True, token="K10abc::server:s"), None, {})
+        plan_kube(cfg(distribution="k3s", cluster_init=True, token="K10abc::server:s"), None, {})
 
 
 def test_errors_never_show_the_token() -> None:
     with pytest.raises(ConfigError) as err:
-        plan(cfg(distribution="k3s", role="agent", token="sekrit-123"), None, {})  # no server: refused
+        plan_kube(cfg(distribution="k3s", role="agent", token="sekrit-123"), None, {})  # no server: refused
     assert "sekrit-123" not in str(err.value)

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.api.app import ApiInfo, build_app
 from agent.api.upgrades import UpgradeRoutes
 from agent.context import AgentContext
+from agent.hostfacts import gather
 from agent.model.config import AgentConfig
 from agent.paths import Paths
+from agent.planner import plan
 from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
@@ -60,7 +62,20 @@ def make_ctx(root: Path, key: Ed25519PrivateKey, calls: Path, **upgrade: Any) ->
     runner = ProcessRunner(
         path=f"{STANDINS}:{DEFAULT_PATH}", base_env={"LC_ALL": "C", "UPGRADE_STANDIN_LOG": str(calls)}
     )
-    return AgentContext(paths=paths, runner=runner, board=StatusBoard(), store=store, config=Watch(cfg))
+    ctx = AgentContext(paths=paths, runner=runner, board=StatusBoard(), store=store, config=Watch(cfg))
+    replan(ctx)
+    return ctx
+
+
+def replan(ctx: AgentContext) -> None:
+    """What the planner controller does in the daemon when the config moves: ctx.desired follows."""
+    desired = plan(ctx.config.value, ctx.inventory.value, ctx.assignment.value, gather(ctx.paths, ctx.runner))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # not in a loop yet (Watch.set wakes waiters, which needs one)
+        ctx.desired = Watch(desired)
+    else:
+        ctx.desired.set(desired)
 
 
 def make_box(tmp_path: Path, key: Ed25519PrivateKey, **upgrade: Any) -> Box:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.upgrade.manifest import host_architecture
 from tests.upgrade.craft import entry, manifest_doc, signed_bundle
-from tests.upgrade.fixtures import Box, app_for, make_box, snapshot, wait_state
+from tests.upgrade.fixtures import Box, app_for, make_box, replan, snapshot, wait_state
 
 Client = TestClient[Any, Any]
 PAYLOAD = hashlib.sha256(b"k3s").digest() * 4096
@@ -193,7 +193,7 @@ async def test_k3s_bundle_on_a_box_without_kubernetes_is_refused_before_staging(
     before = snapshot(box.root)
     rec = await (await client.post("/v1/upgrades", json={"source": str(_k3s_bundle(box, tmp_path))})).json()
     doc = await wait_state(client, rec["id"], {"failed"})
-    assert "this box runs none, not k3s" in doc["reason"]
+    assert "this box runs no Kubernetes, not k3s" in doc["reason"]
     assert {k: v for k, v in snapshot(box.root).items() if "bundles" not in k} == before
 
 
@@ -220,6 +220,7 @@ async def test_maintenance_window_and_update_lock_defer_the_switch_and_say_why(
             }
         )
     )
+    replan(box.ctx)
     images = b"image-tarball" * 100
     doc = manifest_doc([entry("k3s-airgap-images-amd64.tar", images)], kind="airgap-images", version="v1.33.2")
     bundle = signed_bundle(tmp_path / "img.tar", release_key, doc, [("k3s-airgap-images-amd64.tar", images)])
@@ -247,6 +248,7 @@ async def test_maintenance_window_and_update_lock_defer_the_switch_and_say_why(
             }
         )
     )
+    replan(box.ctx)
     for _ in range(200):
         got = await (await client.get(f"/v1/upgrades/{rec['id']}")).json()
         if "update lock" in got["deferred"]:
@@ -288,6 +290,7 @@ async def test_a_deferred_upgrade_can_be_cancelled_and_then_another_one_starts(
     box.ctx.config = type(box.ctx.config)(
         AgentConfig.model_validate({**box.ctx.config.value.model_dump(), "kubernetes": {"distribution": "k3s"}})
     )
+    replan(box.ctx)
     client: Client = await aiohttp_client(app_for(box.ctx))
     images = b"tarball" * 10
     doc = manifest_doc([entry("k3s-airgap-images-amd64.tar", images)], kind="airgap-images", version="v1.33.2")

@@ -19,7 +19,7 @@ from agent.api.upgrades import UpgradeRoutes
 from agent.upgrade import bundle_tool
 from agent.upgrade.installers import default_installers
 from agent.upgrade.manager import UpgradeManager
-from tests.upgrade.fixtures import make_box
+from tests.upgrade.fixtures import make_box, replan
 from tests.upgrade.wheels import agent_wheel
 
 # a workload holding the update lock as balena's would: flock on the file, as long as it runs
@@ -85,6 +85,7 @@ async def test_agentctl_status_names_why_the_switch_waits_and_when_it_looks_agai
         box.ctx.config.set(
             cfg.model_copy(update={"upgrade": cfg.upgrade.model_copy(update={"maintenance_window": ""})})
         )
+        replan(box.ctx)
         await until(lambda: "update lock" in rec.deferred, "the lock deferral")
 
         line = upgrade_line(await agentctl_status(box.paths.socket))

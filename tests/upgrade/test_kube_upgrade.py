@@ -20,7 +20,7 @@ from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
 from tests.runtime.boxes import Box, standin_binary
-from tests.upgrade.fixtures import installed_version, k3s_bundle, upgrade
+from tests.upgrade.fixtures import installed_version, k3s_bundle, replan, upgrade
 
 BROKEN_K3S = """#!/bin/sh
 if [ "$1" = "--version" ]; then echo "k3s version v1.35.0+k3s1 (deadbeef)"; echo "go version go1.24"; exit 0; fi
@@ -48,6 +48,7 @@ async def test_k3s_upgrade_commits_refuses_skew_and_rolls_back_a_broken_release(
         update={"upgrade": UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)}
     )
     box.ctx.config = Watch(cfg)
+    replan(box.ctx)
     manager = UpgradeManager(box.ctx, installers=default_installers(box.ctx))
 
     # two minors up: refused before anything changes
@@ -136,6 +137,7 @@ async def test_k0s_upgrade_stops_swaps_starts_and_commits(
         update={"upgrade": UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)}
     )
     box.ctx.config = Watch(cfg)
+    replan(box.ctx)
     src = tmp_path / "k0s-new"
     src.write_bytes(standin_binary("v1.37.0+k0s.0", "k0s"))
     src.chmod(0o755)
@@ -168,6 +170,7 @@ async def test_agents_are_never_newer_than_servers(tmp_path: Path, release_key: 
         upgrade_cfg = UpgradeSection(release_keys=[public_key_base64(release_key)], health_deadline=15)
         for b in (server, agent):
             b.ctx.config = Watch(b.ctx.config.value.model_copy(update={"upgrade": upgrade_cfg}))
+            replan(b.ctx)
         bundle = k3s_bundle(tmp_path, release_key, "v1.34.0+k3s1", standin_binary("v1.34.0+k3s1"))
 
         # the agent first: refused, its server still runs v1.33.1

@@ -17,7 +17,7 @@ from agent.upgrade.manager import UpgradeManager
 from agent.upgrade.signing import public_key_base64
 from agent.watch import Watch
 from tests.runtime.boxes import Box, standin_binary
-from tests.upgrade.fixtures import installed_version, k3s_bundle, upgrade
+from tests.upgrade.fixtures import installed_version, k3s_bundle, replan, upgrade
 
 FQDN = "Edge-7.Berlin.example.com"
 
@@ -47,6 +47,7 @@ async def test_k3s_upgrade_on_a_box_with_an_fqdn_hostname_commits(
     box.ctx.config = Watch(
         box.ctx.config.value.model_copy(update={"agent": AgentSection(node_name=""), "upgrade": upgrade_cfg})
     )
+    replan(box.ctx)
     await box.converge(box.controller())
     assert kubectl_nodes(box) == [FQDN.lower()]  # the whole name, lower-cased, as k3s itself would take it
     assert box.section()["node_name"] == FQDN.lower()
