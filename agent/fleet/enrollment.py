@@ -14,6 +14,10 @@ Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
 ``ReplicasTrusted`` (only once a replica of a ``fleet.url`` list showed a CA
 that does not match the pin). With several replicas every call fails over as
 agent.fleet.failover describes.
+
+Reads: ctx.config (``[fleet]``), ctx.inventory (registered facts), ctx.join_tokens, its own state
+section "fleet" and the identity files. Writes: the identity files, ctx.assignment, the "fleet" state
+and status sections, the conditions above.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ renewed certificate and a new CRL by reloading the same SSLContext, so the
 listener never drops; moves the listener when the config changes.
 Condition ``RemoteApiListening``. The listener itself (handshake deadline,
 connection cap, what is counted in ``/metrics``) is agent.fleet.listener.
+
+Reads: ctx.config (``api.remote_listen``), the identity files (certificate, key, CRL).
+Writes: the remote listener, condition ``RemoteApiListening``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Publishes the inventory on ``ctx.inventory`` (only when the hardware facts
 changed, so consumers are not woken by a mere rescan), a summary as the
 ``inventory`` status section, and ``InventoryReady`` once the first scan is in.
+
+Reads: sysfs/udev (through the scanner), ctx.config (``[inventory]``). Writes: ctx.inventory,
+the ``inventory`` status section, condition ``InventoryReady``.
 """
 
 from __future__ import annotations

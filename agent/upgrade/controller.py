@@ -5,6 +5,10 @@ At start it clears half-staged versions and stale downloads, marks upgrades the
 restart interrupted as failed, and settles an agent upgrade left in
 ``checking``: in the new version it waits for health and commits; in the old
 version (after a rollback) it records the launcher's reason.
+
+Reads: the upgrade manager's records and slots (its own state section "upgrade"), ctx.desired
+(the upgrade policy; the k3s/k0s installers read the node from it too), the board's conditions
+(health before a commit). Writes: the "upgrade" state and status sections, the A/B slots.
 """
 
 from __future__ import annotations
