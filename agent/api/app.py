@@ -23,10 +23,9 @@ from agent.api.http import CTX, Problem, dumps, etag_of, etag_response, problem
 from agent.api.metrics import MetricsSource, RequestMetrics, core_lines
 from agent.api.openapi import build_openapi
 from agent.context import AgentContext
+from agent.model.status import STATUS_SCHEMA
 
 log = logging.getLogger("agent.api")
-
-STATUS_SCHEMA = "edge-agent.status/v1"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -60,7 +60,11 @@ class RuntimeState(_State):
     """``runtime``: what the runtime controller applied, so a restart neither re-applies nor forgets."""
 
     step: Literal["", "activating", "applied"] = ""
-    pending: str = Field("", description="the configuration key being activated (step 'activating')")
+    pending: str = Field(
+        "",
+        description="the configuration key being activated (step 'activating'); left out when empty",
+        exclude_if=lambda v: v == "",
+    )
     applied: str = Field("", description="key of the applied configuration, labels and taints included")
     applied_core: str = Field("", description="key of the applied configuration without labels and taints")
     registered: bool = Field(False, description="the node object exists (labels/taints no longer need a restart)")

@@ -15,10 +15,11 @@ unknown fields, so the generated schema says exactly what a section holds.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.model.conditions import Condition
 from agent.model.health import HealthReport
 from agent.model.inventory import InventorySummary
 from agent.model.upgrade import LastRollback, TrialView, UpgradeDocument
@@ -103,3 +104,35 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "health": HealthReport,
     "upgrade": UpgradeStatus,
 }
+
+
+STATUS_SCHEMA: Final = "edge-agent.status/v1"
+
+
+class StatusSections(_Section):
+    """``sections``: each appears once its controller first published it."""
+
+    fleet: FleetStatus | None = None
+    kubernetes: KubeStatus | None = None
+    inventory: InventorySummary | None = None
+    health: HealthReport | None = None
+    upgrade: UpgradeStatus | None = None
+
+
+class AgentInfo(_Section):
+    version: str
+    pid: int
+    started_at: float = Field(description="wall time the daemon started (seconds since the epoch)")
+    uptime_seconds: int
+    config_digest: str = Field(description="digest of the merged config in use ('' before one loaded)")
+    config_sources: list[str] = Field(description="the config files merged, in order")
+
+
+class StatusDocument(_Section):
+    """``edge-agent.status/v1``: what ``GET /v1/status`` and ``agentctl status -o json`` print."""
+
+    schema_: Literal["edge-agent.status/v1"] = Field(STATUS_SCHEMA, alias="schema")
+    agent: AgentInfo
+    health: Literal["healthy", "degraded"]
+    conditions: list[Condition]
+    sections: StatusSections

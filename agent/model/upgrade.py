@@ -16,6 +16,7 @@ State = Literal["downloading", "verifying", "staged", "switching", "checking", "
 Code = Literal["", "already-current", "version-blocked"]
 FINAL: frozenset[str] = frozenset({"committed", "rolled-back", "failed"})
 SCHEMA: Final = "edge-agent.upgrade/v1"
+LIST_SCHEMA: Final = "edge-agent.upgrades/v1"
 ALREADY_CURRENT: Final = "already-current"
 
 
@@ -88,6 +89,16 @@ class UpgradeRecord(_Fields):
     def document(self) -> dict[str, Any]:
         """The JSON of :meth:`to_document` (what the API answers)."""
         return self.to_document().model_dump(mode="json", by_alias=True)
+
+
+class UpgradeList(BaseModel):
+    """``edge-agent.upgrades/v1``: what ``GET /v1/upgrades`` answers, newest first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal["edge-agent.upgrades/v1"] = Field(LIST_SCHEMA, alias="schema")
+    active: str | None = Field(description="id of the upgrade in progress")
+    items: list[UpgradeDocument]
 
 
 class TrialView(BaseModel):
