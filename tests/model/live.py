@@ -115,7 +115,7 @@ async def live_box(tmp_path: Path) -> AsyncIterator[LiveBox]:
         box.upgrade_id = doc["id"]
 
         def recorded() -> bool:
-            return box.get(f"/v1/upgrades/{box.upgrade_id}")["state"] == "failed"
+            return bool(box.get(f"/v1/upgrades/{box.upgrade_id}")["state"] == "failed")
 
         await _until(recorded, 30, "the upgrade to be recorded")
         await _until(lambda: "inventory" in box.get("/v1/status")["sections"], 30, "the inventory section")

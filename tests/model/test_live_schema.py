@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from .live import live_box
+
+
+def agentctl(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli.agentctl", "--root", str(root), *args],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
 
 DOC = "urn:edge-agent:openapi"
 
@@ -61,6 +71,9 @@ async def test_live_status_inventory_and_upgrades_match_the_openapi_document(tmp
         inventory = box.get("/v1/inventory")
         upgrades = box.get("/v1/upgrades")
         one = box.get(f"/v1/upgrades/{box.upgrade_id}")
+        ctl_json = json.loads(agentctl(box.root, "status", "-o", "json").stdout)
+        ctl_text = agentctl(box.root, "status").stdout
+        ctl_inventory = json.loads(agentctl(box.root, "inventory", "-o", "json").stdout)
 
     # every section is filled, so a section that strays from its model shows here
     assert sorted(status["sections"]) == ["fleet", "health", "inventory", "kubernetes", "upgrade"]
@@ -77,6 +90,13 @@ async def test_live_status_inventory_and_upgrades_match_the_openapi_document(tmp
     }
     for path, (pointer, doc) in checks.items():
         assert errors(validator(openapi, pointer), doc) == [], path
+
+    # agentctl reads the typed sections as before; -o json is the same versioned document
+    assert errors(validator(openapi, "/components/schemas/Status"), ctl_json) == []
+    assert ctl_json["schema"] == "edge-agent.status/v1" and sorted(ctl_json["sections"]) == sorted(status["sections"])
+    assert errors(validator(openapi, response_pointer("/v1/inventory")), ctl_inventory) == []
+    for name, section in status["sections"].items():
+        assert f"{name:<10} {section['summary']}" in ctl_text, name
 
     # the schemas are closed: no section, record or field may be open-ended
     for schema in ("Status", "Condition"):
