@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
-from agent.model.fleet import Assignment
 from agent.model.upgrade import UpgradeRecord
+from agent.model.wire import AssignmentWithToken
 
 
 class _State(BaseModel):
@@ -44,16 +44,7 @@ class FleetState(_State):
     """``fleet``: the assignment the registrar last gave this node id (kept across restarts and outages)."""
 
     node_id: str = ""
-    assignment: Assignment | None = None
-
-    @field_serializer("assignment")
-    def _with_token(self, value: Assignment | None) -> dict[str, Any] | None:
-        """The state file (0600) keeps the join token itself: a restart joins without the registrar."""
-        if value is None:
-            return None
-        doc = value.model_dump(mode="json")
-        doc["join_token"] = value.join_token.get_secret_value()
-        return doc
+    assignment: AssignmentWithToken | None = Field(None, description="with its join token (the file is 0600)")
 
 
 class RuntimeState(_State):

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.model.conditions import Condition
 from agent.model.health import HealthReport
 from agent.model.inventory import InventorySummary
-from agent.model.upgrade import LastRollback, TrialView, UpgradeDocument
+from agent.model.upgrade import LastRollback, UpgradeDocument
+from agent.upgrade.slots import Trial  # a stdlib dataclass: the launcher that keeps it imports no pydantic
 
 
 class _Section(BaseModel):
@@ -83,7 +84,7 @@ class UpgradeStatus(_Section):
     running: str = Field(description="the version slot this process runs ('unmanaged' outside the launcher)")
     current: str = Field(description="the version the launcher starts next ('factory': the image's)")
     installed: list[str] = Field(default_factory=list)
-    trial: TrialView | None = None
+    trial: Trial | None = Field(None, description="a candidate agent version on trial (launch.json)")
     blocked: list[str] = Field(default_factory=list, description="blocked agent versions")
     failures: dict[str, int] = Field(default_factory=dict, description="agent version -> failed trials")
     blocked_versions: dict[str, dict[str, int]] = Field(

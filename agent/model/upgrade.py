@@ -101,24 +101,6 @@ class UpgradeList(BaseModel):
     items: list[UpgradeDocument]
 
 
-class TrialView(BaseModel):
-    """A candidate agent version on trial (agent.upgrade.slots.Trial, as launch.json keeps it)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    previous: str | None = Field(None, description="null: the factory venv")
-    switched_at: float
-    deadline_s: float
-    max_starts: int
-    starts: int = 0
-    upgrade_id: str = ""
-    rolling_back: bool = False
-    reason: str = ""
-    boot_id: str = ""
-    boot_deadline: float | None = None
-
-
 class LastRollback(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -12,14 +12,25 @@ the reverse both work), and the registrar's limits (lengths, ports) are part of 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from agent.model.conditions import Condition
 from agent.model.fleet import Assignment
 
 SCHEMA = "edge-registrar.membership/v1"
+
+
+def _with_token(value: Assignment) -> dict[str, Any]:
+    doc = value.model_dump(mode="json")
+    doc["join_token"] = value.join_token.get_secret_value()
+    return doc
+
+
+# An assignment that serialises its join token as itself: on the wire (mTLS, to the node it is for)
+# and in the 0600 state file (a restart joins without the registrar). Everywhere else it stays masked.
+AssignmentWithToken = Annotated[Assignment, PlainSerializer(_with_token, return_type=dict[str, Any])]
 
 
 class _Wire(BaseModel):
@@ -74,18 +85,9 @@ class MembershipAnswer(_Wire):
     state: str = Field("", description="approved | pending (certified while approval policies judge it); "
                        "'' from older registrars")  # fmt: skip
     cluster: str = ""
-    assignment: Assignment | None = None
+    assignment: AssignmentWithToken | None = None
     waiting: str = Field("", description="why there is no assignment (yet)")
     crl_number: int = 0
-
-    @field_serializer("assignment")
-    def _with_token(self, value: Assignment | None) -> dict[str, Any] | None:
-        """On the wire (mTLS to the node it is for) the join token is sent as itself."""
-        if value is None:
-            return None
-        doc = value.model_dump(mode="json")
-        doc["join_token"] = value.join_token.get_secret_value()
-        return doc
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent.model.status import UpgradeStatus
-from agent.model.upgrade import LastRollback, TrialView
+from agent.model.upgrade import LastRollback
 from agent.upgrade import blocks
 from agent.upgrade.slots import FACTORY
 
@@ -57,7 +57,7 @@ def build(m: UpgradeManager) -> UpgradeStatus:
         running=running,
         current=m.slots.current() or FACTORY,
         installed=m.slots.installed(),
-        trial=TrialView(**trial.to_json()) if trial else None,
+        trial=trial,
         blocked=sorted(blocked_by_kind.get("agent", {})),
         failures={str(v): int(n) for v, n in doc["failures"].items()},
         blocked_versions=blocked_by_kind,

@@ -12,8 +12,7 @@ import socket
 import subprocess
 import sys
 import tarfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -46,8 +45,16 @@ def old(module: str, *argv: str) -> list[str]:
     return [sys.executable, "-m", module, *argv]
 
 
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture
-def old_registrar(previous: Path, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+async def old_registrar(previous: Path, tmp_path: Path) -> AsyncIterator[tuple[str, str, Path]]:
     state = tmp_path / "old-registrar"
 
     def cli(*args: str) -> str:
@@ -65,14 +72,8 @@ def old_registrar(previous: Path, tmp_path: Path) -> Iterator[tuple[str, str, Pa
         old("agent.registrar", "--state-dir", str(state), "serve", "--listen", f"127.0.0.1:{port}"),
         cwd=previous, stderr=log,
     )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, (tmp_path / "old-registrar.log").read_text()
-            time.sleep(0.05)
+    await wait_for(lambda: listening(port) or proc.poll() is not None, timeout=20, what="the old registrar")
+    assert proc.poll() is None, (tmp_path / "old-registrar.log").read_text()
     state.joinpath("token").write_text(cli("token", "create", "--uses", "2", "--site", "lab"))
     try:
         yield f"https://127.0.0.1:{port}", pin, state
