@@ -42,6 +42,7 @@ from agent.inventory import metrics as inventory_metrics
 from agent.inventory.controller import InventoryController
 from agent.logs import setup_logging
 from agent.model.config import AgentConfig
+from agent.model.state import ConfigState
 from agent.paths import Paths
 from agent.planning import PlannerController
 from agent.runtime import metrics as runtime_metrics
@@ -128,8 +129,8 @@ class Agent:
         return loaded.config
 
     def _last_good(self) -> tuple[AgentConfig, str]:
-        kept = self.store.get("config").get("last_good")
-        if isinstance(kept, dict):
+        kept = self.store.load_section("config", ConfigState).last_good
+        if kept is not None:
             try:
                 config = AgentConfig.model_validate(kept)
             except ValidationError:
@@ -145,10 +146,10 @@ class Agent:
 
     def _scrub_last_good(self) -> None:
         """State written by an older agent may hold the bootstrap token in last_good: drop it."""
-        kept = self.store.get("config").get("last_good")
-        if isinstance(kept, dict) and (clean := without_bootstrap_token(kept)) != kept:
+        kept = self.store.load_section("config", ConfigState).last_good
+        if kept is not None and (clean := without_bootstrap_token(kept)) != kept:
             try:
-                self.store.put("config", {"last_good": clean})
+                self.store.save_section("config", ConfigState(last_good=clean))
             except StateError as exc:
                 log.error("%s", exc)
 
@@ -168,7 +169,7 @@ class Agent:
         self.info.config_sources = loaded.sources
         self.board.set_condition("ConfigValid", "True", "Loaded", f"{len(loaded.sources)} file(s) merged")
         try:
-            self.store.put("config", {"last_good": without_bootstrap_token(loaded.merged)})
+            self.store.save_section("config", ConfigState(last_good=without_bootstrap_token(loaded.merged)))
         except StateError as exc:
             log.error("%s", exc)
 
@@ -204,6 +205,8 @@ class Agent:
         self._scrub_last_good()
         if self.store.problem:
             self.board.set_condition("StateValid", "False", "Corrupt", self.store.problem)
+        elif self.store.invalid:
+            self.board.set_condition("StateValid", "False", "InvalidSection", "; ".join(self.store.invalid.values()))
         else:
             self.board.set_condition("StateValid", "True", "Loaded", str(self.paths.state_file))
 

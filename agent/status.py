@@ -7,12 +7,12 @@ write it. Every change bumps ``generation``, which the API turns into an ETag.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
-
-from pydantic import BaseModel
+from typing import Any, Literal, overload
 
 from agent.model.conditions import Condition, ConditionStatus, utcnow
+from agent.model.health import HealthReport
+from agent.model.inventory import InventorySummary
+from agent.model.status import SECTIONS, FleetStatus, KubeStatus, Section, UpgradeStatus
 
 
 class StatusBoard:
@@ -53,8 +53,24 @@ class StatusBoard:
     def conditions(self) -> list[Condition]:
         return sorted(self._conditions.values(), key=lambda c: c.type)
 
-    def set_section(self, name: str, value: BaseModel | Mapping[str, Any] | None) -> None:
-        data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    @overload
+    def set_section(self, name: Literal["fleet"], value: FleetStatus) -> None: ...
+    @overload
+    def set_section(self, name: Literal["kubernetes"], value: KubeStatus) -> None: ...
+    @overload
+    def set_section(self, name: Literal["inventory"], value: InventorySummary) -> None: ...
+    @overload
+    def set_section(self, name: Literal["health"], value: HealthReport) -> None: ...
+    @overload
+    def set_section(self, name: Literal["upgrade"], value: UpgradeStatus) -> None: ...
+
+    def set_section(self, name: str, value: Section) -> None:
+        """Publish a status section: only the model agent.model.status.SECTIONS names for it."""
+        model = SECTIONS.get(name)
+        if model is None or type(value) is not model:
+            want = model.__name__ if model else f"one of {', '.join(sorted(SECTIONS))} as the name"
+            raise TypeError(f"status section {name!r}: expected {want}, got {type(value).__name__}")
+        data = value.model_dump(mode="json", by_alias=True)
         if self._sections.get(name) != data:
             self._sections[name] = data
             self._bump()

@@ -24,10 +24,9 @@ from agent.api.metrics import MetricsSource, RequestMetrics, core_lines
 from agent.api.openapi import build_openapi
 from agent.context import AgentContext
 from agent.errors import HttpProblem
+from agent.model.status import STATUS_SCHEMA
 
 log = logging.getLogger("agent.api")
-
-STATUS_SCHEMA = "edge-agent.status/v1"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

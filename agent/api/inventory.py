@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.api.http import CTX, json_etag, problem
-from agent.api.openapi import PROBLEM
+from agent.api.openapi import PROBLEM, model_schema
 from agent.context import AgentContext
 from agent.inventory.labels import node_labels
 from agent.model.inventory import Inventory
@@ -53,21 +53,8 @@ def add_routes(app: web.Application, ctx: AgentContext) -> None:
     app.router.add_get("/v1/inventory", get_inventory)
 
 
-def _inline(schema: Any, defs: dict[str, Any]) -> Any:
-    """Replace pydantic's ``#/$defs/X`` references by the definitions (the model has no cycles)."""
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
-    if isinstance(schema, list):
-        return [_inline(v, defs) for v in schema]
-    return schema
-
-
 def _inventory_schema() -> dict[str, Any]:
-    raw = Inventory.model_json_schema(mode="serialization")
-    inventory = _inline(raw, raw.get("$defs", {}))
+    inventory = model_schema(Inventory)
     return {
         "type": "object",
         "required": ["schema", "inventory", "labels"],

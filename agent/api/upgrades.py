@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.api.body import MAX_BODY, read_json, request_schema
 from agent.api.http import json_etag, problem
+from agent.api.openapi import model_schema
 from agent.context import AgentContext
 from agent.errors import BundleError, UpgradeBusy, UpgradeRefused
+from agent.model.upgrade import LIST_SCHEMA, UpgradeDocument, UpgradeList
 from agent.upgrade.manager import UpgradeManager
-from agent.upgrade.record import SCHEMA
 
 UPGRADES: web.AppKey[UpgradeManager] = web.AppKey("upgrades", UpgradeManager)
-LIST_SCHEMA = "edge-agent.upgrades/v1"
 
 
 class UpgradeRequest(BaseModel):
@@ -109,42 +109,7 @@ class UpgradeRoutes:
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
-UPGRADE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["schema", "id", "state", "reason", "source", "progress"],
-    "properties": {
-        "schema": {"const": SCHEMA},
-        "id": {"type": "string"},
-        "source": {"type": "string", "description": "URL without credentials/query, or local path"},
-        "force": {"type": "boolean"},
-        "state": {
-            "enum": [
-                "downloading",
-                "verifying",
-                "staged",
-                "switching",
-                "checking",
-                "committed",
-                "rolled-back",
-                "failed",
-            ]
-        },
-        "reason": {"type": "string", "description": "why it failed or rolled back; what it is doing"},
-        "code": {"enum": ["", "already-current"], "description": "machine-readable outcome beside the reason"},
-        "deferred": {"type": "string", "description": "why the switch waits (maintenance window, update lock)"},
-        "name": {"type": "string"},
-        "kind": {"enum": ["", "agent", "k3s", "k0s", "airgap-images"]},
-        "version": {"type": "string"},
-        "previous_version": {"type": "string"},
-        "progress": {
-            "type": "object",
-            "properties": {"bytes": {"type": "integer"}, "total": {"type": ["integer", "null"]}},
-        },
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
-        "history": {"type": "array", "items": {"type": "object"}},
-    },
-}
+UPGRADE_SCHEMA: dict[str, Any] = model_schema(UpgradeDocument)
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -185,17 +150,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "Recent upgrades, newest first",
             "parameters": [_IF_NONE_MATCH],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "schema": {"const": LIST_SCHEMA},
-                            "active": {"type": ["string", "null"]},
-                            "items": {"type": "array", "items": UPGRADE_SCHEMA},
-                        },
-                    },
-                    "upgrades",
-                ),
+                "200": _json(model_schema(UpgradeList), "upgrades"),
                 "304": {"description": "unchanged since the given ETag"},
             },
         },

@@ -51,7 +51,9 @@ from agent.fleet.seed import forget_bootstrap_token
 from agent.fleet.transport import AiohttpTransport, Transport
 from agent.fsio import atomic_write
 from agent.model.config import FleetSection
-from agent.model.fleet import Assignment
+from agent.model.state import FleetState
+from agent.model.status import FleetStatus
+from agent.model.wire import HeartbeatRequest, HeartbeatStatus, JoinTokensReport, RegisterRequest
 
 log = logging.getLogger("agent.fleet")
 
@@ -59,27 +61,25 @@ STATE_SECTION = "fleet"
 RECONNECT_CAP = 30.0
 
 
-def _replica_errors(section: dict[str, Any]) -> str:
+def _replica_errors(section: FleetStatus) -> str:
     """`` (host:port: why, ...)`` for the other registrar replicas whose last call failed."""
-    errors = section.get("registrar_errors") or {}
-    current = section.get("registrar")
-    failed = [f"{short_name(u)}: {e}" for u, e in errors.items() if u != current] if isinstance(errors, dict) else []
+    failed = [f"{short_name(u)}: {e}" for u, e in section.registrar_errors.items() if u != section.registrar]
     return f" ({', '.join(failed)})" if failed else ""
 
 
-def fleet_summary(section: dict[str, Any]) -> str:
+def fleet_summary(section: FleetStatus) -> str:
     """The one line agentctl status shows for the fleet: the registrar in use and why the others failed."""
-    if not section.get("enrolled"):
-        waiting = section.get("waiting") or section.get("last_error") or "not enrolled yet"
-        retry = section.get("next_attempt_in")
+    if not section.enrolled:
+        waiting = section.waiting or section.last_error or "not enrolled yet"
+        retry = section.next_attempt_in
         return f"not enrolled: {waiting}" + (f" (retry in {retry}s)" if retry else "")
-    via = f" via {section['registrar']}{_replica_errors(section)}" if section.get("registrar") else ""
-    line = f"enrolled{via}, cert until {str(section.get('cert_not_after', '?'))[:10]}"
-    if section.get("cluster"):
-        init = ", initialising" if section.get("cluster_init") else ""
-        line += f"; cluster {section['cluster']} ({section.get('distribution', '?')}) as {section.get('role')}{init}"
-    if section.get("last_error"):
-        line += f"; last error: {section['last_error']}"
+    via = f" via {section.registrar}{_replica_errors(section)}" if section.registrar else ""
+    line = f"enrolled{via}, cert until {(section.cert_not_after or '?')[:10]}"
+    if section.cluster:
+        init = ", initialising" if section.cluster_init else ""
+        line += f"; cluster {section.cluster} ({section.distribution or '?'}) as {section.role}{init}"
+    if section.last_error:
+        line += f"; last error: {section.last_error}"
     return line
 
 
@@ -105,7 +105,7 @@ class EnrollmentController:
         self._reported_tokens: tuple[str, str] | None = None
         self._sent_tokens: tuple[str, str] | None = None
         self._crl_number = -1
-        self._section: dict[str, Any] = {}
+        self._section = FleetStatus()
         self._token_forgotten = False
         self._replicas = Replicas(())
         self._boot_id = hardware.boot_id(ctx.paths)  # with hardware: which box sends this (duplicates)
@@ -137,7 +137,7 @@ class EnrollmentController:
             except (FleetError, ConfigError) as exc:
                 attempt += 1
                 # an enrolled box reconnects within a minute of the registrar coming back
-                cap = min(cfg.retry_max, RECONNECT_CAP) if self._section.get("enrolled") else cfg.retry_max
+                cap = min(cfg.retry_max, RECONNECT_CAP) if self._section.enrolled else cfg.retry_max
                 delay = backoff_delay(attempt, self.base_delay, cap)
                 self._failed(exc, delay, attempt)
             await self._sleep(delay, version)
@@ -167,7 +167,7 @@ class EnrollmentController:
             reason, info = "RegistrarError", False
         message = f"{exc} (attempt {attempt}, next in {delay:.1f}s)"
         log.warning("fleet: %s", message)
-        if self.ctx.board.condition("Enrolled") is None or self._section.get("enrolled") is not True:
+        if self.ctx.board.condition("Enrolled") is None or not self._section.enrolled:
             self._cond("Enrolled", "False", reason, message, info=info)
         else:
             self._cond("Enrolled", "True", reason, f"enrolled; registrar call failed: {message}", info=info)
@@ -187,18 +187,18 @@ class EnrollmentController:
             ca, cert = await self._enroll(cfg, pin, identity)
         elif datetime.now(UTC) >= ident.renew_at(cert):
             cert = await self._renew(pin, identity, ca)
-        elif self._section.get("cert_serial") != f"{cert.serial_number:x}":
+        elif self._section.cert_serial != f"{cert.serial_number:x}":
             self._mark_enrolled(identity, cert)  # enrolled before this start
         mtls = self._mtls(identity, ca)
         inventory_version = self.ctx.inventory.version
         registration = (f"{cert.serial_number:x}", inventory_version)
         if self._registered_for != registration:
-            doc = self._register_doc(identity)
-            answer = await self._replicas.call(lambda url: self._client(url, mtls).register(doc))
+            reg = self._register_doc(identity)
+            answer = await self._replicas.call(lambda url: self._client(url, mtls).register(reg))
             self._registered_for = registration
         else:
-            doc = self._heartbeat_doc()
-            answer = await self._replicas.call(lambda url: self._client(url, mtls).heartbeat(doc))
+            beat = self._heartbeat_doc()
+            answer = await self._replicas.call(lambda url: self._client(url, mtls).heartbeat(beat))
         await self._refresh_crl(mtls, identity, answer.crl_number)
         self._mark_enrolled(identity, cert)  # in touch again after an outage
         self._apply(identity, answer)
@@ -316,39 +316,43 @@ class EnrollmentController:
         self._crl_number = number
 
     # -- documents ----------------------------------------------------------------------------
-    def _register_doc(self, identity: ident.Identity) -> dict[str, Any]:
+    def _register_doc(self, identity: ident.Identity) -> RegisterRequest:
         cfg = self.ctx.config.value
         try:
             listen = split_listen(cfg.api.remote_listen)
         except ValueError:
             listen = None
         inventory = self.ctx.inventory.value
-        return {
-            "addresses": local_addresses(listen[0] if listen else ""),
-            "api_port": listen[1] if listen else 0,
-            "inventory": inventory.model_dump(mode="json") if inventory is not None else {},
-            "dmi_serial": identity.dmi_serial,
-            "site": cfg.fleet.site,
-            "labels": dict(cfg.fleet.labels),
-        }
+        return RegisterRequest(
+            addresses=local_addresses(listen[0] if listen else ""),
+            api_port=listen[1] if listen else 0,
+            inventory=inventory.model_dump(mode="json") if inventory is not None else {},
+            dmi_serial=identity.dmi_serial,
+            site=cfg.fleet.site,
+            labels=dict(cfg.fleet.labels),
+        )
 
-    def _heartbeat_doc(self) -> dict[str, Any]:
+    def _heartbeat_doc(self) -> HeartbeatRequest:
         board = self.ctx.board
-        doc: dict[str, Any] = {
-            "boot_id": self._boot_id,
-            "hardware": hardware.read(self.ctx.paths).key,
-            "status": {
-                "health": "degraded" if board.degraded() else "healthy",
-                "conditions": [c.model_dump(mode="json") for c in board.conditions()],
-                "sections": board.sections(),
-            },
-        }
+        status = HeartbeatStatus(
+            health="degraded" if board.degraded() else "healthy",
+            conditions=board.conditions(),
+            sections=board.sections(),
+        )
+        doc = HeartbeatRequest(
+            boot_id=self._boot_id, hardware=hardware.read(self.ctx.paths).key, status=status.model_dump(mode="json")
+        )
         tokens = self.ctx.join_tokens.value
         assignment = self.ctx.assignment.value
         if tokens is not None and assignment is not None and assignment.role == "server":
             pair = (tokens.server.get_secret_value(), tokens.agent.get_secret_value())
             if pair != self._reported_tokens:
-                doc["join_tokens"] = {"server": pair[0], "agent": pair[1]}
+                doc = HeartbeatRequest(
+                    boot_id=doc.boot_id,
+                    hardware=doc.hardware,
+                    status=doc.status,
+                    join_tokens=JoinTokensReport(server=pair[0], agent=pair[1]),
+                )
                 self._sent_tokens = pair
         return doc
 
@@ -368,29 +372,25 @@ class EnrollmentController:
         self._cond("Assigned", "True", "Assigned", f"cluster {a.cluster} ({a.distribution}) as {a.role}{init}")
         self._publish(waiting="", cluster=a.cluster, role=a.role, cluster_init=a.cluster_init,
                       server_url=a.server_url, distribution=a.distribution)  # fmt: skip
-        stored = a.model_dump(mode="json")
-        stored["join_token"] = a.join_token.get_secret_value()
-        self.ctx.store.put(STATE_SECTION, {"node_id": identity.node_id, "assignment": stored})
+        self.ctx.store.save_section(STATE_SECTION, FleetState(node_id=identity.node_id, assignment=a))
 
     def _restore(self, identity: ident.Identity) -> None:
         """The last assignment survives restarts and offline registrars (never another machine's)."""
-        saved = self.ctx.store.get(STATE_SECTION)
-        if saved.get("node_id") != identity.node_id or not saved.get("assignment"):
-            return
-        try:
-            a = Assignment.model_validate(saved["assignment"])
-        except ValueError:
+        saved = self.ctx.store.load_section(STATE_SECTION, FleetState)
+        a = saved.assignment
+        if saved.node_id != identity.node_id or a is None:
             return
         if self.ctx.assignment.value is None:
             self.ctx.assignment.set(a)
             self._cond("Assigned", "True", "Restored", f"cluster {a.cluster} as {a.role} (kept from before)")
 
     def _publish(self, **changes: Any) -> None:
-        self._section.update(changes)
+        doc = {**self._section.model_dump(), **changes}
         if self._replicas.urls:
-            self._section.update(self._replicas.status())
-        self._section["summary"] = fleet_summary(self._section)
-        self.ctx.board.set_section("fleet", dict(self._section))
+            doc.update(self._replicas.status())
+        section = FleetStatus.model_validate(doc)
+        self._section = section.model_copy(update={"summary": fleet_summary(section)})
+        self.ctx.board.set_section("fleet", self._section)
 
     def _cond(self, type_: str, status: Any, reason: str, message: str, *, info: bool = False) -> None:
         self.ctx.board.set_condition(type_, status, reason, message, severity="info" if info else "error")

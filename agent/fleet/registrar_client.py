@@ -1,27 +1,18 @@
-"""Membership calls over mTLS: register, heartbeat, CRL (see agent.registrar.membership for the wire)."""
+"""Membership calls over mTLS: register, heartbeat, CRL (the wire models: agent.model.wire)."""
 
 from __future__ import annotations
 
 import json
 import ssl
-from dataclasses import dataclass
-from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.errors import FleetError
 from agent.fleet.est_client import raise_for
 from agent.fleet.transport import Transport
-from agent.model.fleet import Assignment
+from agent.model.wire import HeartbeatRequest, MembershipAnswer, RegisterRequest
 
-
-@dataclass(frozen=True)
-class MembershipAnswer:
-    cluster: str
-    assignment: Assignment | None
-    waiting: str
-    crl_number: int
-    state: str = ""  # "approved" or "pending" (certified while approval policies judge it); "" from older registrars
+__all__ = ["MembershipAnswer", "RegistrarClient"]
 
 
 class RegistrarClient:
@@ -31,33 +22,26 @@ class RegistrarClient:
         self.mtls = mtls
         self.timeout = timeout
 
-    async def _post(self, path: str, doc: dict[str, Any]) -> MembershipAnswer:
+    async def _post(self, path: str, doc: BaseModel) -> MembershipAnswer:
         resp = await self.transport.request(
             "POST",
             f"{self.base}{path}",
             ssl_context=self.mtls,
             headers={"Content-Type": "application/json"},
-            body=json.dumps(doc).encode(),
+            # json.dumps of the fields set: the bytes the previous release sent (no "join_tokens": null)
+            body=json.dumps(doc.model_dump(mode="json", exclude_unset=True)).encode(),
             timeout=self.timeout,
         )
         raise_for(resp, path)
         try:
-            answer = json.loads(resp.body)
-            raw = answer.get("assignment")
-            return MembershipAnswer(
-                cluster=str(answer.get("cluster", "")),
-                assignment=Assignment.model_validate(raw) if raw else None,
-                waiting=str(answer.get("waiting", "")),
-                crl_number=int(answer.get("crl_number", 0)),
-                state=str(answer.get("state", "")),
-            )
-        except (ValueError, AttributeError, ValidationError) as exc:
+            return MembershipAnswer.model_validate_json(resp.body)
+        except ValidationError as exc:
             raise FleetError(f"{path}: the registrar's answer is not a membership document") from exc
 
-    async def register(self, doc: dict[str, Any]) -> MembershipAnswer:
+    async def register(self, doc: RegisterRequest) -> MembershipAnswer:
         return await self._post("/v1/fleet/register", doc)
 
-    async def heartbeat(self, doc: dict[str, Any]) -> MembershipAnswer:
+    async def heartbeat(self, doc: HeartbeatRequest) -> MembershipAnswer:
         return await self._post("/v1/fleet/heartbeat", doc)
 
     async def crl(self) -> bytes:

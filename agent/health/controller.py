@@ -69,7 +69,7 @@ class HealthController:
         """``[health] enabled = false``: earlier verdicts must not keep the agent degraded."""
         for ctype in sorted(self._published):
             self.ctx.board.set_condition(ctype, "True", "Disabled", "[health] enabled = false", severity="info")
-        self.ctx.board.set_section("health", {"summary": "off ([health] enabled = false)"})
+        self.ctx.board.set_section("health", HealthReport(summary="off ([health] enabled = false)"))
 
     async def poll(self, inv: Inventory) -> HealthReport:
         cfg = self.ctx.config.value.health

@@ -1,11 +1,12 @@
 """Membership API over mTLS (node certificates only): register, heartbeat, assignment; the public CRL.
 
-Wire documents (JSON, schema ``edge-registrar.membership/v1``):
-- ``POST /v1/fleet/register``  {addresses, api_port, inventory, dmi_serial, site, labels}
-- ``POST /v1/fleet/heartbeat`` {status, boot_id, hardware, join_tokens?: {server, agent}}; 409 while the
-  node is flagged DuplicateIdentity and this is not its first box (agent.registrar.duplicates)
+Wire documents (JSON, schema ``edge-registrar.membership/v1``; the models agents use too are in
+agent.model.wire):
+- ``POST /v1/fleet/register``  RegisterRequest {addresses, api_port, inventory, dmi_serial, site, labels}
+- ``POST /v1/fleet/heartbeat`` HeartbeatRequest {status, boot_id, hardware, join_tokens?: {server, agent}};
+  409 while the node is flagged DuplicateIdentity and this is not its first box (agent.registrar.duplicates)
 - ``GET  /v1/fleet/assignment``
-each answered with {node_id, state, cluster, assignment | null, waiting, crl_number}.
+each answered with a MembershipAnswer {node_id, state, cluster, assignment | null, waiting, crl_number}.
 ``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
 
 A pending node (certified only because approval policies exist) may call all three and is told it
@@ -20,9 +21,11 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.api.http import problem
+from agent.model.fleet import Assignment
+from agent.model.wire import HeartbeatRequest, MembershipAnswer, RegisterRequest
 from agent.registrar.assign import assignment_for, choose_role
 from agent.registrar.classes import class_from_json, placing
 from agent.registrar.duplicates import IdentityGuard, instance_of
@@ -32,34 +35,8 @@ from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
 
 log = logging.getLogger("edge-registrar.membership")
 
-SCHEMA = "edge-registrar.membership/v1"
 GUARD: web.AppKey[IdentityGuard] = web.AppKey("identity_guard", IdentityGuard)
 M = TypeVar("M", bound=BaseModel)
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class RegisterRequest(_Wire):
-    addresses: list[str] = Field(default_factory=list, max_length=64)
-    api_port: int = Field(7443, ge=0, le=65535)
-    inventory: dict[str, Any] = Field(default_factory=dict)
-    dmi_serial: str = Field("", max_length=128)
-    site: str = Field("", max_length=128)
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class JoinTokensWire(_Wire):
-    server: str = Field(min_length=1, max_length=4096)
-    agent: str = Field("", max_length=4096)
-
-
-class HeartbeatRequest(_Wire):
-    status: dict[str, Any] = Field(default_factory=dict)
-    boot_id: str = Field("", max_length=64)  # which box sends it (agent.registrar.duplicates)
-    hardware: str = Field("", max_length=64)
-    join_tokens: JoinTokensWire | None = None
 
 
 def agent_token(distribution: str, server: str, agent: str) -> str:
@@ -97,23 +74,23 @@ async def _body(request: web.Request, model: type[M]) -> M | web.Response:
 
 
 def _answer(reg: Registrar, node: Node) -> web.Response:
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "node_id": node.node_id,
-        "state": node.state,
-        "cluster": node.cluster,
-        "assignment": None,
-        "waiting": "",
-        "crl_number": reg.registry.crl_number(),
-    }
+    assignment: dict[str, Any] | None = None
     if node.state == "pending":
-        doc["waiting"] = f"node {node.node_id} awaits approval (no approval policy matches it; 'nodes approve')"
+        waiting = f"node {node.node_id} awaits approval (no approval policy matches it; 'nodes approve')"
     elif node.cluster:
         cluster = reg.cluster(node.cluster)
-        doc["assignment"], doc["waiting"] = assignment_for(cluster, reg.registry.cluster_members(cluster.name), node)
+        assignment, waiting = assignment_for(cluster, reg.registry.cluster_members(cluster.name), node)
     else:
-        doc["waiting"] = "not registered yet"
-    return web.json_response(doc)
+        waiting = "not registered yet"
+    answer = MembershipAnswer(
+        node_id=node.node_id,
+        state=node.state,
+        cluster=node.cluster,
+        assignment=Assignment.model_validate(assignment) if assignment is not None else None,
+        waiting=waiting,
+        crl_number=reg.registry.crl_number(),
+    )
+    return web.json_response(answer.to_json())
 
 
 async def register(request: web.Request) -> web.StreamResponse:

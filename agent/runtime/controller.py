@@ -21,6 +21,7 @@ from agent.errors import RuntimeInstallError, UpgradeRefused
 from agent.fsio import atomic_write, remove_stale_temps
 from agent.model.conditions import ConditionStatus
 from agent.model.desired import DesiredKube
+from agent.model.state import RuntimeState
 from agent.runtime.base import Activation, Runtime
 from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.installer import Installed, Installer
@@ -97,7 +98,7 @@ class RuntimeController:
         except (RuntimeInstallError, UpgradeRefused) as exc:
             reason = "UpgradeRefused" if isinstance(exc, UpgradeRefused) else "InstallFailed"
             self._cond("Installed", "False", reason, str(exc))
-            if not self.ctx.store.get(SECTION).get("unit"):  # else the old binary keeps running
+            if not self.ctx.store.load_section(SECTION, RuntimeState).unit:  # else the old binary keeps running
                 for ctype in ("Configured", "Running", "NodeReady"):
                     self._cond(ctype, "False", "NotInstalled", f"{desired.distribution} is not installed yet")
             self._publish(desired, None, None, None)
@@ -119,17 +120,17 @@ class RuntimeController:
         written = await self._write(rendered)
         unit_changed = any(p.startswith(SYSTEMD) for p in written)
         self._cond("Configured", "True", "Configured", f"{len(rendered.files)} files rendered for {rendered.unit}")
-        progress = self.ctx.store.get(SECTION)
+        progress = self.ctx.store.load_section(SECTION, RuntimeState)
         key = self._applied_key(rendered, installed, facts)
         # labels and taints count only until the node first registers (k3s and k0s ignore them after)
         bare = desired.model_copy(update={"node_labels": {}, "node_taints": ()})
         core = self._applied_key(rt.render(bare, facts), installed, facts)
-        registered = bool(progress.get("registered"))
+        registered = progress.registered
         put_back = [p for p in written if not (registered and p in REGISTRATION_ONLY)]
-        apply = progress.get("applied_core") != core or bool(put_back)
-        apply |= not registered and progress.get("applied") != key
+        apply = progress.applied_core != core or bool(put_back)
+        apply |= not registered and progress.applied != key
         if apply:
-            self.ctx.store.put(SECTION, {**progress, "step": "activating", "pending": key})
+            self.ctx.store.save_section(SECTION, progress.model_copy(update={"step": "activating", "pending": key}))
             log.info("applying %s configuration (%s)", desired.distribution, rendered.unit)
         activation = await rt.activate(desired, rendered, apply=apply, unit_changed=unit_changed)
         if activation.outcome != "unchanged":
@@ -141,18 +142,18 @@ class RuntimeController:
                 mask(activation.detail, [*token_forms(desired), *rendered.secrets]),
             )
         if apply:
-            self.ctx.store.put(
+            self.ctx.store.save_section(
                 SECTION,
-                {
-                    "applied": key,
-                    "applied_core": core,
-                    "registered": registered,
-                    "step": "applied",
-                    "distribution": desired.distribution,
-                    "unit": rendered.unit,
-                    "binary_sha256": installed.sha256,
-                    "version": installed.version,
-                },
+                RuntimeState(
+                    applied=key,
+                    applied_core=core,
+                    registered=registered,
+                    step="applied",
+                    distribution=desired.distribution,
+                    unit=rendered.unit,
+                    binary_sha256=installed.sha256,
+                    version=installed.version,
+                ),
             )
         await self._observe(desired, rt, rendered, installed, facts, activation)
 
@@ -176,12 +177,11 @@ class RuntimeController:
 
     async def _retire_other(self, desired: DesiredKube) -> None:
         """Switching distribution: stop and uninstall the old one by its own rules first."""
-        progress = self.ctx.store.get(SECTION)
-        old = progress.get("distribution")
+        old = self.ctx.store.load_section(SECTION, RuntimeState).distribution
         if old and old != desired.distribution and old in self.runtimes:
             log.info("switching from %s to %s: uninstalling %s", old, desired.distribution, old)
             await self.runtimes[old].uninstall()
-            self.ctx.store.put(SECTION, {})
+            self.ctx.store.save_section(SECTION, RuntimeState())
 
     async def _write(self, rendered: Rendered) -> list[str]:
         """Write every rendered file (no-op when unchanged); stop and drop the other role's unit.
@@ -264,9 +264,9 @@ class RuntimeController:
 
     def _mark_registered(self) -> None:
         """The node object exists: from now on label/taint changes need no restart."""
-        progress = self.ctx.store.get(SECTION)
-        if progress and not progress.get("registered"):
-            self.ctx.store.put(SECTION, {**progress, "registered": True})
+        progress = self.ctx.store.load_section(SECTION, RuntimeState)
+        if progress != RuntimeState() and not progress.registered:
+            self.ctx.store.save_section(SECTION, progress.model_copy(update={"registered": True}))
 
     def _late(self, desired: DesiredKube, ready: bool, message: str) -> str:
         """Past ready_timeout, say so: nothing sits "in progress" forever without saying why."""
@@ -328,13 +328,13 @@ class RuntimeController:
 
     async def stop(self) -> None:
         """Stop the runtime by its own rules (k3s-killall.sh / `k0s stop`)."""
-        dist = self.ctx.store.get(SECTION).get("distribution")
+        dist = self.ctx.store.load_section(SECTION, RuntimeState).distribution
         if dist in self.runtimes:
             await self.runtimes[dist].stop()
 
     async def uninstall(self) -> None:
         """Uninstall/reset by the distribution's rules; /etc/rancher/node is kept."""
-        dist = self.ctx.store.get(SECTION).get("distribution")
+        dist = self.ctx.store.load_section(SECTION, RuntimeState).distribution
         if dist in self.runtimes:
             await self.runtimes[dist].uninstall()
-        self.ctx.store.put(SECTION, {})
+        self.ctx.store.save_section(SECTION, RuntimeState())

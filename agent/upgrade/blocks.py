@@ -16,11 +16,12 @@ The box reports ``blocked_versions`` ({kind: {version: failures}}) in its
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from agent.errors import VersionBlocked
 from agent.upgrade.slots import BLOCK_AFTER_FAILURES
 
-BLOCKED = "version-blocked"  # UpgradeRecord.code of a request refused for a blocked version
+BLOCKED: Final = "version-blocked"  # UpgradeRecord.code of a request refused for a blocked version
 
 
 def check(kind: str, version: str, failures: int, *, force: bool) -> bool:

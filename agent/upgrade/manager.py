@@ -28,10 +28,12 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from agent.context import AgentContext
 from agent.errors import AgentError, AlreadyCurrent, BundleError, UpgradeBusy, UpgradeRefused, VersionBlocked
+from agent.model.state import UpgradeState
+from agent.model.status import UpgradeStatus
 from agent.upgrade import blocks, section
 from agent.upgrade.download import fetch, is_url
 from agent.upgrade.gate import UpdateLock, Window, deferral
@@ -97,13 +99,10 @@ class UpgradeManager:
 
     # -- records -----------------------------------------------------------------
     def _load(self) -> None:
-        doc = self.ctx.store.get("upgrade")
-        self.kind_failures = blocks.counts(doc.get("failures"))
-        for raw in doc.get("records", []):
-            with contextlib.suppress(ValueError, TypeError):
-                rec = UpgradeRecord.model_validate(raw)
-                self.records[rec.id] = rec
-        active = self.records.get(str(doc.get("active", "")))
+        saved = self.ctx.store.load_section("upgrade", UpgradeState)
+        self.kind_failures = blocks.counts(saved.failures)
+        self.records = {rec.id: rec for rec in saved.records}
+        active = self.records.get(saved.active or "")
         self.active = active if active is not None and not active.final else None
 
     def _save(self) -> None:
@@ -111,13 +110,13 @@ class UpgradeManager:
         self.records = {r.id: r for r in recent}
         if self.active is not None and self.active.id not in self.records:
             self.records[self.active.id] = self.active
-        self.ctx.store.put(
+        self.ctx.store.save_section(
             "upgrade",
-            {
-                "active": self.active.id if self.active else None,
-                "records": [r.model_dump(mode="json") for r in self.records.values()],
-                "failures": self.kind_failures,
-            },
+            UpgradeState(
+                active=self.active.id if self.active else None,
+                records=tuple(self.records.values()),
+                failures=self.kind_failures,
+            ),
         )
 
     def move(self, rec: UpgradeRecord, state: State, reason: str = "") -> None:
@@ -135,7 +134,7 @@ class UpgradeManager:
         return sorted(self.records.values(), key=lambda r: r.created_at, reverse=True)
 
     # -- status --------------------------------------------------------------------
-    def section(self) -> dict[str, Any]:
+    def section(self) -> UpgradeStatus:
         return section.build(self)
 
     def publish_progress(self) -> None:

@@ -8,8 +8,10 @@ window) and how often it looks again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.model.status import UpgradeStatus
+from agent.model.upgrade import LastRollback
 from agent.upgrade import blocks
 from agent.upgrade.slots import FACTORY
 
@@ -33,7 +35,7 @@ def waiting(rec: UpgradeRecord) -> str:
     return text
 
 
-def build(m: UpgradeManager) -> dict[str, Any]:
+def build(m: UpgradeManager) -> UpgradeStatus:
     doc = m.slots.read()
     last = next((r for r in m.list() if r.final), None)
     running = m.running_slot or "unmanaged"
@@ -48,16 +50,18 @@ def build(m: UpgradeManager) -> dict[str, Any]:
     blocked_by_kind = blocks.blocked_versions(doc["failures"], m.kind_failures)
     if blocked_by_kind:
         summary += f"; blocked: {blocks.describe(blocked_by_kind)}"
-    return {
-        "summary": summary,
-        "running": running,
-        "current": m.slots.current() or FACTORY,
-        "installed": m.slots.installed(),
-        "trial": doc["trial"],
-        "blocked": sorted(blocked_by_kind.get("agent", {})),
-        "failures": doc["failures"],
-        "blocked_versions": blocked_by_kind,
-        "last_rollback": doc["last_rollback"],
-        "active": m.active.document() if m.active else None,
-        "last": last.document() if last else None,
-    }
+    trial = m.slots.trial(doc)  # launch.json as agent.upgrade.slots reads it (a malformed entry: none)
+    rollback = doc["last_rollback"]
+    return UpgradeStatus(
+        summary=summary,
+        running=running,
+        current=m.slots.current() or FACTORY,
+        installed=m.slots.installed(),
+        trial=trial,
+        blocked=sorted(blocked_by_kind.get("agent", {})),
+        failures={str(v): int(n) for v, n in doc["failures"].items()},
+        blocked_versions=blocked_by_kind,
+        last_rollback=LastRollback.model_validate(rollback) if isinstance(rollback, dict) else None,
+        active=m.active.to_document() if m.active else None,
+        last=last.to_document() if last else None,
+    )

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from agent.api.app import ApiInfo, build_app
 from agent.api.mtls import require_role
+from agent.model.inventory import InventorySummary
 from agent.registrar import views
 from agent.registrar.poll import poll_fleet
 
 from .harness import client_cert
 from .test_remote_api import start_box
+
+
+def two_gpus() -> InventorySummary:
+    return InventorySummary(
+        summary="2 GPUs", scanned_at=datetime.now(UTC), gpus=2, nvme_controllers=0, nvme_local_namespaces=0,
+        nvme_local_bytes=0, disks=0, nics_physical=1, fastest_nic_mbps=None, unreadable_fields=0, scans=1,
+        hotplug_events=0, last_scan_seconds=0.01, hotplug="udev",
+    )  # fmt: skip
 
 
 def agent_app(ctx):
@@ -26,7 +36,7 @@ async def test_poll_reaches_every_box_and_reports_the_unreachable(registrar, run
         start_box(registrar, tmp_path / "b2", run_controller, "b2" * 16, agent_app) as b2,
     ):
         b2.ctx.board.set_condition("NodeReady", "True", "Ready", "k3s node is Ready")
-        b2.ctx.board.set_section("inventory", {"gpus": 2, "summary": "2 GPUs"})
+        b2.ctx.board.set_section("inventory", two_gpus())
         b1.ctx.board.set_condition("NodeReady", "False", "NotReady", "kubelet not posting status")
         rows = await poll_fleet(registrar.reg.registry.list_nodes(), registrar.state_dir / "poller", timeout=3)
     by_id = {r.node_id: r for r in rows}

@@ -19,6 +19,7 @@ from agent.api.app import OPENAPI, ApiInfo, build_app
 from agent.api.http import CTX
 from agent.cli.inventory_view import render_inventory
 from agent.context import AgentContext
+from agent.inventory.controller import summarize
 from agent.inventory.metrics import metrics
 from agent.model.config import AgentConfig
 from agent.model.inventory import Gpu, Inventory, Nic, NvidiaDetails, NvmeController, NvmeNamespace, PciDevice
@@ -120,7 +121,9 @@ async def test_metrics_lines(tmp_path: Path, aiohttp_client: Any) -> None:
     ctx = make_ctx(tmp_path)
     client: TestClient = await aiohttp_client(make_app(ctx))
     ctx.inventory.set(sample())
-    ctx.board.set_section("inventory", {"scans": 3, "hotplug_events": 7, "last_scan_seconds": 0.004})
+    ctx.board.set_section(
+        "inventory", summarize(sample(), scans=3, hotplug_events=7, last_scan_seconds=0.004, hotplug="udev")
+    )
     text = await (await client.get("/metrics")).text()
     assert 'edge_agent_inventory_devices{kind="gpu"} 1' in text
     assert 'edge_agent_inventory_devices{kind="nic_physical"} 1' in text
