@@ -27,6 +27,7 @@ from agent.network.match import in_cidr, link_matches, usable
 
 Role = Literal["server", "agent"]
 _VERSIONS: dict[str, tuple[int, ...]] = {"v4": (4,), "v6": (6,), "both": (4, 6)}
+_WORDS = {"v4": "IPv4", "v6": "IPv6", "both": "IPv4 and IPv6"}
 
 
 class _Found:
@@ -63,12 +64,12 @@ def _first(selectors: Sequence[NicSelector], key: str, family: AddressFamily, ni
             got = _addresses(sel, nic, fam)
             if got:
                 return _Found(nic.name, got, rule)
-            if got is None:
+            if got is None and nic.operstate != "down":  # a port with no link is not about to get one
                 waiting.append(nic.name)
         if waiting:
             return _Waiting(
                 "NoAddressYet",
-                f"{rule} chose {', '.join(waiting)}, which has no usable {fam} address yet"
+                f"{rule} chose {', '.join(waiting)} (link up), without a usable {_WORDS[fam]} address yet"
                 + (f" in {sel.cidr}" if sel.cidr else ""),
             )
     names = ", ".join(sorted(n.name for n in nics)) or "none"

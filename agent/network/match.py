@@ -11,14 +11,14 @@ from agent.model.network import NicSelector
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Interfaces the runtime or its CNI creates: choosing one would move the node onto its own overlay.
+# Interfaces the runtime, its CNI or a container engine creates (by the names they give them): choosing
+# one would move the node onto its own overlay, and they come and go with pods.
 _RUNTIME_NAMES = ("cni*", "flannel*", "kube-*", "cali*", "vxlan.calico", "tunl*", "cilium*", "lxc*", "veth*", "docker*")
-_RUNTIME_KINDS = frozenset({"veth", "tunnel", "loopback"})
 
 
 def eligible(nic: Nic) -> bool:
     """An interface that can carry the node's address: not a bond's member, not loopback, not CNI plumbing."""
-    if nic.bond_master is not None or nic.kind in _RUNTIME_KINDS:
+    if nic.bond_master is not None or nic.kind == "loopback":
         return False
     return not any(fnmatch.fnmatchcase(nic.name, pat) for pat in _RUNTIME_NAMES)
 
