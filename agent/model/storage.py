@@ -112,7 +112,8 @@ class StorageSection(_Frozen):
         return self
 
     def classes(self) -> tuple[DeviceClass, ...]:
-        return tuple(self.device_classes) or (DeviceClass(name="nvme", default=True),)
+        every = DeviceSelector(transport=["pcie", "tcp", "rdma", "fc", "loop"])  # storage.select already chose
+        return tuple(self.device_classes) or (DeviceClass(name="nvme", default=True, select=every),)
 
 
 Action = Literal["prepare", "skip"]
