@@ -3,8 +3,8 @@
 k3s (config.yaml keys, lists for repeatable flags): ``node-ip`` (one per family),
 ``node-external-ip``, ``flannel-iface``; servers also ``advertise-address`` and
 ``tls-san``. k0s: ``spec.api.address`` / ``spec.api.sans`` in k0s.yaml for
-controllers, and ``--kubelet-extra-args=--node-ip=<ips>`` at ``k0s install``
-for every node that runs a kubelet.
+controllers, and ``--node-ip=<ips>`` inside ``--kubelet-extra-args`` at
+``k0s install`` for every node that runs a kubelet.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def k0s_api_spec(plan: NetworkPlan | None) -> dict[str, str | list[str]]:
 
 
 def k0s_kubelet_args(plan: NetworkPlan | None) -> list[str]:
-    """Arguments for ``k0s install worker`` (and ``controller --enable-worker``)."""
+    """kubelet arguments for ``k0s install worker`` / ``controller --enable-worker``. k0s takes one
+    ``--kubelet-extra-args`` value: join these with the others (``--hostname-override=...``) by spaces."""
     if plan is None:
         return []
-    return [f"--kubelet-extra-args=--node-ip={','.join(plan.internal)}"]
+    return [f"--node-ip={','.join(plan.internal)}"]
