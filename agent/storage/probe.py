@@ -54,11 +54,9 @@ def _devnum(device: str) -> tuple[int, int]:
 
 
 def in_use(device: str, sys_root: Path = Path("/sys"), proc: Path = Path("/proc")) -> str:
-    """Why ``device`` is in use (partitions, holders, mounts, swap), or ''."""
-    try:
-        major, minor = _devnum(device)
-    except (OSError, ValueError) as exc:
-        return f"cannot stat {device}: {exc}"
+    """Why ``device`` is in use (partitions, holders, mounts, swap), or ''. Raises OSError/ValueError
+    when it is missing or not a block device (the namespace then shows as failed, with the reason)."""
+    major, minor = _devnum(device)
     block = sys_root / "dev" / "block" / f"{major}:{minor}"
     name = os.path.basename(os.path.realpath(block))
     parts = sorted(p.name for p in block.iterdir() if (p / "partition").exists()) if block.is_dir() else []

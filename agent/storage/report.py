@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
+from agent.api.exposition import gauge
 from agent.model.storage import NamespaceDecision, NamespaceStatus, StorageStatus
 from agent.paths import Paths
 from agent.storage.probe import physical_volume
@@ -54,18 +55,18 @@ def fs_status(paths: Paths, d: NamespaceDecision, how: str, proc: Path = Path("/
     )
 
 
-def metrics_lines(status: StorageStatus) -> Iterable[str]:
-    """Prometheus text for /metrics (the lead mounts it beside the others)."""
-    yield "# HELP edge_agent_storage_namespace_state 1 for the namespace's current state."
-    yield "# TYPE edge_agent_storage_namespace_state gauge"
+def metrics_lines(status: StorageStatus) -> Iterator[str]:
+    """Prometheus text for /metrics (the lead mounts it beside the others), via the one writer."""
+    state = gauge("edge_agent_storage_namespace_state", "1 for the state the namespace is in (prepared/skipped/failed)")
+    capacity = gauge("edge_agent_storage_namespace_capacity_bytes", "size of the prepared PV or filesystem")
+    free = gauge("edge_agent_storage_namespace_free_bytes", "space not yet used by volumes")
     for ns in status.namespaces:
-        for state in ("prepared", "skipped", "failed"):
-            labels = f'device="{ns.device}",serial="{ns.serial}",nsid="{ns.nsid}",state="{state}"'
-            yield f"edge_agent_storage_namespace_state{{{labels}}} {int(ns.state == state)}"
-    for metric, attr in (("capacity_bytes", "capacity_bytes"), ("free_bytes", "free_bytes")):
-        yield f"# TYPE edge_agent_storage_namespace_{metric} gauge"
-        for ns in status.namespaces:
-            value = getattr(ns, attr)
-            if value is not None:
-                labels = f'device="{ns.device}",serial="{ns.serial}",nsid="{ns.nsid}"'
-                yield f"edge_agent_storage_namespace_{metric}{{{labels}}} {value}"
+        ident = {"device": ns.device, "serial": ns.serial, "nsid": ns.nsid}
+        for name in ("prepared", "skipped", "failed"):
+            state.add(ns.state == name, {**ident, "state": name})
+        if ns.capacity_bytes is not None:
+            capacity.add(ns.capacity_bytes, ident)
+        if ns.free_bytes is not None:
+            free.add(ns.free_bytes, ident)
+    for family in (state, capacity, free):
+        yield from family.lines()

@@ -99,3 +99,16 @@ def test_a_foreign_volume_group_of_the_same_name_is_never_extended(
     status = asyncio.run(StorageReconciler(Paths(box), runner).reconcile(lvm_plan(decision(mine, "SM", vg=vg))))
     assert status.namespaces[0].state == "failed" and "without the edge-agent tag" in status.namespaces[0].reason
     assert digest(mine) == before
+
+
+def test_a_device_that_is_gone_or_not_a_block_device_fails_with_the_reason(
+    bed: LoopBed, box: Path, runner: ProcessRunner
+) -> None:
+    plain = box / "plain.img"
+    plain.write_bytes(b"\0" * 4096)
+    plan = lvm_plan(decision("/dev/edge-agent-test-missing", "SG", vg=bed.vg("g")), decision(str(plain), "SP", vg="x"))
+    status = asyncio.run(StorageReconciler(Paths(box), runner).reconcile(plan))
+    gone, regular = status.namespaces
+    assert gone.state == "failed" and "No such file" in gone.reason
+    assert regular.state == "failed" and "not a block device" in regular.reason
+    assert plain.read_bytes() == b"\0" * 4096
