@@ -74,6 +74,12 @@ class NodeLabeler:
     def _remember(self, keys: frozenset[str]) -> None:
         atomic_write_json(self.memory, {"schema": 1, "node": self.node, "nfd_labels_set": sorted(keys)})
 
+    def adopt(self, registration_labels: Mapping[str, str]) -> None:
+        """The NFD-format labels the agent passed at first registration are its own too."""
+        nfd = {k for k in registration_labels if k.startswith(NFD)}
+        if nfd - self.remembered():
+            self._remember(self.remembered() | nfd)
+
     async def current(self) -> dict[str, str]:
         out = await self.runner.run([*self.kubectl, "get", "node", self.node, "-o", "json"], timeout=self.timeout)
         return dict(json.loads(out.stdout).get("metadata", {}).get("labels") or {})

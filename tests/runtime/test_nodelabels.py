@@ -77,6 +77,23 @@ def test_a_hot_added_gpu_shows_and_a_removed_one_disappears_while_others_labels_
     assert asyncio.run(labeler(box).reconcile(NO_GPU)).removed
 
 
+def test_nfd_labels_given_at_registration_are_adopted_and_follow_the_hardware(
+    box: Box, services: list[Service]
+) -> None:
+    registration = {"edge-agent.io/gpu.count": "1", "feature.node.kubernetes.io/pci-10de.present": "true"}
+    argv = [exe(box, "k3s"), "server", "--node-name", "n1"]
+    for k, v in registration.items():
+        argv += ["--node-label", f"{k}={v}"]
+    s = Service(box, argv)
+    services.append(s)
+    assert s.ready()
+    lab = labeler(box)
+    lab.adopt(registration)
+    result = asyncio.run(lab.reconcile(NO_GPU))
+    assert result.ok and result.removed == ("feature.node.kubernetes.io/pci-10de.present",), result
+    assert "feature.node.kubernetes.io/pci-10de.present" not in labels(box)
+
+
 def test_an_nfd_label_someone_else_set_is_never_overwritten(box: Box, services: list[Service]) -> None:
     s = Service(box, [exe(box, "k3s"), "server", "--node-name", "n1"])
     services.append(s)

@@ -8,6 +8,7 @@ from typing import Any
 from agent.model.inventory import Inventory, NvmeController, NvmeNamespace, PciDevice
 from agent.model.storage import StorageSection
 from agent.storage.select import plan_storage, storage_problems
+from agent.storage.topolvm import lvmd_device_classes
 
 TB = 10**12
 
@@ -102,3 +103,19 @@ def test_problems_name_the_selector_and_the_empty_device_class() -> None:
     assert "device class 'intel'" in problems[0].message and "has no device" in problems[0].message
     nothing = storage_problems(section(select={"serial": "NOPE*"}), box(), "x.toml")
     assert [p.key for p in nothing] == ["storage.select"] and "selects no NVMe namespace" in nothing[0].message
+
+
+def test_topolvm_device_classes_list_the_used_classes_with_one_default() -> None:
+    classes = [
+        {"name": "samsung", "select": {"model": "SAMSUNG*"}},
+        {"name": "numa1", "volume_group": "vg-numa1", "select": {"numa_node": 1}, "default": True},
+        {"name": "intel", "select": {"model": "INTEL*"}},
+    ]
+    plan = plan_storage(section(device_classes=classes), box())
+    assert plan is not None
+    assert lvmd_device_classes(plan) == [
+        {"name": "samsung", "volume-group": "edge-samsung", "default": False, "spare-gb": 10},
+        {"name": "numa1", "volume-group": "vg-numa1", "default": True, "spare-gb": 10},
+    ]
+    fs = plan_storage(section(mode="filesystem"), box())
+    assert fs is not None and lvmd_device_classes(fs) == []
