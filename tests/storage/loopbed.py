@@ -67,11 +67,11 @@ class LoopBed:
     mounts: list[Path] = field(default_factory=list)
     tag: str = field(default_factory=lambda: f"t{os.getpid()}{secrets.token_hex(3)}")
 
-    def loop(self, size_mb: int = 64, partscan: bool = False) -> str:
+    def loop(self, size_mb: int = 64) -> str:
         img = self.tmp / f"disk{len(self.loops)}.img"
         with open(img, "wb") as f:
             f.truncate(size_mb << 20)
-        dev = sh("losetup", "--find", "--show", *(["--partscan"] if partscan else []), str(img)).strip()
+        dev = sh("losetup", "--find", "--show", str(img)).strip()
         self.loops.append(dev)
         return dev
 
