@@ -101,15 +101,16 @@ class StorageSection(_Frozen):
     )
     command_timeout: float = Field(120.0, gt=0, description="seconds one pvcreate/vgcreate/mkfs may take")
 
-    @model_validator(mode="after")
-    def _classes(self) -> StorageSection:
-        names = [c.name for c in self.device_classes]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"device_classes: duplicate name {', '.join(dup)}")
-        if sum(c.default for c in self.device_classes) > 1:
-            raise ValueError("device_classes: more than one has default = true")
-        return self
+    @field_validator("device_classes")
+    @classmethod
+    def _classes(cls, v: list[DeviceClass]) -> list[DeviceClass]:
+        for what, values in (("name", [c.name for c in v]), ("volume group", [c.vg for c in v])):
+            dup = sorted({n for n in values if values.count(n) > 1})
+            if dup:
+                raise ValueError(f"{what} {', '.join(dup)} used by more than one class")
+        if sum(c.default for c in v) > 1:
+            raise ValueError("more than one class has default = true")
+        return v
 
     def classes(self) -> tuple[DeviceClass, ...]:
         every = DeviceSelector(transport=["pcie", "tcp", "rdma", "fc", "loop"])  # storage.select already chose

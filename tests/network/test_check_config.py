@@ -31,5 +31,12 @@ def test_storage_keys_are_checked_and_the_defaults_print(tmp_path: Path) -> None
     assert r.returncode == 2 and "storage.mode" in r.stderr
     r = check_config(tmp_path, '[[storage.device_classes]]\nname = "Fast_1"\n')
     assert r.returncode == 2 and "storage.device_classes.0.name" in r.stderr and "DNS label" in r.stderr
+    two = '[[storage.device_classes]]\nname = "a"\nvolume_group = "vg0"\n[[storage.device_classes]]\nname = "b"\n'
+    r = check_config(tmp_path, two + 'volume_group = "vg0"\n')
+    assert (
+        r.returncode == 2
+        and "storage.device_classes:" in r.stderr
+        and "volume group vg0 used by more than one class" in r.stderr
+    )
     r = check_config(tmp_path, "[storage]\nenabled = true\n")
     assert r.returncode == 0 and "[storage]" in r.stdout and "pcie" in r.stdout
