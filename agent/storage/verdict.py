@@ -43,12 +43,13 @@ def classify(
     """``own_mount``: where our mount unit mounts this namespace (a mount there is ours, not a use)."""
     if probe.blank:
         return Verdict("blank", "no partition table, no signature, not mounted, no holders")
-    recorded = entry is not None and entry.device == decision.device
+    # the ledger is keyed by serial-nsid, not the device name (nvme0n1 and nvme1n1 may swap across boots);
+    # the UUID it holds was drawn at random for that one intent, so a match is ours
     if plan.mode == "lvm":
         pv = probe.pv
         if pv is not None and pv.vg == decision.volume_group and TAG in pv.vg_tags:
             return Verdict("ours", f"LVM PV of volume group {pv.vg} (tag {TAG})", pv.uuid)
-        if pv is not None and not pv.vg and recorded and entry and pv.uuid == entry.uuid and not probe.in_use:
+        if pv is not None and not pv.vg and entry is not None and pv.uuid == entry.uuid and not probe.in_use:
             return Verdict("resume", f"LVM PV {pv.uuid} made by edge-agent, not yet in a volume group", pv.uuid)
         return _foreign(probe)
     if len(probe.signatures) == 1 and probe.signatures[0].type == plan.filesystem:
@@ -56,6 +57,6 @@ def classify(
         mounted_elsewhere = probe.in_use and probe.in_use != f"mounted at {own_mount}"
         if sig.label == LABEL and not mounted_elsewhere:
             return Verdict("ours", f"{sig.type} labelled {LABEL} (uuid {sig.uuid})", sig.uuid)
-        if recorded and entry and sig.uuid == entry.uuid and not probe.in_use:
+        if entry is not None and sig.uuid == entry.uuid and not probe.in_use:
             return Verdict("resume", f"{sig.type} {sig.uuid} made by edge-agent, not yet labelled", sig.uuid)
     return _foreign(probe)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from agent.paths import Paths
+from agent.storage.ledger import Entry, Ledger, new_lvm_uuid
 from agent.storage.mountunit import unit_name
 from agent.storage.prepare import StorageReconciler
 from agent.sysexec import ProcessRunner
@@ -112,3 +113,18 @@ def test_a_device_that_is_gone_or_not_a_block_device_fails_with_the_reason(
     assert gone.state == "failed" and "No such file" in gone.reason
     assert regular.state == "failed" and "not a block device" in regular.reason
     assert plain.read_bytes() == b"\0" * 4096
+
+
+def test_an_unfinished_pv_is_finished_even_after_the_device_was_renamed(
+    bed: LoopBed, box: Path, runner: ProcessRunner
+) -> None:
+    """Killed between pvcreate and vgcreate, then a reboot swapped nvme0n1/nvme1n1: the UUID still says ours."""
+    vg, dev = bed.vg("renamed"), bed.loop()
+    pv_uuid = new_lvm_uuid()
+    Ledger(Paths(box).state_dir / "storage.json").record("SR-1", Entry("/dev/nvme7n1", "SR", 1, pv_uuid, vg))
+    sh("pvcreate", "--uuid", pv_uuid, "--norestorefile", dev)
+
+    status = asyncio.run(StorageReconciler(Paths(box), runner).reconcile(lvm_plan(decision(dev, "SR", vg=vg))))
+
+    assert status.namespaces[0].state == "prepared" and "not yet in a volume group" in status.namespaces[0].reason
+    assert vg_report(vg)["vg_tags"] == "edge-agent"
