@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the reconciler and everything it started, as systemd does to a unit's cgroup. It is stopped
+    first, so no program it is starting at that moment escapes the list."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGSTOP)
     try:
         family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -36,6 +41,7 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> None:
     for p in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
+    psutil.wait_procs(family, timeout=30)
     proc.wait(timeout=30)
 
 
