@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from agent.inventory.addresses import default_route_interfaces
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -132,3 +134,23 @@ def test_a_vlan_is_selected_by_kind_where_the_kernel_has_8021q(netns: str) -> No
     inside(netns, "addr", "add", "203.0.113.5/24", "dev", "data0.100")
     out = run_choice(netns, {"selectors": [{"kind": "vlan"}]})
     assert out["choice"]["interface"] == "data0.100"
+
+
+def test_default_routes_of_this_machine_match_ip_route() -> None:
+    """The /proc reader agrees with iproute2 on this machine's own routing tables."""
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 is not installed")
+    want: set[str] = set()
+    for family in ("-4", "-6"):
+        r = subprocess.run(["ip", "-j", family, "route", "show", "default"], capture_output=True, text=True)
+        routes = json.loads(r.stdout or "[]") if r.returncode == 0 else []
+        want |= {x["dev"] for x in routes if x.get("dev") and x.get("type", "unicast") == "unicast"}
+    assert default_route_interfaces() == want
+
+
+def test_an_ipv6_default_route_counts_too(netns: str) -> None:
+    build_box(netns)
+    inside(netns, "addr", "add", "fd00:99::5/64", "dev", "data1", "nodad")
+    inside(netns, "-6", "route", "add", "default", "via", "fd00:99::1", "dev", "data1")
+    nics = {n["name"]: n["default_route"] for n in run_choice(netns, {})["nics"]}
+    assert {name for name, default in nics.items() if default} == {"mgmt0", "data1"}
