@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from agent.model.network import NetworkOverride, NetworkPending, NetworkPlan, NetworkSection
 from agent.network.choose import choose
+from agent.network.condition import address_condition
 from agent.network.problems import network_problems
 from tests.network.nics import edge_box, nic
 
@@ -105,3 +106,18 @@ def test_network_problems_name_the_selector_that_matches_nothing_and_a_family_mi
     assert "matches no interface" in keys["network.selectors.1"] and "eno1" in keys["network.selectors.1"]
     assert "IPv6 but the family is v4" in keys["network.selectors.2.cidr"]
     assert all(pr.source == "/etc/edge-agent/agent.toml" for pr in problems)
+
+
+def test_the_condition_says_what_was_chosen_by_which_rule_or_why_it_waits() -> None:
+    ok = address_condition(plan(policy({"kind": "bond"})), NOW)
+    assert (ok.status, ok.reason) == (
+        "True",
+        "Chosen",
+    ) and ok.message == "198.51.100.7 on bond0, by network.selectors.0 (kind=bond)"
+    pending = choose(policy({"name": "enp9s*"}), edge_box(), "agent", NOW)
+    assert pending is not None
+    waiting = address_condition(pending, NOW)
+    assert (waiting.status, waiting.reason, waiting.severity) == ("False", "NodeAddressPending", "info")
+    late = address_condition(pending, NOW + timedelta(seconds=301))
+    assert late.severity == "error" and "overdue since 2026-12-02T06:05:00+00:00" in late.message
+    assert address_condition(None, NOW).reason == "RuntimeDefault"
