@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agent.api.exposition import gauge
+from agent.model.conditions import Condition
 from agent.model.storage import NamespaceDecision, NamespaceStatus, StorageStatus
 from agent.paths import Paths
 from agent.storage.probe import physical_volume
@@ -70,3 +71,22 @@ def metrics_lines(status: StorageStatus) -> Iterator[str]:
             free.add(ns.free_bytes, ident)
     for family in (state, capacity, free):
         yield from family.lines()
+
+
+def storage_condition(status: StorageStatus | None) -> Condition:
+    """``StoragePrepared``: False (an error) when a namespace failed; skipped ones are information."""
+    if status is None:
+        return Condition(
+            type="StoragePrepared", status="True", reason="Disabled", message="[storage] is off", severity="info"
+        )
+    counts = {s: sum(ns.state == s for ns in status.namespaces) for s in ("prepared", "skipped", "failed")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no namespaces"
+    failed = [f"{ns.device}: {ns.reason}" for ns in status.namespaces if ns.state == "failed"]
+    if failed:
+        return Condition(
+            type="StoragePrepared",
+            status="False",
+            reason="PreparationFailed",
+            message=f"{summary}; {'; '.join(failed)}",
+        )
+    return Condition(type="StoragePrepared", status="True", reason="Prepared", message=summary, severity="info")

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.model.storage import NamespaceStatus, StorageStatus
 from agent.storage.mountunit import k3s_storage_keys
-from agent.storage.report import metrics_lines
+from agent.storage.report import metrics_lines, storage_condition
 
 STATUS = StorageStatus(
     mode="lvm",
@@ -51,3 +51,17 @@ def test_local_path_points_at_the_first_prepared_volume() -> None:
     assert k3s_storage_keys([]) == {}
     keys = k3s_storage_keys(["/var/lib/edge-agent/volumes/S2-1", "/var/lib/edge-agent/volumes/S1-1"])
     assert keys == {"default-local-storage-path": "/var/lib/edge-agent/volumes/S1-1"}
+
+
+def test_the_condition_is_an_error_only_when_a_namespace_failed() -> None:
+    ok = storage_condition(STATUS)
+    assert (ok.status, ok.reason, ok.message) == ("True", "Prepared", "1 prepared, 1 skipped")
+    bad = StorageStatus(
+        mode="lvm",
+        namespaces=(
+            NamespaceStatus(device="/dev/nvme2n1", serial="S2", nsid=1, state="failed", reason="pvcreate exited 5"),
+        ),
+    )
+    cond = storage_condition(bad)
+    assert (cond.status, cond.severity) == ("False", "error") and "/dev/nvme2n1: pvcreate exited 5" in cond.message
+    assert storage_condition(None).reason == "Disabled"
