@@ -41,8 +41,9 @@ def host_addresses() -> dict[str, tuple[str, ...]]:
                 continue
             try:
                 ip = a.address.split("%", 1)[0]
-                net = ipaddress.ip_network(f"{ip}/{a.netmask}", strict=False) if a.netmask else None
-                cidrs.append(f"{ip}/{net.prefixlen}" if net else ip)
+                # a netmask as an address ("ffff:ffff:ffff:ffff::" too, which ip_network refuses for IPv6)
+                prefix = bin(int(ipaddress.ip_address(a.netmask))).count("1") if a.netmask else None
+                cidrs.append(f"{ipaddress.ip_address(ip)}/{prefix}" if prefix is not None else ip)
             except ValueError:
                 continue
         result[name] = tuple(cidrs)

@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from agent.model.network import NetworkSection
+from agent.model.storage import StorageSection
+
 _PIN = re.compile(r"sha256:[0-9a-fA-F]{64}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _WINDOW = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
@@ -201,4 +204,6 @@ class AgentConfig(Section):
     inventory: InventorySection = Field(default_factory=InventorySection)
     health: HealthSection = Field(default_factory=HealthSection)
     kubernetes: KubernetesSection = Field(default_factory=KubernetesSection)
+    network: NetworkSection = Field(default_factory=NetworkSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
     upgrade: UpgradeSection = Field(default_factory=UpgradeSection)

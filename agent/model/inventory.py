@@ -135,6 +135,7 @@ class Nic(Observed):
     sriov_num_vfs: int | None = None
     rdma_devices: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
+    default_route: bool = Field(False, description="holds a default route (IPv4 or IPv6)")
 
 
 class System(Observed):

@@ -1,0 +1,1 @@
+"""Node addresses from the hardware: the pure choice and its config checks."""

@@ -1,0 +1,1 @@
+"""Local NVMe prepared for CSI: selection (pure), the blank probe, the preparing reconciler, status."""
