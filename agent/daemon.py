@@ -50,6 +50,8 @@ from agent.runtime.controller import RuntimeController
 from agent.sdnotify import Notifier
 from agent.state import StateStore
 from agent.status import StatusBoard
+from agent.storage import report as storage_report
+from agent.storage.controller import StorageController
 from agent.sysexec import DEFAULT_PATH, ProcessRunner
 from agent.upgrade import metrics as upgrade_metrics
 from agent.upgrade.controller import UpgradeController
@@ -223,6 +225,7 @@ class Agent:
             InventoryController(ctx),
             EnrollmentController(ctx),
             RemoteApiController(ctx, api_runner, counters=remote),
+            StorageController(ctx),
             RuntimeController(ctx),
             UpgradeController(ctx, upgrades),
             HealthController(ctx),
@@ -236,6 +239,7 @@ class Agent:
             lambda: runtime_metrics.metrics(ctx),
             lambda: upgrade_metrics.metrics(upgrades),
             lambda: health_metrics.metrics(ctx.board),
+            lambda: storage_report.board_metrics(ctx.board),
         ]
 
     async def serve_socket(self, api_runner: web.AppRunner, group: str) -> None:

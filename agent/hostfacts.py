@@ -6,6 +6,8 @@ pass and handed to the pure planner as :class:`agent.model.desired.HostFacts`.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from agent.model.desired import HostFacts
 from agent.nodename import box_hostname
 from agent.paths import Paths
@@ -26,6 +28,8 @@ def nvidia_runtime(paths: Paths, runner: Runner) -> str:
     return found[len(root) :] if root and found.startswith(root + "/") else found
 
 
-def gather(paths: Paths, runner: Runner) -> HostFacts:
+def gather(paths: Paths, runner: Runner, since: datetime | None = None) -> HostFacts:
     hostname, source = box_hostname(paths)
-    return HostFacts(hostname=hostname, hostname_source=source, nvidia_runtime=nvidia_runtime(paths, runner))
+    return HostFacts(
+        hostname=hostname, hostname_source=source, nvidia_runtime=nvidia_runtime(paths, runner), since=since
+    )

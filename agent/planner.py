@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from agent.errors import ConfigError, ConfigProblem, NodeNameError
 from agent.inventory.labels import node_labels
@@ -21,11 +22,15 @@ from agent.model.config import AgentConfig, KubernetesSection
 from agent.model.desired import Desired, DesiredKube, GpuRuntime, HostFacts, InstallSource, UpgradePolicy
 from agent.model.fleet import Assignment
 from agent.model.inventory import Inventory
+from agent.model.network import NetworkChoice, NetworkPlan
+from agent.network.plan import plan_network
 from agent.nodename import node_name_problem
 from agent.runtime.labels import label_problems, taint_problems
+from agent.storage.select import plan_storage, storage_problems
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 NVIDIA = "10de"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # no start time known (check-config): deadlines are past
 CONFIG = "[kubernetes]"
 FLEET = "fleet assignment"
 HARDWARE = "hardware labels"
@@ -39,9 +44,24 @@ def plan(
     listing every problem, each naming where it came from."""
     hardware = node_labels(inventory) if inventory is not None else {}
     kube = plan_kube(config, assignment, hardware, facts)
+    network: NetworkChoice | None = None
+    storage = plan_storage(config.storage, inventory) if inventory is not None else None
+    problems = storage_problems(config.storage, inventory, "[storage]") if inventory is not None else []
     if kube is not None:
-        kube = kube.model_copy(update={"gpu": gpu_runtime(inventory, facts)})
-    return Desired(kube=kube, upgrade=upgrade_policy(config))
+        since = facts.since if facts is not None and facts.since is not None else EPOCH
+        network, more = plan_network(config, inventory, assignment, kube.role, since)
+        problems += more
+        paths = tuple(d.mountpoint for d in storage.namespaces if d.mountpoint) if storage is not None else ()
+        kube = kube.model_copy(
+            update={
+                "gpu": gpu_runtime(inventory, facts),
+                "network": network if isinstance(network, NetworkPlan) else None,
+                "local_storage_paths": paths if storage is not None and storage.mode == "filesystem" else (),
+            }
+        )
+    if problems:
+        raise ConfigError(problems)
+    return Desired(kube=kube, network=network, storage=storage, upgrade=upgrade_policy(config))
 
 
 def upgrade_policy(config: AgentConfig) -> UpgradePolicy:

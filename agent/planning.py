@@ -11,6 +11,7 @@ half a plan.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from agent.context import AgentContext
 from agent.errors import ConfigError, NodeNameError
@@ -28,11 +29,12 @@ class PlannerController:
     def __init__(self, ctx: AgentContext, *, facts_interval: float = 10.0) -> None:
         self.ctx = ctx
         self.facts_interval = facts_interval  # the hostname and the toolkit change without an event
+        self.since = datetime.now(UTC)  # waits the plan declares (a NIC's address) count from here
 
     def plan_once(self) -> Desired:
         """Plan from the current inputs and publish the result (a no-op when it is unchanged)."""
         ctx = self.ctx
-        facts = gather(ctx.paths, ctx.runner)
+        facts = gather(ctx.paths, ctx.runner, self.since)
         try:
             desired = plan(ctx.config.value, ctx.inventory.value, ctx.assignment.value, facts)
         except ConfigError as exc:

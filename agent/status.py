@@ -12,7 +12,8 @@ from typing import Any, Literal, overload
 from agent.model.conditions import Condition, ConditionStatus, utcnow
 from agent.model.health import HealthReport
 from agent.model.inventory import InventorySummary
-from agent.model.status import SECTIONS, FleetStatus, KubeStatus, Section, UpgradeStatus
+from agent.model.status import SECTIONS, FleetStatus, KubeStatus, NetworkStatus, Section, UpgradeStatus
+from agent.model.storage import StorageStatus
 
 
 class StatusBoard:
@@ -63,6 +64,10 @@ class StatusBoard:
     def set_section(self, name: Literal["health"], value: HealthReport) -> None: ...
     @overload
     def set_section(self, name: Literal["upgrade"], value: UpgradeStatus) -> None: ...
+    @overload
+    def set_section(self, name: Literal["network"], value: NetworkStatus) -> None: ...
+    @overload
+    def set_section(self, name: Literal["storage"], value: StorageStatus) -> None: ...
 
     def set_section(self, name: str, value: Section) -> None:
         """Publish a status section: only the model agent.model.status.SECTIONS names for it."""

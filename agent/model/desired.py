@@ -9,9 +9,13 @@ GPU runtime and "the fleet assignment wins" are decided here once.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from agent.model.network import NetworkChoice, NetworkPlan
+from agent.model.storage import StoragePlan
 
 Distribution = Literal["k3s", "k0s"]
 Role = Literal["server", "agent"]
@@ -64,6 +68,8 @@ class DesiredKube(BaseModel):
     start_timeout: float = 60.0
     ready_timeout: float = 600.0
     gpu: GpuRuntime = Field(default_factory=GpuRuntime)
+    network: NetworkPlan | None = Field(None, description="the chosen addresses; None: k3s/k0s pick (default route)")
+    local_storage_paths: tuple[str, ...] = Field((), description="filesystem-mode volumes for local-path")
 
     @property
     def joins(self) -> bool:
@@ -97,6 +103,7 @@ class HostFacts(BaseModel):
     hostname: str = ""
     hostname_source: str = ""
     nvidia_runtime: str = Field("", description="box path of nvidia-container-runtime when installed, else empty")
+    since: datetime | None = Field(None, description="when this agent started waiting: deadlines count from here")
 
 
 class Desired(BaseModel):
@@ -107,6 +114,8 @@ class Desired(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kube: DesiredKube | None = None
+    network: NetworkChoice | None = Field(None, description="the address choice, or why it waits")
+    storage: StoragePlan | None = Field(None, description="local NVMe for CSI; None: [storage] is off")
     upgrade: UpgradePolicy = Field(default_factory=UpgradePolicy)
     refused: str = ""
     refused_reason: Literal["", "InvalidConfig", "InvalidNodeName"] = ""

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from agent.model.network import NetworkOverride
+
 
 class Assignment(BaseModel):
     """The cluster a box is told to run. ``role`` uses k3s words; k0s maps
@@ -22,6 +24,7 @@ class Assignment(BaseModel):
     join_token: SecretStr = SecretStr("")
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[str] = Field(default_factory=list)
+    network: NetworkOverride | None = Field(None, description="per-site override of the box's [network] policy")
 
 
 class JoinTokens(BaseModel):

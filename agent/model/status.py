@@ -11,6 +11,8 @@ unknown fields, so the generated schema says exactly what a section holds.
 | inventory    | InventorySummary   | agent.inventory.controller        |
 | health       | HealthReport       | agent.health.controller           |
 | upgrade      | UpgradeStatus      | agent.upgrade.section             |
+| network      | NetworkStatus      | agent.runtime.controller          |
+| storage      | StorageStatus      | agent.storage.controller          |
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.model.conditions import Condition
 from agent.model.health import HealthReport
 from agent.model.inventory import InventorySummary
+from agent.model.network import NetworkPending, NetworkPlan
+from agent.model.storage import StorageStatus
 from agent.model.upgrade import LastRollback, UpgradeDocument
 from agent.upgrade.slots import Trial  # a stdlib dataclass: the launcher that keeps it imports no pydantic
 
@@ -97,8 +101,18 @@ class UpgradeStatus(_Section):
     last: UpgradeDocument | None = None
 
 
-SectionName = Literal["fleet", "kubernetes", "inventory", "health", "upgrade"]
-Section = FleetStatus | KubeStatus | InventorySummary | HealthReport | UpgradeStatus
+class NetworkStatus(_Section):
+    """The ``network`` section: the planner's address choice and the rule that made it, or why it waits."""
+
+    state: Literal["runtime-default", "chosen", "pending"]
+    summary: str
+    chosen: NetworkPlan | None = None
+    pending: NetworkPending | None = None
+
+
+SectionName = Literal["fleet", "kubernetes", "inventory", "health", "upgrade", "network", "storage"]
+Section = FleetStatus | KubeStatus | InventorySummary | HealthReport | UpgradeStatus | NetworkStatus | StorageStatus
+
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "fleet": FleetStatus,
@@ -106,6 +120,8 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "inventory": InventorySummary,
     "health": HealthReport,
     "upgrade": UpgradeStatus,
+    "network": NetworkStatus,
+    "storage": StorageStatus,
 }
 
 
@@ -120,6 +136,8 @@ class StatusSections(_Section):
     inventory: InventorySummary | None = None
     health: HealthReport | None = None
     upgrade: UpgradeStatus | None = None
+    network: NetworkStatus | None = None
+    storage: StorageStatus | None = None
 
 
 class AgentInfo(_Section):

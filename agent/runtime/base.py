@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from agent.model.desired import DesiredKube
@@ -24,10 +24,14 @@ class NodeReadiness:
     reason: str
     message: str = ""
     kubelet_version: str = ""
+    raw: str = field(default="", repr=False)  # the Node JSON as read, for checks beyond Ready (addresses)
 
 
 class Runtime(Protocol):
     distribution: str
+
+    @property
+    def binary(self) -> str: ...
 
     def render(self, d: DesiredKube, facts: Facts) -> Rendered: ...
 

@@ -1,10 +1,15 @@
 """RuntimeController: install, configure, start, join and check k3s or k0s.
 
 Reads: ctx.desired (the planner's decision: distribution, role, join wiring,
-node name, labels, taints, GPU runtime) and its own state section "runtime".
-Writes: the k3s/k0s files and units, the state section "runtime", conditions
-Installed/Configured/Running/NodeReady, the "kubernetes" status section, and
-(on servers) ctx.join_tokens. Each step is idempotent and what was last
+node name, labels, taints, GPU runtime, node addresses, local storage paths),
+condition StoragePrepared (the storage controller's first pass is in) and its
+own state section "runtime". Writes: the k3s/k0s files and units, the state
+section "runtime", conditions Installed/Configured/Running/NodeReady/NodeAddress,
+the "kubernetes" and "network" status sections, the agent's own labels on its
+Node (agent.runtime.nodelabels, after registration), and (on servers)
+ctx.join_tokens. While the chosen NIC has no address yet nothing is configured
+or started (NodeAddressPending, with a deadline): never a silent fall back to
+the default-route interface. Each step is idempotent and what was last
 applied is kept in state, so a SIGKILL at any step converges on the next start
 and a second pass writes and restarts nothing.
 """
@@ -14,20 +19,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from agent.context import AgentContext
 from agent.errors import RuntimeInstallError, UpgradeRefused
 from agent.fsio import atomic_write, remove_stale_temps
 from agent.model.conditions import ConditionStatus
-from agent.model.desired import DesiredKube
+from agent.model.desired import Desired, DesiredKube
+from agent.model.network import NetworkPending
 from agent.model.state import RuntimeState
-from agent.runtime.base import Activation, Runtime
+from agent.network.condition import address_condition
+from agent.network.confirm import confirm
+from agent.network.status import network_status
+from agent.runtime.base import Activation, NodeReadiness, Runtime
 from agent.runtime.diagnose import diagnose, mask
 from agent.runtime.installer import Installed, Installer
 from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
 from agent.runtime.layout import LAYOUTS, SYSTEMD
+from agent.runtime.nodelabels import NodeLabeler, kubectl_argv, sync_nvidia_runtimeclass
 from agent.runtime.render import REGISTRATION_ONLY, Facts, Rendered
 from agent.runtime.report import CONDITIONS, KubeStatus
 from agent.runtime.systemd import Systemd, UnitState
@@ -114,6 +125,9 @@ class RuntimeController:
         newest = self.ctx.desired.value
         if newest.kube is not None and not newest.refused and newest.kube.distribution == desired.distribution:
             desired = newest.kube
+        if self._waiting(newest, desired):
+            self._publish(desired, installed, await self.systemd.show(rt.render(desired, Facts("-")).unit), None)
+            return
         gpu = desired.gpu.binary if desired.gpu.nvidia else ""
         facts = Facts(node_name=desired.node_name, nvidia_runtime=gpu)
         rendered = rt.render(desired, facts)
@@ -174,6 +188,20 @@ class RuntimeController:
                 )
             self.ctx.board.set_section("kubernetes", KubeStatus())
         return desired
+
+    def _waiting(self, planned: Desired, desired: DesiredKube) -> bool:
+        """Publish the address choice; True while configuring must wait (address, first storage pass)."""
+        c = address_condition(planned.network, datetime.now(UTC))
+        self.ctx.board.set_condition(c.type, c.status, c.reason, c.message, severity=c.severity)
+        self.ctx.board.set_section("network", network_status(planned.network))
+        if isinstance(planned.network, NetworkPending):
+            self._cond("Configured", "False", "NodeAddressPending", c.message)
+            return True
+        storage = self.ctx.board.condition("StoragePrepared")
+        if desired.local_storage_paths and storage is None:
+            self._cond("Configured", "False", "StoragePending", "waiting for the first storage pass")
+            return True
+        return False
 
     async def _retire_other(self, desired: DesiredKube) -> None:
         """Switching distribution: stop and uninstall the old one by its own rules first."""
@@ -248,6 +276,7 @@ class RuntimeController:
             ready_reason = node.reason
             if node.kubelet_version:  # a Node object was read back
                 self._mark_registered()
+                await self._node_checks(desired, node)
             self._cond(
                 "NodeReady", node.status, node.reason, self._late(desired, ready, node.message or facts.node_name)
             )
@@ -257,10 +286,31 @@ class RuntimeController:
                 "NodeReady", "False", ready_reason, self._late(desired, False, f"{rendered.unit} is not running")
             )
         if ok and desired.role == "server":
+            if sync_nvidia_runtimeclass(self.ctx.paths, desired):  # k0s only; k3s creates its own
+                log.info("nvidia RuntimeClass %s", "written" if desired.gpu.nvidia else "removed")
             tokens = await rt.join_tokens(desired)
             if tokens is not None:
                 self.ctx.join_tokens.set(tokens)
         self._publish(desired, installed, state, facts, ready=ready, ready_reason=ready_reason, unit=rendered.unit)
+
+    async def _node_checks(self, desired: DesiredKube, node: NodeReadiness) -> None:
+        """On the registered Node: the chosen addresses show (k3s honours node-ip only as it says),
+        and the agent's own labels are the planner's (a hotplug changes them after registration)."""
+        if desired.network is not None and node.raw:
+            shown, message = confirm(desired.network, node.raw)
+            if not shown:
+                self.ctx.board.set_condition("NodeAddress", "False", "NotOnNode", message)
+        labeler = self._labeler(desired)
+        labeler.adopt(desired.node_labels)  # the NFD labels it registered with (or sets now) are its own
+        synced = await labeler.reconcile(desired.node_labels)
+        if not synced.ok:
+            log.warning("node labels: %s", synced.message)
+        elif synced.set or synced.removed:
+            log.info("node labels: set %s, removed %s", sorted(synced.set), list(synced.removed))
+
+    def _labeler(self, desired: DesiredKube) -> NodeLabeler:
+        argv = kubectl_argv(desired.distribution, self.runtimes[desired.distribution].binary)
+        return NodeLabeler(self.ctx.runner, argv, desired.node_name, self.ctx.paths.state_dir / "node-labels.json")
 
     def _mark_registered(self) -> None:
         """The node object exists: from now on label/taint changes need no restart."""

@@ -35,5 +35,5 @@ def parse_node(text: str) -> NodeReadiness:
             s = c.get("status")
             if s not in ("True", "False", "Unknown"):
                 s = "Unknown"
-            return NodeReadiness(s, str(c.get("reason") or "NodeReady"), str(c.get("message", "")), version)
-    return NodeReadiness("Unknown", "NoReadyCondition", "the node has no Ready condition yet", version)
+            return NodeReadiness(s, str(c.get("reason") or "NodeReady"), str(c.get("message", "")), version, text)
+    return NodeReadiness("Unknown", "NoReadyCondition", "the node has no Ready condition yet", version, text)

@@ -27,13 +27,10 @@ from typing import Literal
 from agent.errors import ExecError
 from agent.fsio import atomic_write, atomic_write_json
 from agent.inventory.labels import NFD, OURS
-from agent.inventory.nvidia import NVIDIA
-from agent.model.inventory import Inventory
+from agent.model.desired import DesiredKube
 from agent.paths import Paths
+from agent.runtime.layout import LAYOUTS
 from agent.sysexec import Runner
-
-K3S_KUBELET_KUBECONFIG = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
-K0S_KUBELET_CONF = "/var/lib/k0s/kubelet.conf"
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,7 @@ class LabelSync:
 
 def kubectl_argv(distribution: Literal["k3s", "k0s"], binary: str) -> list[str]:
     """The runtime's own kubectl on the kubelet's credentials."""
-    conf = K3S_KUBELET_KUBECONFIG if distribution == "k3s" else K0S_KUBELET_CONF
-    return [binary, "kubectl", "--kubeconfig", conf]
+    return [binary, "kubectl", "--kubeconfig", LAYOUTS[distribution].kubelet_kubeconfig]
 
 
 def owned(key: str, remembered: frozenset[str]) -> bool:
@@ -121,7 +117,7 @@ def _why(exc: Exception) -> str:
 # --- the nvidia RuntimeClass on k0s (contract B5: k0s detects no NVIDIA runtime; k3s creates its own, A8) ---
 K0S_NVIDIA_MANIFEST = "/var/lib/k0s/manifests/edge-agent-nvidia/runtimeclass.yaml"
 NVIDIA_RUNTIMECLASS = (
-    "# Written by edge-agent: this box's inventory shows an NVIDIA GPU.\n"
+    "# Written by edge-agent: this box has an NVIDIA GPU and its container runtime.\n"
     "apiVersion: node.k8s.io/v1\n"
     "kind: RuntimeClass\n"
     "metadata:\n"
@@ -132,16 +128,12 @@ NVIDIA_RUNTIMECLASS = (
 )
 
 
-def has_nvidia_gpu(inventory: Inventory) -> bool:
-    """A compute GPU from NVIDIA (a BMC display adapter does not count; nothing on PATH counts)."""
-    return any(g.vendor_id == NVIDIA and not g.display_only for g in inventory.gpus)
-
-
-def sync_nvidia_runtimeclass(paths: Paths, inventory: Inventory, distribution: str, role: str) -> bool:
+def sync_nvidia_runtimeclass(paths: Paths, desired: DesiredKube) -> bool:
     """On a k0s controller, keep the ``nvidia`` RuntimeClass in k0s's manifest directory exactly while
-    the inventory shows an NVIDIA GPU. Returns True when the file changed."""
+    the planner wires the NVIDIA runtime (an NVIDIA GPU in the inventory, the toolkit installed).
+    Returns True when the file changed."""
     target = paths.under(K0S_NVIDIA_MANIFEST)
-    if distribution == "k0s" and role == "server" and has_nvidia_gpu(inventory):
+    if desired.distribution == "k0s" and desired.role == "server" and desired.gpu.nvidia:
         return atomic_write(target, NVIDIA_RUNTIMECLASS)
     if target.exists():
         target.unlink()

@@ -15,6 +15,8 @@ import tomli_w
 from agent.model.desired import DesiredKube
 from agent.runtime import yamltext
 from agent.runtime.layout import K0S, K0S_NVIDIA, K0S_TOKEN, K3S, K3S_DROPIN, SYSTEMD
+from agent.runtime.network_flags import k0s_api_spec, k0s_kubelet_args, k3s_network_keys
+from agent.storage.mountunit import k3s_storage_keys
 
 # files that matter only when the node first registers (node-label/node-taint)
 REGISTRATION_ONLY = frozenset({K3S_DROPIN})
@@ -88,6 +90,9 @@ def render_k3s(d: DesiredKube, facts: Facts) -> Rendered:
                 config["agent-token"] = facts.agent_token
     if d.server_url:
         config["server"] = d.server_url
+    config.update(k3s_network_keys(d.network, d.role))
+    if d.role == "server":  # a server flag: the local-path provisioner runs with the servers
+        config.update(k3s_storage_keys(d.local_storage_paths))
     dropin: dict[str, yamltext.Value] = {}
     if d.node_labels:
         dropin["node-label"] = [f"{k}={v}" for k, v in sorted(d.node_labels.items())]
@@ -161,7 +166,8 @@ def render_k0s(d: DesiredKube, facts: Facts) -> Rendered:
         argv += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(d.node_labels.items()))]
     if d.node_taints:
         argv += ["--taints", ",".join(d.node_taints)]
-    argv += [f"--kubelet-extra-args=--hostname-override={facts.node_name}"]
+    kubelet = [f"--hostname-override={facts.node_name}", *k0s_kubelet_args(d.network)]
+    argv += [f"--kubelet-extra-args={' '.join(kubelet)}"]  # k0s takes one value: every kubelet flag in it
     if facts.nvidia_runtime:
         files.append(FileSpec(K0S_NVIDIA, k0s_nvidia_dropin(facts.nvidia_runtime).encode(), 0o644))
     return Rendered(
@@ -180,6 +186,9 @@ def k0s_config(d: DesiredKube) -> str:
         "metadata": {"name": "k0s"},
         "spec": {"storage": {"type": "kine" if d.single else "etcd"}},
     }
+    api = k0s_api_spec(d.network)
+    if api:
+        doc["spec"] = {"api": dict(api), "storage": {"type": "kine" if d.single else "etcd"}}
     return yamltext.document(doc, MANAGED)
 
 

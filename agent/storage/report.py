@@ -10,6 +10,7 @@ from agent.api.exposition import gauge
 from agent.model.conditions import Condition
 from agent.model.storage import NamespaceDecision, NamespaceStatus, StorageStatus
 from agent.paths import Paths
+from agent.status import StatusBoard
 from agent.storage.probe import physical_volume
 from agent.sysexec import Runner
 
@@ -90,3 +91,10 @@ def storage_condition(status: StorageStatus | None) -> Condition:
             message=f"{summary}; {'; '.join(failed)}",
         )
     return Condition(type="StoragePrepared", status="True", reason="Prepared", message=summary, severity="info")
+
+
+def board_metrics(board: StatusBoard) -> Iterator[str]:
+    """The storage lines from the ``storage`` status section (none while ``[storage]`` is off)."""
+    doc = board.sections().get("storage")
+    if doc is not None:
+        yield from metrics_lines(StorageStatus.model_validate(doc))

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from agent.model.config import AgentConfig, KubernetesSection
+from agent.model.desired import DesiredKube, HostFacts
 from agent.model.inventory import Gpu, Inventory
 from agent.paths import Paths
+from agent.planner import plan
 from agent.runtime.nodelabels import (
     K0S_NVIDIA_MANIFEST,
     NodeLabeler,
@@ -28,6 +31,16 @@ from .test_standins_contract import Service, exe, node, services
 from .test_standins_contract import k3s as box
 
 __all__ = ["box", "services"]  # fixtures, used by name
+
+
+def planned(distribution: str, *gpus: Gpu, toolkit: bool = True) -> DesiredKube:
+    """The planner's decision for a server with these GPUs (and the NVIDIA toolkit, unless told)."""
+    config = AgentConfig(kubernetes=KubernetesSection.model_validate({"distribution": distribution}))
+    facts = HostFacts(hostname="gpu-1", nvidia_runtime="/usr/bin/nvidia-container-runtime" if toolkit else "")
+    kube = plan(config, inventory(*gpus), None, facts).kube
+    assert kube is not None
+    return kube
+
 
 GPU = {
     "edge-agent.io/gpu.count": "1",
@@ -137,10 +150,11 @@ def test_k0s_controllers_get_the_nvidia_runtimeclass_only_with_an_nvidia_gpu(tmp
     l4 = Gpu(kind="pci", name="NVIDIA L4", vendor_id="10de", device_id="27b8")
     bmc = Gpu(kind="pci", name="ASPEED", vendor_id="1a03", display_only=True)
     target = paths.under(K0S_NVIDIA_MANIFEST)
-    assert not sync_nvidia_runtimeclass(paths, inventory(bmc), "k0s", "server") and not target.exists()
-    assert not sync_nvidia_runtimeclass(paths, inventory(l4), "k3s", "server")  # k3s makes its own
-    assert sync_nvidia_runtimeclass(paths, inventory(l4, bmc), "k0s", "server")
+    assert not sync_nvidia_runtimeclass(paths, planned("k0s", bmc)) and not target.exists()
+    assert not sync_nvidia_runtimeclass(paths, planned("k3s", l4))  # k3s makes its own
+    assert not sync_nvidia_runtimeclass(paths, planned("k0s", l4, toolkit=False))  # no handler to name
+    assert sync_nvidia_runtimeclass(paths, planned("k0s", l4, bmc))
     doc = yaml.safe_load(target.read_text())
     assert doc["kind"] == "RuntimeClass" and doc["metadata"]["name"] == "nvidia" and doc["handler"] == "nvidia"
     assert doc["apiVersion"] == "node.k8s.io/v1"
-    assert sync_nvidia_runtimeclass(paths, inventory(bmc), "k0s", "server") and not target.exists()
+    assert sync_nvidia_runtimeclass(paths, planned("k0s", bmc)) and not target.exists()
