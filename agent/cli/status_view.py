@@ -49,6 +49,40 @@ def health_lines(data: Any, c: Any) -> list[str]:
     ]
 
 
+def kube_lines(data: Any) -> list[str]:
+    """The planner's decisions for the node, with their reasons: GPU runtime, node name, labels."""
+    if not isinstance(data, dict) or data.get("distribution", "none") == "none":
+        return []
+    out = []
+    if data.get("gpu_runtime"):
+        wired = "wired into containerd" if data.get("gpu_configured") else "not yet picked up"
+        out.append(f"  {'':<10} gpu runtime {data['gpu_runtime']} {wired}")
+    elif data.get("gpu_reason"):
+        out.append(f"  {'':<10} gpu runtime none: {data['gpu_reason']}")
+    if data.get("node_name_source"):
+        out.append(f"  {'':<10} node name {data.get('node_name')} from {data['node_name_source']}")
+    labels = data.get("node_labels") or {}
+    if labels:
+        ours = sorted(f"{k}={v}" for k, v in labels.items() if k.startswith("edge-agent.io/"))
+        out.append(f"  {'':<10} {len(labels)} node labels planned: {', '.join(ours) or '-'}")
+    return out
+
+
+def storage_lines(data: Any, c: Any) -> list[str]:
+    """One line per NVMe namespace: prepared / skipped (why) / failed (why), capacity and free space."""
+    namespaces = data.get("namespaces", []) if isinstance(data, dict) else []
+    out = []
+    for ns in namespaces:
+        if not isinstance(ns, dict):
+            continue
+        state = ns.get("state", "?")
+        mark = c(GREEN, state) if state == "prepared" else c(RED, state) if state == "failed" else state
+        size = f" {ns['capacity_bytes'] // 10**9} GB" if isinstance(ns.get("capacity_bytes"), int) else ""
+        free = f", {ns['free_bytes'] // 10**9} GB free" if isinstance(ns.get("free_bytes"), int) else ""
+        out.append(f"  {'':<10} {ns.get('device', '?')} {mark}{size}{free}: {ns.get('reason', '')}".rstrip(": "))
+    return out
+
+
 def render_status(doc: dict[str, Any], color: bool) -> str:
     def c(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if color else text
@@ -65,6 +99,10 @@ def render_status(doc: dict[str, Any], color: bool) -> str:
         out.append(f"  {name:<10} {section_line(name, data)}")
         if name == "health":
             out += health_lines(data, c)
+        if name == "storage":
+            out += storage_lines(data, c)
+        if name == "kubernetes":
+            out += kube_lines(data)
     conds = doc.get("conditions", [])
     if conds:
         out.append("conditions:")

@@ -79,6 +79,9 @@ class KubeStatus(_Section):
     gpu_runtime: str = ""
     gpu_configured: bool = False
     gpu_reason: str = Field("", description="why the NVIDIA runtime is or is not wired (the planner's decision)")
+    node_labels: dict[str, str] = Field(
+        default_factory=dict, description="the labels the planner gives the node: hardware < config < fleet"
+    )
     install_source: str = ""
     binary_sha256: str = ""
 

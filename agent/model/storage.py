@@ -161,4 +161,5 @@ class NamespaceStatus(_Frozen):
 
 class StorageStatus(_Frozen):
     mode: StorageMode
+    summary: str = Field("", description="one line for humans: counts per state")
     namespaces: tuple[NamespaceStatus, ...] = ()

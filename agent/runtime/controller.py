@@ -366,6 +366,7 @@ class RuntimeController:
                 gpu_runtime=facts.nvidia_runtime if facts else "",
                 gpu_configured=gpu_configured,
                 gpu_reason=desired.gpu.reason,
+                node_labels=desired.node_labels,
                 install_source=installed.source if installed else "",
                 binary_sha256=installed.sha256 if installed else "",
             ),

@@ -61,7 +61,9 @@ class StorageReconciler:
                 out.append(await self._one(plan, d))
             except (ExecError, OSError, ValueError, AgentError) as exc:
                 out.append(_status(d, "failed", str(exc)))
-        return StorageStatus(mode=plan.mode, namespaces=tuple(out))
+        counts = {state: sum(ns.state == state for ns in out) for state in ("prepared", "skipped", "failed")}
+        summary = f"{plan.mode}: " + (", ".join(f"{n} {state}" for state, n in counts.items() if n) or "no namespaces")
+        return StorageStatus(mode=plan.mode, summary=summary, namespaces=tuple(out))
 
     async def verdict(self, plan: StoragePlan, d: NamespaceDecision) -> Verdict:
         """The probe's answer for one namespace, read-only."""

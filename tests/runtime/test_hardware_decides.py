@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import yaml
 
+from agent.cli.status_view import render_status
 from agent.model.config import AgentConfig, AgentSection, KubernetesSection
 from agent.model.inventory import Gpu, Inventory, Nic
 from agent.model.network import NetworkSection, NicSelector
@@ -66,6 +67,14 @@ async def test_the_data_port_is_the_node_ip_and_the_node_shows_it(make_box: Call
     assert (cond.status, cond.reason) == ("True", "Chosen") and "network.selectors.0" in cond.message
     section = box.ctx.board.sections()["network"]
     assert section["state"] == "chosen" and section["chosen"]["interface"] == "ens1f0"
+    doc = {
+        "sections": box.ctx.board.sections(),
+        "conditions": [c.model_dump(mode="json") for c in box.ctx.board.conditions()],
+    }
+    text = render_status(doc, color=False)  # what a technician reads: every decision with its reason
+    assert "network    198.51.100.7 on ens1f0, by network.selectors.0 (min_speed_mbps=25000" in text
+    assert "gpu runtime none: no NVIDIA GPU in the inventory" in text
+    assert "edge-agent.io/gpu.count=0" in text
 
 
 async def test_a_data_port_without_an_address_yet_waits_and_nothing_starts(make_box: Callable[..., Box]) -> None:
