@@ -15,7 +15,8 @@ Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
 that does not match the pin). With several replicas every call fails over as
 agent.fleet.failover describes.
 
-Reads: ctx.config (``[fleet]``), ctx.inventory (registered facts), ctx.join_tokens, its own state
+Reads: ctx.config (``[fleet]``), ctx.inventory (registered facts), ctx.desired (the chosen node
+address, registered first so joiners get a server URL on it), ctx.join_tokens, its own state
 section "fleet" and the identity files. Writes: the identity files, ctx.assignment, the "fleet" state
 and status sections, the conditions above.
 """
@@ -51,6 +52,7 @@ from agent.fleet.seed import forget_bootstrap_token
 from agent.fleet.transport import AiohttpTransport, Transport
 from agent.fsio import atomic_write
 from agent.model.config import FleetSection
+from agent.model.network import NetworkPlan
 from agent.model.state import FleetState
 from agent.model.status import FleetStatus
 from agent.model.wire import HeartbeatRequest, HeartbeatStatus, JoinTokensReport, RegisterRequest
@@ -101,7 +103,8 @@ class EnrollmentController:
         self.transport: Transport = transport or AiohttpTransport()
         self.base_delay = base_delay
         self.request_timeout = request_timeout  # per registrar call; then the next replica is asked
-        self._registered_for: tuple[str, int] | None = None  # (cert serial, inventory version)
+        # (cert serial, inventory version, chosen node addresses): a change of any registers again
+        self._registered_for: tuple[str, int, tuple[str, ...]] | None = None
         self._reported_tokens: tuple[str, str] | None = None
         self._sent_tokens: tuple[str, str] | None = None
         self._crl_number = -1
@@ -191,7 +194,7 @@ class EnrollmentController:
             self._mark_enrolled(identity, cert)  # enrolled before this start
         mtls = self._mtls(identity, ca)
         inventory_version = self.ctx.inventory.version
-        registration = (f"{cert.serial_number:x}", inventory_version)
+        registration = (f"{cert.serial_number:x}", inventory_version, self._chosen_addresses())
         if self._registered_for != registration:
             reg = self._register_doc(identity)
             answer = await self._replicas.call(lambda url: self._client(url, mtls).register(reg))
@@ -324,13 +327,18 @@ class EnrollmentController:
             listen = None
         inventory = self.ctx.inventory.value
         return RegisterRequest(
-            addresses=local_addresses(listen[0] if listen else ""),
+            # the node address the planner chose comes first: the registrar hands joiners a server URL on it
+            addresses=list(dict.fromkeys([*self._chosen_addresses(), *local_addresses(listen[0] if listen else "")])),
             api_port=listen[1] if listen else 0,
             inventory=inventory.model_dump(mode="json") if inventory is not None else {},
             dmi_serial=identity.dmi_serial,
             site=cfg.fleet.site,
             labels=dict(cfg.fleet.labels),
         )
+
+    def _chosen_addresses(self) -> tuple[str, ...]:
+        chosen = self.ctx.desired.value.network
+        return chosen.internal if isinstance(chosen, NetworkPlan) else ()
 
     def _heartbeat_doc(self) -> HeartbeatRequest:
         board = self.ctx.board
