@@ -115,6 +115,13 @@ class EnrollmentController:
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:  # kept-alive registrar connections end with the controller (a restart opens new ones)
+            if isinstance(self.transport, AiohttpTransport):
+                await self.transport.close()
+
+    async def _loop(self) -> None:
         attempt = 0
         restored = False
         while True:

@@ -48,8 +48,28 @@ class Transport(Protocol):
     ) -> HttpResponse: ...
 
 
+KEEPALIVE = 90.0  # seconds an idle connection is kept: beyond the 60 s heartbeat, within aiohttp servers' 75 s
+
+
 class AiohttpTransport:
-    """One short-lived session per request: fleet calls are rare, and nothing leaks across contexts."""
+    """One session whose connections are kept alive between calls: a heartbeat every minute then costs
+    the registrar no TLS handshake (most of a heartbeat's CPU there). aiohttp pools connections per
+    (host, port, SSL context), so a renewed certificate (a new context) never rides an old connection.
+    A kept connection the registrar closed meanwhile (ServerDisconnected) is retried once on a new one."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE, limit_per_host=4)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def request(
         self,
@@ -61,28 +81,42 @@ class AiohttpTransport:
         body: bytes | None = None,
         timeout: float = 30.0,
     ) -> HttpResponse:
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-                session.request(method, url, data=body, headers=headers, ssl=ssl_context) as resp,
-            ):
-                return HttpResponse(resp.status, await resp.read(), dict(resp.headers))
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise PinMismatch(
-                f"{url}: the registrar's certificate is not from the pinned fleet CA "
-                f"({exc.certificate_error.__class__.__name__}: {getattr(exc.certificate_error, 'verify_message', '')})"
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            reason = f"TLS handshake failed ({exc.__class__.__name__})"
-            raise RegistrarDown(f"{url}: {reason}", reason) from exc
-        except aiohttp.ClientConnectorError as exc:
-            reason = _os_reason(exc.os_error)
-            raise RegistrarDown(f"{url}: cannot connect to {exc.host}:{exc.port} ({reason})", reason) from exc
-        except TimeoutError as exc:
-            reason = f"no answer within {timeout:g}s"
-            raise RegistrarDown(f"{url}: {reason}", reason) from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise RegistrarDown(f"{url}: the registrar closed the connection", "connection closed") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            detail = str(exc) or type(exc).__name__
-            raise RegistrarDown(f"{url}: {detail}", detail) from exc
+        for attempt in (1, 2):
+            try:
+                async with self._open().request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    ssl=ssl_context,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
+                ) as resp:
+                    return HttpResponse(resp.status, await resp.read(), dict(resp.headers))
+            except aiohttp.ServerDisconnectedError as exc:
+                if attempt == 2:
+                    raise fleet_error(url, timeout, exc) from exc
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise fleet_error(url, timeout, exc) from exc
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def fleet_error(url: str, timeout: float, exc: BaseException) -> PinMismatch | RegistrarDown:
+    """The fleet error a network or TLS failure stands for."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return PinMismatch(
+            f"{url}: the registrar's certificate is not from the pinned fleet CA "
+            f"({exc.certificate_error.__class__.__name__}: {getattr(exc.certificate_error, 'verify_message', '')})"
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        reason = f"TLS handshake failed ({exc.__class__.__name__})"
+        return RegistrarDown(f"{url}: {reason}", reason)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = _os_reason(exc.os_error)
+        return RegistrarDown(f"{url}: cannot connect to {exc.host}:{exc.port} ({reason})", reason)
+    if isinstance(exc, TimeoutError):
+        reason = f"no answer within {timeout:g}s"
+        return RegistrarDown(f"{url}: {reason}", reason)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return RegistrarDown(f"{url}: the registrar closed the connection", "connection closed")
+    detail = str(exc) or type(exc).__name__
+    return RegistrarDown(f"{url}: {detail}", detail)
