@@ -8,18 +8,35 @@ import signal
 import ssl
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from agent.api.http import problem
 from agent.errors import AgentError
 from agent.registrar import est, membership
+from agent.registrar.registry import RegistryUnavailable
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
 
 log = logging.getLogger("edge-registrar")
 
 SERVING_CHECK_INTERVAL = 6 * 3600.0  # how often a long-running registrar checks its serving certificate
+UNAVAILABLE_RETRY_AFTER = 10  # seconds a box is asked to wait while the database is unreachable
+
+
+@web.middleware
+async def _unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The database out of reach: 503 + Retry-After (boxes back off and come again), never a 500;
+    the next request after it is back is served as usual (the pool reconnects by itself)."""
+    try:
+        return await handler(request)
+    except RegistryUnavailable as exc:
+        log.warning("%s %s: 503: %s", request.method, request.path, exc)
+        resp = problem(503, "Service Unavailable", "the registry's database is unreachable; retry later")
+        resp.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return resp
 
 
 def build_app(reg: Registrar) -> web.Application:
-    app = web.Application(client_max_size=4 << 20)
+    app = web.Application(client_max_size=4 << 20, middlewares=[_unavailable])
     app[REGISTRAR] = reg
     est.add_routes(app)
     membership.add_routes(app)

@@ -28,11 +28,12 @@ from agent.errors import AgentError
 from agent.registrar import rollout_cli, rules_cli, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority
+from agent.registrar.database import ENV, check_url, from_args
 from agent.registrar.duplicates import IdentityGuard
 from agent.registrar.identity import POLLER, ensure_client, issue_client
 from agent.registrar.poll import poll_fleet
+from agent.registrar.registry import Registry
 from agent.registrar.service import Registrar, Settings
-from agent.registrar.sqlite import SqliteRegistry
 from agent.registrar.tokens import TokenRecord, mint
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge-registrar")
@@ -50,6 +51,13 @@ def duration(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or "s"]
 
 
+def _database(text: str) -> str:
+    try:
+        return check_url(text)
+    except AgentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -57,8 +65,8 @@ def listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 the registrar serves the fleet
 
 
-def registry(state_dir: Path) -> SqliteRegistry:
-    return SqliteRegistry.in_state_dir(state_dir)
+def registry(args: argparse.Namespace) -> Registry:
+    return from_args(args)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -70,7 +78,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         ca = CertificateAuthority.create()
         ca.save(d)
-    db = registry(d)
+    db = registry(args)
     try:
         ensure_client(ca, db, d, POLLER)  # kept when still good: init twice issues nothing new
     finally:
@@ -90,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         guess_burst=args.guess_burst,
         guess_window=args.guess_window,
     )
-    reg = Registrar(d, CertificateAuthority.load(d), registry(d), settings)
+    reg = Registrar(d, CertificateAuthority.load(d), registry(args), settings)
     host, port = args.listen
     asyncio.run(serve_forever(reg, host, port, args.san))
     return 0
@@ -109,7 +117,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         require_approval=args.require_approval,
         created_at=now,
     )
-    db = registry(args.state_dir)
+    db = registry(args)
     db.add_token(record)
     db.close()
     print(token)
@@ -117,7 +125,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    db = registry(args.state_dir)
+    db = registry(args)
     tokens = db.list_tokens()
     db.close()
     print(views.tokens(tokens, args.output))
@@ -125,7 +133,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    db = registry(args.state_dir)
+    db = registry(args)
     guard = IdentityGuard(args.state_dir)
     try:
         flagged = guard.flagged()
@@ -165,7 +173,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def cmd_cert_issue(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(args.state_dir)
     serial = issue_client(ca, args.role, args.name, args.out, timedelta(seconds=args.lifetime))
-    db = registry(args.state_dir)
+    db = registry(args)
     db.add_cert(serial, f"operator:{args.name}", time.time() + args.lifetime)
     db.close()
     print(f"wrote {args.out}/client.pem (serial {serial:x}), client.key (0600), ca.pem: {args.name} ({args.role})")
@@ -173,7 +181,7 @@ def cmd_cert_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_cert_revoke(args: argparse.Namespace) -> int:
-    db = registry(args.state_dir)
+    db = registry(args)
     try:
         serial = int(args.serial, 16)
     except ValueError:
@@ -190,7 +198,7 @@ def cmd_cert_revoke(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(args.state_dir)
-    db = registry(args.state_dir)
+    db = registry(args)
     try:
         nodes = [n for n in db.list_nodes() if n.state == "approved" and n.serial]
         client = ensure_client(ca, db, args.state_dir, POLLER)  # its own recorded reader certificate
@@ -204,6 +212,12 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-registrar", description="fleet CA, enrollment and registry")
     p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    p.add_argument(
+        "--database",
+        type=_database,
+        default=os.environ.get(ENV) or None,
+        help=f"registry: sqlite:///PATH (default <state-dir>/registry.sqlite) or postgresql://... (${ENV})",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = p.add_subparsers(dest="cmd", required=True)
 
