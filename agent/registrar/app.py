@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -15,6 +16,7 @@ from agent.errors import AgentError
 from agent.registrar import est, membership
 from agent.registrar.registry import RegistryUnavailable
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
+from agent.registrar.shards import ShardPoller
 
 log = logging.getLogger("edge-registrar")
 
@@ -70,10 +72,13 @@ async def _keep_serving_cert(reg: Registrar, ctx: ssl.SSLContext, names: list[st
             log.error("serving certificate not renewed: %s", exc)
 
 
-async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str]) -> None:
+async def serve_forever(
+    reg: Registrar, host: str, port: int, sans: list[str], poller: ShardPoller | None = None
+) -> None:
     names = serving_names(host, sans)
     runner, bound, ctx = await _start(reg, host, port, names)
     renew = asyncio.create_task(_keep_serving_cert(reg, ctx, names))
+    polling = asyncio.create_task(poller.run()) if poller is not None else None
     log.info("edge-registrar listening on %s:%d (CA %s)", host, bound, reg.ca.pin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -83,4 +88,8 @@ async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str]) -
         await stop.wait()
     finally:
         renew.cancel()
+        if polling is not None:
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
         await runner.cleanup()

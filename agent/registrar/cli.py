@@ -6,7 +6,8 @@
     edge-registrar --state-dir DIR nodes list|show ID|approve ID [--by USER]|revoke ID|resolve ID [-o json]
     edge-registrar --state-dir DIR policy add|list|remove ..., class add|list|remove ... (rules_cli)
     edge-registrar --state-dir DIR cert issue --role fleet:admin --name alice --out DIR
-    edge-registrar --state-dir DIR poll [-o json]
+    edge-registrar --state-dir DIR poll [-o json] [--from-replicas]
+    (any command: --database sqlite:///PATH | postgresql://...; default <state-dir>/registry.sqlite)
 
 Exit codes: 0 ok, 1 the operation failed (named), 2 bad usage.
 """
@@ -34,6 +35,7 @@ from agent.registrar.identity import POLLER, ensure_client, issue_client
 from agent.registrar.poll import poll_fleet
 from agent.registrar.registry import Registry
 from agent.registrar.service import Registrar, Settings
+from agent.registrar.shards import ShardPoller, merged, replica_id
 from agent.registrar.tokens import TokenRecord, mint
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge-registrar")
@@ -98,9 +100,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         guess_burst=args.guess_burst,
         guess_window=args.guess_window,
     )
-    reg = Registrar(d, CertificateAuthority.load(d), registry(args), settings)
+    ca = CertificateAuthority.load(d)
+    reg = Registrar(d, ca, registry(args), settings)
     host, port = args.listen
-    asyncio.run(serve_forever(reg, host, port, args.san))
+    poller = None
+    if args.poll_interval > 0:  # this replica polls its shard of the fleet (agent.registrar.shards)
+        client = ensure_client(ca, reg.registry, d, POLLER)
+        me = replica_id(port)
+        poller = ShardPoller(reg.registry, client, me, interval=args.poll_interval, timeout=args.poll_timeout,
+                             concurrency=args.poll_concurrency)  # fmt: skip
+    asyncio.run(serve_forever(reg, host, port, args.san, poller))
     return 0
 
 
@@ -199,6 +208,12 @@ def cmd_cert_revoke(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(args.state_dir)
     db = registry(args)
+    if args.from_replicas:  # what the serving replicas' shard sweeps found, merged
+        try:
+            print(views.poll(merged(db), args.output))
+        finally:
+            db.close()
+        return 0
     try:
         nodes = [n for n in db.list_nodes() if n.state == "approved" and n.serial]
         client = ensure_client(ca, db, args.state_dir, POLLER)  # its own recorded reader certificate
@@ -235,6 +250,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--retry-after", type=duration, default=60.0, help="Retry-After while pending approval")
     s.add_argument("--guess-burst", type=int, default=10, help="failed enrollments allowed per source")
     s.add_argument("--guess-window", type=duration, default=60.0, help="...refilled over this long")
+    s.add_argument(
+        "--poll-interval",
+        type=duration,
+        default=0.0,
+        help="poll this replica's shard of the fleet this often (0: never; see poll --from-replicas)",
+    )
+    s.add_argument("--poll-timeout", type=duration, default=5.0)
+    s.add_argument("--poll-concurrency", type=int, default=200)
     s.set_defaults(func=cmd_serve)
 
     tok = sub.add_parser("token", help="bootstrap tokens").add_subparsers(dest="token_cmd", required=True)
@@ -275,6 +298,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", choices=["table", "json"], default="table")
     s.add_argument("--timeout", type=duration, default=5.0)
     s.add_argument("--concurrency", type=int, default=200)
+    s.add_argument(
+        "--from-replicas",
+        action="store_true",
+        help="print what the replicas' shard sweeps (serve --poll-interval) found, merged",
+    )
     s.set_defaults(func=cmd_poll)
 
     rules_cli.add_commands(sub)  # policy ..., class ...

@@ -412,6 +412,20 @@ class PostgresRegistry:
         )
         return [(str(r["name"]), str(r["holder"])) for r in rows]
 
+    def put_poll_results(self, rows: list[tuple[str, str, float, str]]) -> None:
+        with self._write(f"store {len(rows)} poll results") as db, db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO poll_results VALUES (%s,%s,%s,%s) ON CONFLICT (node_id) DO UPDATE SET row=EXCLUDED.row, "
+                "polled_at=EXCLUDED.polled_at, polled_by=EXCLUDED.polled_by",
+                rows,
+            )
+
+    def poll_results(self) -> list[tuple[str, str, float, str]]:
+        rows = self._all(
+            "read poll results", "SELECT node_id, row, polled_at, polled_by FROM poll_results ORDER BY node_id"
+        )
+        return [(str(r["node_id"]), str(r["row"]), float(r["polled_at"]), str(r["polled_by"])) for r in rows]
+
 
 class _NoUseLeft(psycopg.Rollback):
     """Roll the enrollment back: its token has no use left."""

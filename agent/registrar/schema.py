@@ -51,11 +51,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX node_events_node ON node_events(node_id)",
     ),
     # state several replicas share instead of keeping it in memory: the bootstrap-guess budget per
-    # source, and leases (which replica polls which shard of the fleet)
+    # source, leases (which replicas are alive to share the poll), and each replica's poll results
     2: (
         "CREATE TABLE guesses (source TEXT PRIMARY KEY, level REAL NOT NULL, at REAL NOT NULL)",
         "CREATE INDEX guesses_at ON guesses(at)",
         "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL)",
+        """CREATE TABLE poll_results (
+            node_id TEXT PRIMARY KEY, row TEXT NOT NULL, polled_at REAL NOT NULL, polled_by TEXT NOT NULL)""",
     ),
 }
 

@@ -351,6 +351,18 @@ class SqliteRegistry:
         )
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def put_poll_results(self, rows: list[tuple[str, str, float, str]]) -> None:
+        with self._write(f"store {len(rows)} poll results") as db:
+            db.executemany(
+                "INSERT INTO poll_results VALUES (?,?,?,?) ON CONFLICT(node_id) DO UPDATE SET row=excluded.row, "
+                "polled_at=excluded.polled_at, polled_by=excluded.polled_by",
+                rows,
+            )
+
+    def poll_results(self) -> list[tuple[str, str, float, str]]:
+        rows = self.db.execute("SELECT node_id, row, polled_at, polled_by FROM poll_results ORDER BY node_id")
+        return [(str(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
     def cluster_members(self, name: str) -> list[Node]:
         rows = self.db.execute(
             f"SELECT {_NODE_COLS} FROM nodes WHERE cluster=? ORDER BY created_at",  # noqa: S608 constant columns

@@ -35,6 +35,7 @@ class SimBox:
     rounds: list[float] = field(default_factory=list)  # loop time each round of replicas started
     errors: list[str] = field(default_factory=list)
     done_at: float = 0.0
+    api_port: int = 7443  # where its remote API (a simulated one) listens
 
     @classmethod
     def make(cls, node_id: str) -> SimBox:
@@ -57,6 +58,17 @@ class SimBox:
         return ctx
 
 
+def serving_context(box: SimBox, ca_pem: Path, work: Path) -> ssl.SSLContext:
+    """What the box's remote API serves with: its node certificate, client certificates required."""
+    client = box.mtls(ca_pem, work)  # writes the files
+    del client
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=str(ca_pem))
+    ctx.load_cert_chain(work / f"{box.node_id}.pem", work / f"{box.node_id}.key")
+    return ctx
+
+
 class Retry(Exception):
     """This replica cannot serve now (down, 503, 429): try the next one."""
 
@@ -75,7 +87,7 @@ async def _enroll(session: aiohttp.ClientSession, url: str, box: SimBox, token: 
 
 
 async def _register(session: aiohttp.ClientSession, url: str, ctx: ssl.SSLContext, box: SimBox) -> dict[str, Any]:
-    doc = {"addresses": ["127.0.0.1"], "api_port": 7443, "inventory": {}, "site": ""}
+    doc = {"addresses": ["127.0.0.1"], "api_port": box.api_port, "inventory": {}, "site": ""}
     async with session.post(f"{url}/v1/fleet/register", json=doc, ssl=ctx) as r:
         body = await r.read()
         if r.status in (429, 502, 503, 504):

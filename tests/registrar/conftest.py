@@ -10,7 +10,7 @@ import pytest
 
 from agent.registrar.database import open_registry
 from agent.registrar.registry import Registry
-from tests.registrar.pg import PgCluster, available
+from bench.helpers.pgcluster import PgCluster, available
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -22,7 +22,7 @@ from agent.registrar.ratelimit import SharedGuessLimiter
 from agent.registrar.registry import Cluster, Node, Registry
 from agent.registrar.schema import SCHEMA
 from agent.registrar.tokens import TokenRecord, mint
-from tests.registrar.pg import PgCluster
+from bench.helpers.pgcluster import PgCluster
 
 
 def token(reg: Registry, uses: int, **kw: Any) -> str:

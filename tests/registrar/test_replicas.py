@@ -16,8 +16,8 @@ from agent.fleet.registrar_client import RegistrarClient
 from agent.fleet.transport import AiohttpTransport
 from agent.registrar.database import open_registry
 from agent.registrar.registry import Registry
+from bench.helpers.pgcluster import PgCluster
 from bench.helpers.simbox import SimBox, join
-from tests.registrar.pg import PgCluster
 from tests.registrar.replicas import ReplicaSet
 
 pytestmark = pytest.mark.slow
@@ -36,9 +36,7 @@ def check_cluster(reg: Registry, name: str, boxes: int, servers: int) -> None:
 
 
 async def join_all(fleet: ReplicaSet, boxes: list[SimBox], token: str, work: Path) -> list[SimBox]:
-    return await asyncio.gather(
-        *(join(b, fleet.urls, token, fleet.ca_pem, work, first=i) for i, b in enumerate(boxes))
-    )
+    return await asyncio.gather(*(join(b, fleet.urls, token, fleet.ca_pem, work, first=i) for i, b in enumerate(boxes)))
 
 
 def test_three_replicas_enroll_fifty_boxes_of_one_cluster_at_once(registry_url: str, tmp_path: Path) -> None:
@@ -85,6 +83,7 @@ def test_a_replica_killed_during_a_500_box_storm_loses_and_doubles_nothing(
         assert all(b.done_at and b.cert is not None for b in boxes)
         late = [b for b in boxes if b.done_at > killed_at]
         assert late, "the kill came before the storm ended"
+        assert any(fleet.urls[1] in e for b in late for e in b.errors), "boxes met the killed replica"
         # each box still joining at the kill: done in the round it was in, or after one backoff
         assert max(sum(r > killed_at for r in b.rounds) for b in late) <= 1, [b.errors for b in late][:3]
         reg = open_registry(url, tmp_path)

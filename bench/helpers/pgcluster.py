@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 cluster for tests: initdb + pg_ctl in a temp dir, unix socket only.
+"""A throwaway PostgreSQL 15 cluster (tests, bench): initdb + pg_ctl in a temp dir, unix socket only.
 
 initdb and postgres refuse to run as root, so the cluster is made and run as ``nobody`` (setpriv)
 in a directory chowned to it; ``listen_addresses=''`` keeps it off every network, clients reach it
