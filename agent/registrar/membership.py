@@ -110,7 +110,7 @@ def _answer(reg: Registrar, node: Node) -> web.Response:
         doc["waiting"] = f"node {node.node_id} awaits approval (no approval policy matches it; 'nodes approve')"
     elif node.cluster:
         cluster = reg.cluster(node.cluster)
-        doc["assignment"], doc["waiting"] = assignment_for(cluster, reg.registry.cluster_members(cluster.name), node)
+        doc["assignment"], doc["waiting"] = assignment_for(cluster, reg.registry.cluster_servers(cluster.name), node)
     else:
         doc["waiting"] = "not registered yet"
     return web.json_response(doc)

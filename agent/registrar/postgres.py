@@ -43,6 +43,7 @@ MIGRATION_LOCK = 0x6564676552656701  # pg_advisory_lock key of the registry's mi
 FAIL_FAST = 1.0
 _NODE_VALUES = ",".join(["%s"] * 20)
 _SELECT_NODE = f"SELECT {NODE_COLS} FROM nodes WHERE node_id=%s"  # noqa: S608 constant columns
+_SERVERS = f"SELECT {NODE_COLS} FROM nodes WHERE cluster=%s AND role='server' ORDER BY created_at"  # noqa: S608
 Conn = psycopg.Connection[DictRow]
 
 
@@ -256,9 +257,8 @@ class PostgresRegistry:
             node = node_of(row)
             if node.role:
                 return node, False
-            sql = f"SELECT {NODE_COLS} FROM nodes WHERE cluster=%s ORDER BY created_at"  # noqa: S608
-            members = [node_of(r) for r in db.execute(sql.encode(), (cluster.name,))]
-            role, init = decide(cluster_of(stored), members, node)
+            servers = [node_of(r) for r in db.execute(_SERVERS.encode(), (cluster.name,))]
+            role, init = decide(cluster_of(stored), servers, node)
             db.execute(
                 "UPDATE nodes SET cluster=%s, role=%s, cluster_init=%s WHERE node_id=%s",
                 (cluster.name, role, int(init), node_id),
@@ -343,6 +343,9 @@ class PostgresRegistry:
     def set_join_tokens(self, name: str, server: str, agent: str) -> None:
         with self._write(f"join tokens of cluster {name}") as db:
             db.execute("UPDATE clusters SET server_token=%s, agent_token=%s WHERE name=%s", (server, agent, name))
+
+    def cluster_servers(self, name: str) -> list[Node]:
+        return [node_of(r) for r in self._all(f"servers of cluster {name}", _SERVERS, (name,))]
 
     def cluster_members(self, name: str) -> list[Node]:
         sql = f"SELECT {NODE_COLS} FROM nodes WHERE cluster=%s ORDER BY created_at"  # noqa: S608 constant columns

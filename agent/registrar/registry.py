@@ -82,7 +82,7 @@ class Registry(Protocol):
         ...
 
     def assign_node(self, node_id: str, cluster: Cluster, decide: Decide) -> tuple[Node, bool]:
-        """When the node has no role yet: ``decide(cluster, members, node)`` gives (role, cluster_init)
+        """When the node has no role yet: ``decide(cluster, servers, node)`` gives (role, cluster_init)
         and it is stored, in one transaction that holds the cluster (stored as ``cluster`` when missing)
         locked against every other writer. Returns the node and whether this call assigned it."""
         ...
@@ -129,6 +129,10 @@ class Registry(Protocol):
 
     def set_join_tokens(self, name: str, server: str, agent: str) -> None: ...
     def cluster_members(self, name: str) -> list[Node]: ...
+    def cluster_servers(self, name: str) -> list[Node]:
+        """The cluster's members with role server, by arrival: all that role and join decisions need,
+        read at every heartbeat (a cluster of 10,000 agents is not read whole each time)."""
+        ...
 
     # approval policies and machine classes (kind "policy" or "class"), as their JSON documents
     def put_rule(self, kind: str, name: str, spec: str) -> bool: ...  # False: that kind and name exist

@@ -55,6 +55,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "CREATE TABLE guesses (source TEXT PRIMARY KEY, level REAL NOT NULL, at REAL NOT NULL)",
         "CREATE INDEX guesses_at ON guesses(at)",
+        "CREATE INDEX nodes_cluster_role ON nodes(cluster, role)",  # a cluster's servers, at every heartbeat
         "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL)",
         """CREATE TABLE poll_results (
             node_id TEXT PRIMARY KEY, row TEXT NOT NULL, polled_at REAL NOT NULL, polled_by TEXT NOT NULL)""",

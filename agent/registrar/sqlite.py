@@ -139,7 +139,7 @@ class SqliteRegistry:
             node = node_of(row)
             if node.role:
                 return node, False
-            role, init = decide(stored, self.cluster_members(cluster.name), node)
+            role, init = decide(stored, self.cluster_servers(cluster.name), node)
             db.execute(
                 "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?",
                 (cluster.name, role, int(init), node_id),
@@ -362,6 +362,13 @@ class SqliteRegistry:
     def poll_results(self) -> list[tuple[str, str, float, str]]:
         rows = self.db.execute("SELECT node_id, row, polled_at, polled_by FROM poll_results ORDER BY node_id")
         return [(str(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
+    def cluster_servers(self, name: str) -> list[Node]:
+        rows = self.db.execute(
+            f"SELECT {_NODE_COLS} FROM nodes WHERE cluster=? AND role='server' ORDER BY created_at",  # noqa: S608
+            (name,),
+        )
+        return [node_of(r) for r in rows]
 
     def cluster_members(self, name: str) -> list[Node]:
         rows = self.db.execute(

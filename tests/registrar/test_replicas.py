@@ -17,8 +17,8 @@ from agent.fleet.transport import AiohttpTransport
 from agent.registrar.database import open_registry
 from agent.registrar.registry import Registry
 from bench.helpers.pgcluster import PgCluster
+from bench.helpers.replicas import ReplicaSet
 from bench.helpers.simbox import SimBox, join
-from tests.registrar.replicas import ReplicaSet
 
 pytestmark = pytest.mark.slow
 

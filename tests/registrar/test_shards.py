@@ -14,8 +14,8 @@ from aiohttp import web
 from agent.registrar.registry import Node
 from agent.registrar.shards import owner, shard
 from bench.helpers.pgcluster import PgCluster
+from bench.helpers.replicas import ReplicaSet
 from bench.helpers.simbox import SimBox, join, serving_context
-from tests.registrar.replicas import ReplicaSet
 
 
 def nodes(n: int) -> list[Node]:

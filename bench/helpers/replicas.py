@@ -1,5 +1,6 @@
-"""Several real ``edge-registrar serve`` processes on one database: one fleet CA (the files copied to
-every replica's state directory, as an operator would), each replica on its own loopback port."""
+"""Several real ``edge-registrar serve`` processes on one database (tests/registrar, bench/fleet_bench.py):
+one fleet CA (the files copied to every replica's state directory, as an operator would), each replica on
+its own loopback port."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ import sys
 import time
 from pathlib import Path
 
-from tests.registrar.program import registrar
+
+def registrar(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``edge-registrar --state-dir STATE ARGS...``, which must exit 0."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.registrar", "--state-dir", str(state), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"edge-registrar {' '.join(args)}: {proc.stderr}")
+    return proc
 
 
 def free_port() -> int:
@@ -34,6 +46,7 @@ class ReplicaSet:
         self.ports = [free_port() for _ in self.dirs]
         self.serve_args = list(serve_args)
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
+        self.log_level = "warning"
 
     @property
     def ca_pem(self) -> Path:
@@ -51,7 +64,7 @@ class ReplicaSet:
             log = (self.work / f"replica-{i}.log").open("ab")
             self.procs[i] = subprocess.Popen(
                 [sys.executable, "-m", "agent.registrar", "--state-dir", str(d), "--database", self.database,
-                 "--log-level", "warning", "serve", "--listen", f"127.0.0.1:{self.ports[i]}", *self.serve_args],
+                 "--log-level", self.log_level, "serve", "--listen", f"127.0.0.1:{self.ports[i]}", *self.serve_args],
                 stderr=log,
             )  # fmt: skip
         for i, port in enumerate(self.ports):
