@@ -1,8 +1,6 @@
 """The registry several replicas share: PostgreSQL through psycopg 3 and a psycopg_pool connection pool.
 
-Schema: the migrations every backend shares (agent.registrar.schema), applied at open by whichever
-replica takes ``pg_advisory_lock(MIGRATION_LOCK)`` first; the others wait on the lock and then find
-the schema current, so migrations never run twice or concurrently. The version is in ``schema_version``.
+Schema: the migrations every backend shares, applied at open under an advisory lock (agent.registrar.pgschema).
 
 Every write is one transaction (``conn.transaction()``: COMMIT at the end, ROLLBACK on any exception).
 Decisions that read before they write hold row locks: ``assign_node`` locks the cluster's row
@@ -25,35 +23,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agent.errors import StateError
+from agent.registrar.pgschema import migrate, redacted
 from agent.registrar.registry import Cluster, Decide, Node, NodeState, RegistryUnavailable
 from agent.registrar.rows import NODE_COLS, cluster_of, node_of, node_values, token_of, token_values
-from agent.registrar.schema import MIGRATIONS, SCHEMA, for_postgres
 from agent.registrar.tokens import TokenRecord
 
 log = logging.getLogger("edge-registrar.postgres")
 
-MIGRATION_LOCK = 0x6564676552656701  # pg_advisory_lock key of the registry's migrations
 FAIL_FAST = 1.0
 _NODE_VALUES = ",".join(["%s"] * 20)
 _SELECT_NODE = f"SELECT {NODE_COLS} FROM nodes WHERE node_id=%s"  # noqa: S608 constant columns
 _SERVERS = f"SELECT {NODE_COLS} FROM nodes WHERE cluster=%s AND role='server' ORDER BY created_at"  # noqa: S608
 Conn = psycopg.Connection[DictRow]
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
 
 
 class PostgresRegistry:
@@ -78,7 +65,10 @@ class PostgresRegistry:
             self.pool.close()
             raise StateError(f"database {self.name}: cannot connect: {self._why(exc)}") from exc
         try:
-            self._migrate()
+            migrate(self.pool, self.name)
+        except StateError:
+            self.pool.close()
+            raise
         except psycopg.Error as exc:
             self.pool.close()
             raise StateError(f"database {self.name}: registry unusable: {exc}") from exc
@@ -87,28 +77,6 @@ class PostgresRegistry:
     def _why(exc: Exception) -> str:
         cause = exc.__cause__ or exc.__context__
         return str(cause or exc).strip() or type(exc).__name__
-
-    def _migrate(self) -> None:
-        with self.pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-            try:
-                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = conn.execute("SELECT version FROM schema_version").fetchone()
-                version = int(row["version"]) if row else 0
-                if version > SCHEMA:
-                    raise StateError(
-                        f"database {self.name}: registry schema {version} is newer than this registrar ({SCHEMA})"
-                    )
-                while version < SCHEMA:
-                    with conn.transaction():
-                        for stmt in MIGRATIONS[version]:
-                            conn.execute(for_postgres(stmt).encode())
-                        version += 1
-                        conn.execute("DELETE FROM schema_version")
-                        conn.execute("INSERT INTO schema_version VALUES (%s)", (version,))
-                    log.info("database %s: registry schema %d", self.name, version)
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
     @contextlib.contextmanager
     def _conn(self, what: str) -> Iterator[Conn]:

@@ -195,3 +195,21 @@ def test_a_bad_database_url_is_refused_with_what_is_expected(tmp_path: Path) -> 
         open_registry("mysql://x/y", tmp_path)
     with pytest.raises(StateError, match="cannot connect"):
         open_registry(f"postgresql:///nope?host={tmp_path}&connect_timeout=2", tmp_path)
+
+
+def test_the_cli_refuses_a_bad_database_url_naming_the_option(tmp_path: Path) -> None:
+    from tests.registrar.program import registrar
+
+    proc = registrar(tmp_path / "state", "--database", "mysql://db/fleet", "nodes", "list", check=False)
+    assert proc.returncode == 2
+    assert "--database 'mysql://db/fleet': unknown scheme 'mysql'; expected sqlite:///PATH" in proc.stderr
+    assert not (tmp_path / "state").exists()  # nothing made on the way
+
+
+def test_the_cli_uses_the_database_it_is_given(registry_url: str, tmp_path: Path) -> None:
+    from tests.registrar.program import registrar
+
+    token = registrar(tmp_path / "a", "--database", registry_url, "token", "create", "--site", "lab").stdout.strip()
+    listed = registrar(tmp_path / "b", "--database", registry_url, "token", "list", "-o", "json").stdout
+    assert token.split(".")[0] in listed  # another state directory, the same registry
+    assert not (tmp_path / "b" / "registry.sqlite").exists()
