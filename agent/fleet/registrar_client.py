@@ -20,7 +20,6 @@ from agent.fleet.est_client import raise_for, retry_after
 from agent.fleet.transport import HttpResponse, Transport
 from agent.model.fleet import Assignment
 
-
 RETRY_AFTER_CAP = 60.0
 
 
