@@ -49,6 +49,11 @@ def open_registry(url: str | None, state_dir: Path, *, pool_size: int = 4) -> Re
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         return SqliteRegistry(Path(unquote(parts.path)))
-    from agent.registrar.postgres import PostgresRegistry  # psycopg only where PostgreSQL is used
-
+    try:
+        from agent.registrar.postgres import PostgresRegistry  # psycopg only where PostgreSQL is used
+    except ImportError as exc:
+        raise StateError(
+            f"--database {url.split('@')[-1]!r}: PostgreSQL needs psycopg 3 and psycopg-pool "
+            f"(pip install 'edge-agent[postgres]'): {exc}"
+        ) from exc
     return PostgresRegistry(url, max_size=pool_size)
