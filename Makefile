@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv openssl curl iproute2 udev umockdev gir1.2-umockdev-1.0 python3-gi \
-	debootstrap systemd-container wrk hyperfine lshw hwinfo prometheus nvme-cli lintian lvm2 xfsprogs
+	debootstrap systemd-container wrk hyperfine lshw hwinfo prometheus nvme-cli lintian lvm2 xfsprogs postgresql-15
 STAMP_APT := $(VENV)/.apt-stamp
 STAMP_PIP := $(VENV)/.pip-stamp
 

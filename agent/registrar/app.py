@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from agent.api.http import problem
 from agent.errors import AgentError
 from agent.registrar import est, membership
+from agent.registrar.registry import RegistryUnavailable
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
+from agent.registrar.shards import ShardPoller
 
 log = logging.getLogger("edge-registrar")
 
 SERVING_CHECK_INTERVAL = 6 * 3600.0  # how often a long-running registrar checks its serving certificate
+UNAVAILABLE_RETRY_AFTER = 10  # seconds a box is asked to wait while the database is unreachable
+
+
+@web.middleware
+async def _unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The database out of reach: 503 + Retry-After (boxes back off and come again), never a 500;
+    the next request after it is back is served as usual (the pool reconnects by itself)."""
+    try:
+        return await handler(request)
+    except RegistryUnavailable as exc:
+        log.warning("%s %s: 503: %s", request.method, request.path, exc)
+        resp = problem(503, "Service Unavailable", "the registry's database is unreachable; retry later")
+        resp.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return resp
 
 
 def build_app(reg: Registrar) -> web.Application:
-    app = web.Application(client_max_size=4 << 20)
+    app = web.Application(client_max_size=4 << 20, middlewares=[_unavailable])
     app[REGISTRAR] = reg
     est.add_routes(app)
     membership.add_routes(app)
@@ -53,10 +72,13 @@ async def _keep_serving_cert(reg: Registrar, ctx: ssl.SSLContext, names: list[st
             log.error("serving certificate not renewed: %s", exc)
 
 
-async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str]) -> None:
+async def serve_forever(
+    reg: Registrar, host: str, port: int, sans: list[str], poller: ShardPoller | None = None
+) -> None:
     names = serving_names(host, sans)
     runner, bound, ctx = await _start(reg, host, port, names)
     renew = asyncio.create_task(_keep_serving_cert(reg, ctx, names))
+    polling = asyncio.create_task(poller.run()) if poller is not None else None
     log.info("edge-registrar listening on %s:%d (CA %s)", host, bound, reg.ca.pin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,4 +88,8 @@ async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str]) -
         await stop.wait()
     finally:
         renew.cancel()
+        if polling is not None:
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
         await runner.cleanup()

@@ -6,7 +6,8 @@
     edge-registrar --state-dir DIR nodes list|show ID|approve ID [--by USER]|revoke ID|resolve ID [-o json]
     edge-registrar --state-dir DIR policy add|list|remove ..., class add|list|remove ... (rules_cli)
     edge-registrar --state-dir DIR cert issue --role fleet:admin --name alice --out DIR
-    edge-registrar --state-dir DIR poll [-o json]
+    edge-registrar --state-dir DIR poll [-o json] [--from-replicas]
+    (any command: --database sqlite:///PATH | postgresql://...; default <state-dir>/registry.sqlite)
 
 Exit codes: 0 ok, 1 the operation failed (named), 2 bad usage.
 """
@@ -28,11 +29,13 @@ from agent.errors import AgentError
 from agent.registrar import rollout_cli, rules_cli, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority
+from agent.registrar.database import ENV, check_url, from_args
 from agent.registrar.duplicates import IdentityGuard
 from agent.registrar.identity import POLLER, ensure_client, issue_client
 from agent.registrar.poll import poll_fleet
+from agent.registrar.registry import Registry
 from agent.registrar.service import Registrar, Settings
-from agent.registrar.sqlite import SqliteRegistry
+from agent.registrar.shards import ShardPoller, merged, replica_id
 from agent.registrar.tokens import TokenRecord, mint
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge-registrar")
@@ -46,6 +49,13 @@ def duration(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or "s"]
 
 
+def _database(text: str) -> str:
+    try:
+        return check_url(text)
+    except AgentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -53,8 +63,8 @@ def listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 the registrar serves the fleet
 
 
-def registry(state_dir: Path) -> SqliteRegistry:
-    return SqliteRegistry.in_state_dir(state_dir)
+def registry(args: argparse.Namespace) -> Registry:
+    return from_args(args)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -66,7 +76,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         ca = CertificateAuthority.create()
         ca.save(d)
-    db = registry(d)
+    db = registry(args)
     try:
         ensure_client(ca, db, d, POLLER)  # kept when still good: init twice issues nothing new
     finally:
@@ -86,9 +96,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         guess_burst=args.guess_burst,
         guess_window=args.guess_window,
     )
-    reg = Registrar(d, CertificateAuthority.load(d), registry(d), settings)
+    ca = CertificateAuthority.load(d)
+    reg = Registrar(d, ca, registry(args), settings)
     host, port = args.listen
-    asyncio.run(serve_forever(reg, host, port, args.san))
+    poller = None
+    if args.poll_interval > 0:  # this replica polls its shard of the fleet (agent.registrar.shards)
+        client = ensure_client(ca, reg.registry, d, POLLER)
+        me = replica_id(port)
+        poller = ShardPoller(reg.registry, client, me, interval=args.poll_interval, timeout=args.poll_timeout,
+                             concurrency=args.poll_concurrency)  # fmt: skip
+    asyncio.run(serve_forever(reg, host, port, args.san, poller))
     return 0
 
 
@@ -105,7 +122,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         require_approval=args.require_approval,
         created_at=now,
     )
-    db = registry(args.state_dir)
+    db = registry(args)
     db.add_token(record)
     db.close()
     print(token)
@@ -113,7 +130,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    db = registry(args.state_dir)
+    db = registry(args)
     tokens = db.list_tokens()
     db.close()
     print(views.tokens(tokens, args.output))
@@ -121,7 +138,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    db = registry(args.state_dir)
+    db = registry(args)
     guard = IdentityGuard(args.state_dir)
     try:
         flagged = guard.flagged()
@@ -161,7 +178,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def cmd_cert_issue(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(args.state_dir)
     serial = issue_client(ca, args.role, args.name, args.out, timedelta(seconds=args.lifetime))
-    db = registry(args.state_dir)
+    db = registry(args)
     db.add_cert(serial, f"operator:{args.name}", time.time() + args.lifetime)
     db.close()
     print(f"wrote {args.out}/client.pem (serial {serial:x}), client.key (0600), ca.pem: {args.name} ({args.role})")
@@ -169,7 +186,7 @@ def cmd_cert_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_cert_revoke(args: argparse.Namespace) -> int:
-    db = registry(args.state_dir)
+    db = registry(args)
     try:
         serial = int(args.serial, 16)
     except ValueError:
@@ -186,7 +203,13 @@ def cmd_cert_revoke(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(args.state_dir)
-    db = registry(args.state_dir)
+    db = registry(args)
+    if args.from_replicas:  # what the serving replicas' shard sweeps found, merged
+        try:
+            print(views.poll(merged(db), args.output))
+        finally:
+            db.close()
+        return 0
     try:
         nodes = [n for n in db.list_nodes() if n.state == "approved" and n.serial]
         client = ensure_client(ca, db, args.state_dir, POLLER)  # its own recorded reader certificate
@@ -200,6 +223,12 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-registrar", description="fleet CA, enrollment and registry")
     p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    p.add_argument(
+        "--database",
+        type=_database,
+        default=os.environ.get(ENV) or None,
+        help=f"registry: sqlite:///PATH (default <state-dir>/registry.sqlite) or postgresql://... (${ENV})",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -217,6 +246,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--retry-after", type=duration, default=60.0, help="Retry-After while pending approval")
     s.add_argument("--guess-burst", type=int, default=10, help="failed enrollments allowed per source")
     s.add_argument("--guess-window", type=duration, default=60.0, help="...refilled over this long")
+    s.add_argument(
+        "--poll-interval",
+        type=duration,
+        default=0.0,
+        help="poll this replica's shard of the fleet this often (0: never; see poll --from-replicas)",
+    )
+    s.add_argument("--poll-timeout", type=duration, default=5.0)
+    s.add_argument("--poll-concurrency", type=int, default=200)
     s.set_defaults(func=cmd_serve)
 
     tok = sub.add_parser("token", help="bootstrap tokens").add_subparsers(dest="token_cmd", required=True)
@@ -257,6 +294,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", choices=["table", "json"], default="table")
     s.add_argument("--timeout", type=duration, default=5.0)
     s.add_argument("--concurrency", type=int, default=200)
+    s.add_argument(
+        "--from-replicas",
+        action="store_true",
+        help="print what the replicas' shard sweeps (serve --poll-interval) found, merged",
+    )
     s.set_defaults(func=cmd_poll)
 
     rules_cli.add_commands(sub)  # policy ..., class ...

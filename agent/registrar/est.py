@@ -133,9 +133,7 @@ async def simpleenroll(request: web.Request) -> web.StreamResponse:
     fingerprint = key_fingerprint(csr)
     node = reg.registry.get_node(node_id)
     if node is None:
-        if not reg.registry.use_token(record.token_id):
-            return _denied(reg, request, f"bootstrap token {record.token_id} has no uses left")
-        node = Node(
+        fresh = Node(
             node_id=node_id,
             state="pending" if record.require_approval else "approved",
             approved_by="" if record.require_approval else f"token:{record.token_id}",
@@ -145,9 +143,13 @@ async def simpleenroll(request: web.Request) -> web.StreamResponse:
             labels=dict(record.labels),
             created_at=time.time(),
         )
-        reg.registry.create_node(node)
-        log.info("node %s enrolled with token %s (%s)", node_id, record.token_id, node.state)
-    elif node.state == "revoked":
+        # one transaction: the node and its token's use, or the node another request made meanwhile
+        node = reg.registry.enroll_node(fresh)
+        if node is None:
+            return _denied(reg, request, f"bootstrap token {record.token_id} has no uses left")
+        if node == fresh:
+            log.info("node %s enrolled with token %s (%s)", node_id, record.token_id, node.state)
+    if node.state == "revoked":
         return problem(403, "Forbidden", f"node {node_id} is revoked")
     elif node.token_id != record.token_id or node.key_fingerprint != fingerprint:
         # Only the box that first used this token, with the same key, may repeat the

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.fsio import atomic_write
 from agent.registrar.ca import CertificateAuthority, cert_pem, parse_san, role_of, write_key
+from agent.registrar.database import open_registry
 from agent.registrar.registry import Registry
-from agent.registrar.sqlite import SqliteRegistry
 
 SERVING_OWNER = "registrar:serving"
 SERVING_LIFETIME = timedelta(days=365)
@@ -155,10 +155,10 @@ def ensure_serving(
     return cert_path, key_path
 
 
-def own_client(state_dir: Path, who: ClientIdentity) -> Path:
+def own_client(state_dir: Path, who: ClientIdentity, database: str | None = None) -> Path:
     """``ensure_client`` for a command that has not opened the registry itself (rollouts)."""
     ca = CertificateAuthority.load(state_dir)
-    registry = SqliteRegistry.in_state_dir(state_dir)
+    registry = open_registry(database, state_dir)
     try:
         return ensure_client(ca, registry, state_dir, who)
     finally:

@@ -79,7 +79,7 @@ def _answer(reg: Registrar, node: Node) -> web.Response:
         waiting = f"node {node.node_id} awaits approval (no approval policy matches it; 'nodes approve')"
     elif node.cluster:
         cluster = reg.cluster(node.cluster)
-        assignment, waiting = assignment_for(cluster, reg.registry.cluster_members(cluster.name), node)
+        assignment, waiting = assignment_for(cluster, reg.registry.cluster_servers(cluster.name), node)
     else:
         waiting = "not registered yet"
     answer = MembershipAnswer(
@@ -144,19 +144,24 @@ def _assigned(reg: Registrar, node_id: str) -> Node:
     if node.role or node.state != "approved":
         return node
     placed = placing([class_from_json(c) for c in reg.registry.rules("class")], node)
-    cluster = reg.cluster(placed.cluster if placed else node.site or "default")
-    members = reg.registry.cluster_members(cluster.name)
-    role, init = choose_role(cluster, members, node, placed.role if placed else "")
-    reg.registry.set_assignment(node.node_id, cluster.name, role, init)
+    want = placed.role if placed else ""
+    # decided under the cluster's lock: replicas assigning boxes of one cluster at once take turns
+    node, assigned = reg.registry.assign_node(
+        node_id,
+        reg.new_cluster(placed.cluster if placed else node.site or "default"),
+        lambda cluster, members, me: choose_role(cluster, members, me, want),
+    )
+    if not assigned:
+        return node
+    cluster = reg.cluster(node.cluster)
+    role, init = node.role, node.cluster_init
     by = f"class:{placed.name}" if placed else "site"
     what = f"cluster {cluster.name} as {role}" + (" (init)" if init else "")
     if placed and placed.role == "server" and role == "agent":
         what += f" (cluster {cluster.name} has its {cluster.servers} server(s))"
     reg.registry.add_event(node.node_id, "assigned", by, what)
     log.info("node %s assigned to %s by %s", node.node_id, what, by)
-    fresh = reg.registry.get_node(node_id)
-    assert fresh is not None
-    return fresh
+    return node
 
 
 async def heartbeat(request: web.Request) -> web.StreamResponse:

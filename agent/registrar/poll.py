@@ -3,6 +3,10 @@
 Connects by address but checks that the certificate the box presents is the
 node certificate issued to that node id (``server_hostname=<node id>``), with
 the registrar's own reader certificate (``<state-dir>/poller``).
+
+``FleetPoller`` keeps one kept-alive connection per box between sweeps (aiohttp keys its pool by
+address and ``server_hostname``, so a connection is only reused for the node it was verified for):
+a replica sweeping its shard every interval pays each box's TLS handshake once, not every sweep.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class PollRow:
     gpus: int | None
     last_seen: float
     error: str = ""
+    polled_by: str = ""  # the replica whose sweep this is (poll --from-replicas)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,19 +114,55 @@ async def _one(session: aiohttp.ClientSession, node: Node, timeout: float) -> Po
     )
 
 
+class FleetPoller:
+    """Sweeps over one client session whose connections stay open between sweeps (``keep_alive``
+    seconds idle at most)."""
+
+    def __init__(
+        self, client_dir: Path, *, timeout: float = 5.0, concurrency: int = 200, keep_alive: float = 0.0
+    ) -> None:
+        self.ctx = client_context(client_dir)
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.keep_alive = keep_alive
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self.keep_alive > 0:
+                connector = aiohttp.TCPConnector(
+                    ssl=self.ctx, limit=0, limit_per_host=1, keepalive_timeout=self.keep_alive
+                )
+            else:
+                connector = aiohttp.TCPConnector(ssl=self.ctx, limit=self.concurrency, force_close=True)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def sweep(self, nodes: Sequence[Node]) -> list[PollRow]:
+        """Poll every node, ``concurrency`` at a time; each box gets ``timeout`` from its own start
+        (not from the start of the sweep), so a big fleet does not time out in the queue."""
+        session = self._open()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def gated(node: Node) -> PollRow:
+            async with gate:
+                return await _one(session, node, self.timeout)
+
+        rows = await asyncio.gather(*(gated(n) for n in nodes))
+        return sorted(rows, key=lambda r: (r.site, r.node_id))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 async def poll_fleet(
     nodes: Sequence[Node], client_dir: Path, *, timeout: float = 5.0, concurrency: int = 200
 ) -> list[PollRow]:
-    """Poll every node, ``concurrency`` at a time; each box gets ``timeout`` from its own start
-    (not from the start of the sweep), so a big fleet does not time out in the queue."""
-    ctx = client_context(client_dir)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def gated(session: aiohttp.ClientSession, node: Node) -> PollRow:
-        async with gate:
-            return await _one(session, node, timeout)
-
-    connector = aiohttp.TCPConnector(ssl=ctx, limit=concurrency, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        rows = await asyncio.gather(*(gated(session, n) for n in nodes))
-    return sorted(rows, key=lambda r: (r.site, r.node_id))
+    """One sweep of every node (``FleetPoller.sweep``), connections closed after it."""
+    poller = FleetPoller(client_dir, timeout=timeout, concurrency=concurrency)
+    try:
+        return await poller.sweep(nodes)
+    finally:
+        await poller.close()

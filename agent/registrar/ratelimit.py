@@ -1,5 +1,8 @@
 """Per-source limit on bootstrap-token guessing: a token bucket that only failures drain.
 
+``SharedGuessLimiter`` (what the registrar uses) keeps the buckets in the registry, shared by replicas;
+``GuessLimiter`` is the same arithmetic in memory.
+
 A source (client IP) may fail ``burst`` times in a row, then one more try
 per ``per_seconds / burst``; successes cost nothing, so a first-boot storm of
 honest boxes behind one NAT is never slowed.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 
 class GuessLimiter:
@@ -46,3 +50,28 @@ class GuessLimiter:
         if len(self._buckets) >= self.max_sources:  # still full: forget the oldest half
             for s in sorted(self._buckets, key=lambda s: self._buckets[s][1])[: self.max_sources // 2]:
                 del self._buckets[s]
+
+
+class SharedGuessLimiter:
+    """The same budget kept in the registry (table ``guesses``), so every replica of the registrar
+    sees the failures the others counted: a guesser spreading tries over replicas gets no more."""
+
+    def __init__(
+        self, registry: GuessStore, burst: int = 10, per_seconds: float = 60.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.registry = registry
+        self.burst = float(burst)
+        self.rate = burst / per_seconds
+        self.clock = clock
+
+    def retry_after(self, source: str) -> float:
+        level = self.registry.guess_level(source, self.burst, self.rate, self.clock())
+        return 0.0 if level >= 1.0 else (1.0 - level) / self.rate
+
+    def failed(self, source: str) -> None:
+        self.registry.guess_failed(source, self.burst, self.rate, self.clock())
+
+
+class GuessStore(Protocol):
+    def guess_level(self, source: str, burst: float, rate: float, now: float) -> float: ...
+    def guess_failed(self, source: str, burst: float, rate: float, now: float) -> None: ...

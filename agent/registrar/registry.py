@@ -1,16 +1,27 @@
 """What the registrar remembers, behind a small interface (``Registry``).
 
 Records are plain dataclasses; ``agent.registrar.sqlite.SqliteRegistry`` is the
-embedded default. Every write is one targeted statement so the CLI (approve,
-revoke) and a running server can share the store without lost updates.
+embedded default, ``agent.registrar.postgres.PostgresRegistry`` the one several
+replicas share (``agent.registrar.database.open_registry`` picks by URL). Every
+write is one transaction, so the CLI (approve, revoke), a running server and its
+other replicas share the store without lost updates; a decision that reads before
+it writes (enrollment, role assignment, the guess budget) is one method, taken
+under the backend's lock, never a read here and a write there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent.errors import StateError
 from agent.registrar.tokens import TokenRecord
+
+
+class RegistryUnavailable(StateError):
+    """The registry's database cannot be reached now; worth retrying later (the server answers 503)."""
+
 
 NodeState = Literal["pending", "approved", "revoked"]
 
@@ -49,6 +60,9 @@ class Cluster:
     agent_token: str = ""
 
 
+Decide = Callable[[Cluster, list[Node], Node], tuple[str, bool]]
+
+
 class Registry(Protocol):
     # tokens
     def add_token(self, token: TokenRecord) -> None: ...
@@ -61,6 +75,18 @@ class Registry(Protocol):
 
     # nodes
     def create_node(self, node: Node) -> None: ...
+    def enroll_node(self, node: Node) -> Node | None:
+        """Create ``node`` and take one use of its token, in one transaction. A node of that id already
+        there (an earlier or a concurrent request made it) is returned as it is and no use is taken;
+        None when the token has no use left (nothing is created)."""
+        ...
+
+    def assign_node(self, node_id: str, cluster: Cluster, decide: Decide) -> tuple[Node, bool]:
+        """When the node has no role yet: ``decide(cluster, servers, node)`` gives (role, cluster_init)
+        and it is stored, in one transaction that holds the cluster (stored as ``cluster`` when missing)
+        locked against every other writer. Returns the node and whether this call assigned it."""
+        ...
+
     def get_node(self, node_id: str) -> Node | None: ...
     def list_nodes(self) -> list[Node]: ...
     def set_state(self, node_id: str, state: NodeState, by: str = "") -> bool: ...  # by: who, for the audit
@@ -97,8 +123,16 @@ class Registry(Protocol):
     # clusters
     def get_cluster(self, name: str) -> Cluster | None: ...
     def put_cluster(self, cluster: Cluster) -> None: ...
+    def ensure_cluster(self, cluster: Cluster) -> Cluster:
+        """The stored cluster of that name, else ``cluster``, stored now (never replaces one)."""
+        ...
+
     def set_join_tokens(self, name: str, server: str, agent: str) -> None: ...
     def cluster_members(self, name: str) -> list[Node]: ...
+    def cluster_servers(self, name: str) -> list[Node]:
+        """The cluster's members with role server, by arrival: all that role and join decisions need,
+        read at every heartbeat (a cluster of 10,000 agents is not read whole each time)."""
+        ...
 
     # approval policies and machine classes (kind "policy" or "class"), as their JSON documents
     def put_rule(self, kind: str, name: str, spec: str) -> bool: ...  # False: that kind and name exist
@@ -107,4 +141,21 @@ class Registry(Protocol):
     # the audit trail of nodes: (time, node_id, action, actor, detail)
     def add_event(self, node_id: str, action: str, actor: str, detail: str) -> None: ...
     def events(self, node_id: str | None = None) -> list[tuple[float, str, str, str, str]]: ...
+    # shared by replicas: the failed-guess budget per source (agent.registrar.ratelimit) and leases
+    def guess_level(self, source: str, burst: float, rate: float, now: float) -> float: ...
+    def guess_failed(self, source: str, burst: float, rate: float, now: float) -> None: ...
+    def take_lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        """Hold ``name`` until now+ttl: True when it was free, expired or already ours."""
+        ...
+
+    def leases(self, prefix: str, now: float) -> list[tuple[str, str]]:
+        """(name, holder) of the live leases whose name starts with ``prefix``, by name."""
+        ...
+
+    def put_poll_results(self, rows: list[tuple[str, str, float, str]]) -> None:
+        """(node_id, row JSON, polled_at, polled_by) of one replica's sweep, in one transaction."""
+        ...
+
+    def poll_results(self) -> list[tuple[str, str, float, str]]: ...
+
     def close(self) -> None: ...

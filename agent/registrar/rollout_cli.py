@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError, RolloutError
+from agent.registrar.database import from_args, url_of
 from agent.registrar.identity import ROLLOUT, own_client
 from agent.registrar.rollout import RolloutStore, drive, matches, parse_selector, plan
-from agent.registrar.sqlite import SqliteRegistry
 from agent.upgrade import bundle_tool
 from agent.upgrade.manifest import KINDS
 
@@ -128,8 +128,8 @@ def _bundle(action: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _nodes(state_dir: Path) -> dict[str, Any]:
-    db = SqliteRegistry.in_state_dir(state_dir)
+def _nodes(args: argparse.Namespace) -> dict[str, Any]:
+    db = from_args(args)
     try:
         return {n.node_id: n for n in db.list_nodes() if n.state == "approved" and n.serial}
     finally:
@@ -137,7 +137,7 @@ def _nodes(state_dir: Path) -> dict[str, Any]:
 
 
 def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace) -> int:
-    nodes = _nodes(args.state_dir)
+    nodes = _nodes(args)
     if action == "create":
         if not args.bundle.startswith(("https://", "http://")):
             raise RolloutError("--bundle: expected a URL the boxes can download (https://...)")
@@ -162,7 +162,8 @@ def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace
         if doc is None:
             raise RolloutError(f"no rollout {rid!r}; see 'rollout status'")
         _mark_retries(store, doc, args.retry)
-    client = args.client or own_client(args.state_dir, ROLLOUT)  # the registrar's own recorded operator cert
+    # the registrar's own recorded operator cert
+    client = args.client or own_client(args.state_dir, ROLLOUT, url_of(args))
     if not (client / "client.pem").exists():
         raise RolloutError(
             f"{client}/client.pem: no operator certificate; run 'edge-registrar --state-dir "

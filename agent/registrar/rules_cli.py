@@ -18,8 +18,8 @@ from typing import Any
 
 from agent.errors import BadRequirement
 from agent.registrar.classes import class_from_json, make_class
+from agent.registrar.database import from_args
 from agent.registrar.policy import make_policy, policy_from_json
-from agent.registrar.sqlite import SqliteRegistry
 from agent.registrar.views import table
 
 
@@ -37,7 +37,7 @@ def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
     except BadRequirement as exc:
         print(f"edge-registrar: {kind} add: {exc}", file=sys.stderr)
         return 2
-    db = SqliteRegistry.in_state_dir(args.state_dir)
+    db = from_args(args)
     try:
         if not db.put_rule(kind, rule.name, json.dumps(rule.to_json())):
             print(f"edge-registrar: {kind} {rule.name} exists; remove it first", file=sys.stderr)
@@ -49,7 +49,7 @@ def _add(args: argparse.Namespace, kind: str, build: Callable[[], Any]) -> int:
 
 
 def _remove(args: argparse.Namespace, kind: str) -> int:
-    db = SqliteRegistry.in_state_dir(args.state_dir)
+    db = from_args(args)
     try:
         if not db.remove_rule(kind, args.name):
             print(f"edge-registrar: no {kind} {args.name!r}", file=sys.stderr)
@@ -66,7 +66,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
                                                          labels=dict(args.label), requires=args.require))  # fmt: skip
     if args.policy_cmd == "remove":
         return _remove(args, "policy")
-    db = SqliteRegistry.in_state_dir(args.state_dir)
+    db = from_args(args)
     policies = [policy_from_json(p) for p in db.rules("policy")]
     db.close()
     if args.output == "json":
@@ -83,7 +83,7 @@ def cmd_class(args: argparse.Namespace) -> int:
                                                        role=args.role, priority=args.priority))  # fmt: skip
     if args.class_cmd == "remove":
         return _remove(args, "class")
-    db = SqliteRegistry.in_state_dir(args.state_dir)
+    db = from_args(args)
     classes = sorted((class_from_json(c) for c in db.rules("class")), key=lambda c: (-c.priority, c.name))
     db.close()
     if args.output == "json":

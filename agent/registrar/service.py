@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.registrar.ca import CertificateAuthority, cert_pem
 from agent.registrar.identity import ensure_serving
-from agent.registrar.ratelimit import GuessLimiter
+from agent.registrar.ratelimit import SharedGuessLimiter
 from agent.registrar.registry import Cluster, Node, Registry
 
 PEERCERT_ROLE = "organizationalUnitName"
@@ -48,18 +48,19 @@ class Registrar:
     ca: CertificateAuthority
     registry: Registry
     settings: Settings = field(default_factory=Settings)
-    limiter: GuessLimiter = field(init=False)
+    limiter: SharedGuessLimiter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.limiter = GuessLimiter(self.settings.guess_burst, self.settings.guess_window)
+        self.limiter = SharedGuessLimiter(self.registry, self.settings.guess_burst, self.settings.guess_window)
 
     def cluster(self, name: str) -> Cluster:
+        """The stored cluster, else one made with this registrar's settings (stored once, whichever
+        replica is first: a cluster is never replaced, its join tokens are kept)."""
         existing = self.registry.get_cluster(name)
-        if existing is not None:
-            return existing
-        made = Cluster(name, self.settings.distribution, self.settings.k8s_version, self.settings.servers)
-        self.registry.put_cluster(made)
-        return made
+        return existing if existing is not None else self.registry.ensure_cluster(self.new_cluster(name))
+
+    def new_cluster(self, name: str) -> Cluster:
+        return Cluster(name, self.settings.distribution, self.settings.k8s_version, self.settings.servers)
 
     def live_node(self, peer: Peer) -> Node | None:
         """The node behind a node certificate that is neither revoked nor superseded by revocation."""

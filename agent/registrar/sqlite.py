@@ -1,8 +1,10 @@
 """The embedded registry: one SQLite file in WAL mode, schema versioned by ``PRAGMA user_version``.
 
-``MIGRATIONS[n]`` holds the statements that turn schema n into n+1; a file
+The migrations are the ones every backend shares (agent.registrar.schema); a file
 newer than this code is refused rather than guessed at. The file is 0600:
-it holds join tokens the registrar hands to members.
+it holds join tokens the registrar hands to members. BEGIN IMMEDIATE takes the
+file's write lock first, so a read-then-write method (enroll_node, assign_node)
+is serialised against every other process using the file.
 
 Every write goes through ``_write()``: BEGIN IMMEDIATE, COMMIT, ROLLBACK on any
 exception, so one failed statement (a duplicate serial, say) never leaves the
@@ -16,100 +18,20 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agent.errors import StateError
 from agent.registrar.dbfile import open_private, transaction
-from agent.registrar.registry import Cluster, Node, NodeState
+from agent.registrar.registry import Cluster, Decide, Node, NodeState
+from agent.registrar.rows import NODE_COLS as _NODE_COLS
+from agent.registrar.rows import cluster_of, node_of, node_values, token_of, token_values
+from agent.registrar.schema import MIGRATIONS, SCHEMA
 from agent.registrar.tokens import TokenRecord
 
 DB_NAME = "registry.sqlite"
-SCHEMA = 2
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    0: (
-        """CREATE TABLE tokens (
-            token_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, expires_at REAL NOT NULL,
-            uses_left INTEGER NOT NULL, site TEXT NOT NULL, labels TEXT NOT NULL,
-            require_approval INTEGER NOT NULL, created_at REAL NOT NULL)""",
-        """CREATE TABLE nodes (
-            node_id TEXT PRIMARY KEY, state TEXT NOT NULL, token_id TEXT NOT NULL,
-            key_fingerprint TEXT NOT NULL, site TEXT NOT NULL, labels TEXT NOT NULL,
-            created_at REAL NOT NULL, serial TEXT NOT NULL DEFAULT '',
-            cert_not_after REAL NOT NULL DEFAULT 0, cluster TEXT NOT NULL DEFAULT '',
-            role TEXT NOT NULL DEFAULT '', cluster_init INTEGER NOT NULL DEFAULT 0,
-            addresses TEXT NOT NULL DEFAULT '[]', observed TEXT NOT NULL DEFAULT '',
-            api_port INTEGER NOT NULL DEFAULT 7443, inventory TEXT NOT NULL DEFAULT '{}',
-            status TEXT NOT NULL DEFAULT '{}', last_seen REAL NOT NULL DEFAULT 0,
-            dmi_serial TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX nodes_cluster ON nodes(cluster)",
-        """CREATE TABLE certs (
-            serial TEXT PRIMARY KEY, node_id TEXT NOT NULL, not_after REAL NOT NULL,
-            revoked_at REAL)""",
-        "CREATE INDEX certs_node ON certs(node_id)",
-        """CREATE TABLE clusters (
-            name TEXT PRIMARY KEY, distribution TEXT NOT NULL, version TEXT NOT NULL,
-            servers INTEGER NOT NULL, server_token TEXT NOT NULL DEFAULT '',
-            agent_token TEXT NOT NULL DEFAULT '')""",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-        "INSERT INTO meta VALUES ('crl_number', 1)",
-    ),
-    # who approved a node, approval policies and machine classes, the nodes' audit trail
-    1: (
-        "ALTER TABLE nodes ADD COLUMN approved_by TEXT NOT NULL DEFAULT ''",
-        """CREATE TABLE rules (
-            kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL, created_at REAL NOT NULL,
-            PRIMARY KEY (kind, name))""",
-        """CREATE TABLE node_events (
-            at REAL NOT NULL, node_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
-            detail TEXT NOT NULL)""",
-        "CREATE INDEX node_events_node ON node_events(node_id)",
-    ),
-}
-
-_NODE_COLS = (
-    "node_id, state, token_id, key_fingerprint, site, labels, created_at, serial, cert_not_after, "
-    "cluster, role, cluster_init, addresses, observed, api_port, inventory, status, last_seen, dmi_serial, "
-    "approved_by"
-)
-
-
-def _node(row: sqlite3.Row) -> Node:
-    return Node(
-        node_id=row["node_id"],
-        state=row["state"],
-        token_id=row["token_id"],
-        key_fingerprint=row["key_fingerprint"],
-        site=row["site"],
-        labels=json.loads(row["labels"]),
-        created_at=row["created_at"],
-        serial=row["serial"],
-        cert_not_after=row["cert_not_after"],
-        cluster=row["cluster"],
-        role=row["role"],
-        cluster_init=bool(row["cluster_init"]),
-        addresses=json.loads(row["addresses"]),
-        observed=row["observed"],
-        api_port=row["api_port"],
-        inventory=json.loads(row["inventory"]),
-        status=json.loads(row["status"]),
-        last_seen=row["last_seen"],
-        dmi_serial=row["dmi_serial"],
-        approved_by=row["approved_by"],
-    )
-
-
-def _token(row: sqlite3.Row) -> TokenRecord:
-    return TokenRecord(
-        token_id=row["token_id"],
-        secret_hash=row["secret_hash"],
-        expires_at=row["expires_at"],
-        uses_left=row["uses_left"],
-        site=row["site"],
-        labels=json.loads(row["labels"]),
-        require_approval=bool(row["require_approval"]),
-        created_at=row["created_at"],
-    )
+__all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA", "SqliteRegistry"]
 
 
 def _event(db: sqlite3.Connection, node_id: str, action: str, actor: str, detail: str) -> None:
@@ -125,7 +47,8 @@ class SqliteRegistry:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.db = open_private(path)
+            # one connection, used by one thread at a time (the server's loop, or a worker thread)
+            self.db = open_private(path, check_same_thread=False)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.Error as exc:
@@ -161,23 +84,11 @@ class SqliteRegistry:
     # tokens
     def add_token(self, token: TokenRecord) -> None:
         with self._write(f"add token {token.token_id}") as db:
-            db.execute(
-                "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    token.token_id,
-                    token.secret_hash,
-                    token.expires_at,
-                    token.uses_left,
-                    token.site,
-                    json.dumps(token.labels),
-                    int(token.require_approval),
-                    token.created_at or time.time(),
-                ),
-            )
+            db.execute("INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)", token_values(token, time.time()))
 
     def get_token(self, token_id: str) -> TokenRecord | None:
         row = self.db.execute("SELECT * FROM tokens WHERE token_id=?", (token_id,)).fetchone()
-        return _token(row) if row else None
+        return token_of(row) if row else None
 
     def use_token(self, token_id: str) -> bool:
         with self._write(f"use token {token_id}") as db:
@@ -187,47 +98,62 @@ class SqliteRegistry:
         return cur.rowcount == 1
 
     def list_tokens(self) -> list[TokenRecord]:
-        return [_token(r) for r in self.db.execute("SELECT * FROM tokens ORDER BY created_at")]
+        return [token_of(r) for r in self.db.execute("SELECT * FROM tokens ORDER BY created_at")]
 
     # nodes
     def create_node(self, node: Node) -> None:
         with self._write(f"create node {node.node_id}") as db:
             db.execute(
                 f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 20)})",  # noqa: S608 constant columns
-                (
-                    node.node_id,
-                    node.state,
-                    node.token_id,
-                    node.key_fingerprint,
-                    node.site,
-                    json.dumps(node.labels),
-                    node.created_at or time.time(),
-                    node.serial,
-                    node.cert_not_after,
-                    node.cluster,
-                    node.role,
-                    int(node.cluster_init),
-                    json.dumps(node.addresses),
-                    node.observed,
-                    node.api_port,
-                    json.dumps(node.inventory),
-                    json.dumps(node.status),
-                    node.last_seen,
-                    node.dmi_serial,
-                    node.approved_by,
-                ),
+                node_values(node, time.time()),
             )
             if node.approved_by:
                 _event(db, node.node_id, "approved", node.approved_by, "at enrollment")
 
+    def enroll_node(self, node: Node) -> Node | None:
+        with self._write(f"enroll node {node.node_id}") as db:
+            row = db.execute(f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?", (node.node_id,)).fetchone()  # noqa: S608
+            if row is not None:
+                return node_of(row)
+            used = db.execute(
+                "UPDATE tokens SET uses_left = uses_left - 1 WHERE token_id=? AND uses_left > 0", (node.token_id,)
+            ).rowcount
+            if used != 1:
+                return None
+            node = replace(node, created_at=node.created_at or time.time())
+            db.execute(
+                f"INSERT INTO nodes ({_NODE_COLS}) VALUES ({','.join('?' * 20)})",  # noqa: S608 constant columns
+                node_values(node, node.created_at),
+            )
+            if node.approved_by:
+                _event(db, node.node_id, "approved", node.approved_by, "at enrollment")
+        return node
+
+    def assign_node(self, node_id: str, cluster: Cluster, decide: Decide) -> tuple[Node, bool]:
+        with self._write(f"assign node {node_id}") as db:
+            self._ensure_cluster(db, cluster)
+            stored = self.get_cluster(cluster.name)
+            row = db.execute(f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?", (node_id,)).fetchone()  # noqa: S608
+            if row is None or stored is None:
+                raise StateError(f"{self.path}: assign node {node_id}: no such node")
+            node = node_of(row)
+            if node.role:
+                return node, False
+            role, init = decide(stored, self.cluster_servers(cluster.name), node)
+            db.execute(
+                "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?",
+                (cluster.name, role, int(init), node_id),
+            )
+        return replace(node, cluster=cluster.name, role=role, cluster_init=init), True
+
     def get_node(self, node_id: str) -> Node | None:
         sql = f"SELECT {_NODE_COLS} FROM nodes WHERE node_id=?"  # noqa: S608 constant columns
         row = self.db.execute(sql, (node_id,)).fetchone()
-        return _node(row) if row else None
+        return node_of(row) if row else None
 
     def list_nodes(self) -> list[Node]:
         sql = f"SELECT {_NODE_COLS} FROM nodes ORDER BY node_id"  # noqa: S608 constant columns
-        return [_node(r) for r in self.db.execute(sql)]
+        return [node_of(r) for r in self.db.execute(sql)]
 
     def set_state(self, node_id: str, state: NodeState, by: str = "") -> bool:
         with self._write(f"set node {node_id} {state}") as db:
@@ -332,16 +258,7 @@ class SqliteRegistry:
     # clusters
     def get_cluster(self, name: str) -> Cluster | None:
         row = self.db.execute("SELECT * FROM clusters WHERE name=?", (name,)).fetchone()
-        if row is None:
-            return None
-        return Cluster(
-            name=row["name"],
-            distribution=row["distribution"],
-            version=row["version"],
-            servers=row["servers"],
-            server_token=row["server_token"],
-            agent_token=row["agent_token"],
-        )
+        return cluster_of(row) if row else None
 
     def put_cluster(self, cluster: Cluster) -> None:
         with self._write(f"store cluster {cluster.name}") as db:
@@ -356,6 +273,21 @@ class SqliteRegistry:
                     cluster.agent_token,
                 ),
             )
+
+    @staticmethod
+    def _ensure_cluster(db: sqlite3.Connection, cluster: Cluster) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO clusters VALUES (?,?,?,?,?,?)",
+            (cluster.name, cluster.distribution, cluster.version, cluster.servers, cluster.server_token,
+             cluster.agent_token),
+        )  # fmt: skip
+
+    def ensure_cluster(self, cluster: Cluster) -> Cluster:
+        with self._write(f"store cluster {cluster.name}") as db:
+            self._ensure_cluster(db, cluster)
+        stored = self.get_cluster(cluster.name)
+        assert stored is not None
+        return stored
 
     def set_join_tokens(self, name: str, server: str, agent: str) -> None:
         with self._write(f"join tokens of cluster {name}") as db:
@@ -387,9 +319,60 @@ class SqliteRegistry:
         )
         return [(float(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
 
+    # shared by replicas
+    def guess_level(self, source: str, burst: float, rate: float, now: float) -> float:
+        row = self.db.execute("SELECT level, at FROM guesses WHERE source=?", (source,)).fetchone()
+        return burst if row is None else min(burst, float(row[0]) + (now - float(row[1])) * rate)
+
+    def guess_failed(self, source: str, burst: float, rate: float, now: float) -> None:
+        with self._write(f"failed guess from {source}") as db:
+            db.execute(
+                "INSERT INTO guesses VALUES (?, ?, ?) ON CONFLICT(source) DO UPDATE SET "
+                "level = MIN(?, guesses.level + (? - guesses.at) * ?) - 1, at = ?",
+                (source, burst - 1, now, burst, now, rate, now),
+            )
+            db.execute("DELETE FROM guesses WHERE at < ?", (now - burst / rate,))  # full again: forget
+
+    def take_lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        with self._write(f"lease {name}") as db:
+            return (
+                db.execute(
+                    "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, "
+                    "expires_at=excluded.expires_at WHERE leases.holder=excluded.holder OR leases.expires_at < ?",
+                    (name, holder, now + ttl, now),
+                ).rowcount
+                == 1
+            )
+
+    def leases(self, prefix: str, now: float) -> list[tuple[str, str]]:
+        rows = self.db.execute(
+            "SELECT name, holder FROM leases WHERE substr(name, 1, ?) = ? AND expires_at >= ? ORDER BY name",
+            (len(prefix), prefix, now),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def put_poll_results(self, rows: list[tuple[str, str, float, str]]) -> None:
+        with self._write(f"store {len(rows)} poll results") as db:
+            db.executemany(
+                "INSERT INTO poll_results VALUES (?,?,?,?) ON CONFLICT(node_id) DO UPDATE SET row=excluded.row, "
+                "polled_at=excluded.polled_at, polled_by=excluded.polled_by",
+                rows,
+            )
+
+    def poll_results(self) -> list[tuple[str, str, float, str]]:
+        rows = self.db.execute("SELECT node_id, row, polled_at, polled_by FROM poll_results ORDER BY node_id")
+        return [(str(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
+    def cluster_servers(self, name: str) -> list[Node]:
+        rows = self.db.execute(
+            f"SELECT {_NODE_COLS} FROM nodes WHERE cluster=? AND role='server' ORDER BY created_at",  # noqa: S608
+            (name,),
+        )
+        return [node_of(r) for r in rows]
+
     def cluster_members(self, name: str) -> list[Node]:
         rows = self.db.execute(
             f"SELECT {_NODE_COLS} FROM nodes WHERE cluster=? ORDER BY created_at",  # noqa: S608 constant columns
             (name,),
         )
-        return [_node(r) for r in rows]
+        return [node_of(r) for r in rows]

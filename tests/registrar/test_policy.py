@@ -168,7 +168,7 @@ def test_a_schema_1_registry_is_migrated_keeping_its_nodes(tmp_path: Path) -> No
     old.close()
     db = SqliteRegistry(path)
     try:
-        assert db.schema_version() == 2
+        assert db.schema_version() == 3  # schema 1 -> 2 (rules, audit) -> 3 (state shared by replicas)
         kept = db.get_node("old-box")
         assert kept is not None and kept.state == "approved" and kept.approved_by == ""
         assert db.set_state("old-box", "approved", by="operator:alice")
