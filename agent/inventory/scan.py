@@ -25,6 +25,7 @@ from agent.inventory.nic import collect_nics, host_addresses
 from agent.inventory.nvme import collect_nvme
 from agent.inventory.pci import collect_pci
 from agent.inventory.system import collect_system
+from agent.inventory.udevctx import udev_context
 from agent.model.inventory import Inventory, System
 from agent.paths import Paths
 from agent.sysexec import Runner
@@ -50,7 +51,7 @@ class Scanner:
         # /proc describes the running kernel, not the tree under --root (tests point it at a fixture)
         self.kernel_root = kernel_root
         self.runner = runner
-        self.udev = udev if udev is not None else pyudev.Context()
+        self.udev = udev if udev is not None else udev_context()
         self.hwdb = Hwdb(self.udev)
         self.root_dev = root_dev
         self.addresses = addresses
