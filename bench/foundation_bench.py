@@ -2,10 +2,16 @@
 
 Every figure is printed beside a peer measured in the same run (a ratio), never asserted:
   agentctl status      vs  python3 -c pass            (target <= 40 ms wall)
-  agentd exec->READY   vs  python3 -c 'import aiohttp.web' (target <= 700 ms)
+  agentd exec->READY   vs  python3 -c 'import aiohttp.web' (target: ratio <= 1.6x, and <= 700 ms)
+  agentd exec->first /v1/status answered (READY must not just move work to right after it)
   agentd idle RSS      vs  python3 -c 'import aiohttp.web' RSS (target <= 45 MiB)
   /v1/status req/s     over the unix socket with keep-alive, driven by curl (C)   (target >= 10,000)
   /v1/status req/s     over mTLS (remote API, fleet:reader client cert) on an enrolled agent, same driver
+
+Python runs from bytecode, as on a box (pip compiles the venv at install): a developer
+environment with PYTHONDONTWRITEBYTECODE=1 would otherwise compile every agent module from
+source at each start (~70 ms) and time the set-up, not the product. The bytecode goes to a
+scratch PYTHONPYCACHEPREFIX, for the agent and its peer alike.
 """
 
 from __future__ import annotations
@@ -28,6 +34,19 @@ sys.path.insert(0, str(REPO / "scripts"))
 from lab import FleetLab
 
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
+READY_TARGET = 1.6  # agentd exec -> READY over a bare `import aiohttp.web` (issue #15)
+PYCACHE = Path(tempfile.gettempdir()) / "edge-agent-bench-pycache"
+
+
+def bytecode_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` running from bytecode (written once under PYCACHE), as an image's venv does."""
+    out = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -46,12 +65,26 @@ def rss_kib(pid: int) -> int:
     return int(m.group(1)) if m else 0
 
 
-def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float]:
+def first_status(sock: Path) -> None:
+    """One GET /v1/status over the socket, waiting for the whole answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(30)
+        c.connect(str(sock))
+        c.sendall(b"GET /v1/status HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := c.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+
+
+def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float, float]:
+    """Start agentd; seconds from exec to READY=1, and to the first /v1/status answered after it."""
     notify = root.parent / f"notify-{time.monotonic_ns()}.sock"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     srv.bind(str(notify))
     srv.settimeout(30)
     cmd, env = daemon_command()
+    env = bytecode_env(env)
     env["NOTIFY_SOCKET"] = str(notify)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -60,15 +93,17 @@ def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float]:
     while b"READY=1" not in srv.recv(4096):
         pass
     ready = time.perf_counter() - t0
+    first_status(root / "run/edge-agent/agent.sock")
+    answered = time.perf_counter() - t0
     srv.close()
     notify.unlink()
-    return proc, ready
+    return proc, ready, answered
 
 
 def peer_rss() -> int:
     cmd, env = daemon_command()
     code = "import aiohttp.web,re;print(re.search(r'VmRSS:\\s+(\\d+)',open('/proc/self/status').read()).group(1))"
-    out = subprocess.run([cmd[0], "-S", "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([cmd[0], "-S", "-c", code], env=bytecode_env(env), capture_output=True, text=True, check=True)
     return int(out.stdout)
 
 
@@ -109,32 +144,47 @@ def main() -> int:
     root = tmp / "root"
     root.mkdir()
     try:
-        readies = []
-        for i in range(5):
-            proc, ready = start_agent(root)
-            readies.append(ready)
-            if i < 4:
+        readies, answers, peers = [], [], []
+        peer_cmd = [sys.executable, "-S", "-c", "import aiohttp.web"]
+        peer_env = bytecode_env(daemon_command()[1])
+        starts = max(6, RUNS + 1)
+        for i in range(starts):  # the first start writes the bytecode and the state: not counted
+            if i:  # the peer beside each start, so a busy machine slows both alike
+                peers.append(wall(peer_cmd, peer_env))
+            proc, ready, answered = start_agent(root)
+            if i:
+                readies.append(ready)
+                answers.append(answered)
+            if i < starts - 1:
                 proc.terminate()
                 proc.wait()
         time.sleep(2.0)
         rss = rss_kib(proc.pid)
         sock = root / "run/edge-agent/agent.sock"
         # agentctl from a venv like the image's (no editable-install hooks), beside that venv's bare python
-        ctl = median_ms([*agentctl_command(), "--socket", str(sock), "status"])
-        base = median_ms([*python_command(), "-c", "pass"])
-        peer_ready = median_ms([sys.executable, "-S", "-c", "import aiohttp.web"], env=daemon_command()[1])
+        here = bytecode_env(dict(os.environ))
+        ctl = median_ms([*agentctl_command(), "--socket", str(sock), "status"], env=here)
+        base = median_ms([*python_command(), "-c", "pass"], env=here)
+        peer_ready = statistics.median(peers) * 1000
         rps = statistics.median(status_rps(sock) for _ in range(3))
         proc.terminate()
         proc.wait()
         prss = peer_rss()
         ready_ms = statistics.median(readies) * 1000
+        answered_ms = statistics.median(answers) * 1000
         print(
             f"agentctl status         {ctl:7.1f} ms   python -c pass {base:6.1f} ms   ratio {ctl / base:4.2f}x"
             f"   target <= 40 ms  {'OK' if ctl <= 40 else 'MISS'}"
         )
+        ratio = ready_ms / peer_ready
         print(
             f"agentd exec -> READY    {ready_ms:7.1f} ms   import aiohttp.web {peer_ready:6.1f} ms   "
-            f"ratio {ready_ms / peer_ready:4.2f}x   target <= 700 ms  {'OK' if ready_ms <= 700 else 'MISS'}"
+            f"ratio {ratio:4.2f}x   target <= {READY_TARGET}x: {verdict(ratio <= READY_TARGET)}"
+            f"   (<= 700 ms: {verdict(ready_ms <= 700)})"
+        )
+        print(
+            f"  ... first /v1/status  {answered_ms:7.1f} ms   import aiohttp.web {peer_ready:6.1f} ms   "
+            f"ratio {answered_ms / peer_ready:4.2f}x   (answered right after READY, controllers started)"
         )
         print(
             f"agentd idle RSS         {rss / 1024:7.1f} MiB  import aiohttp.web {prss / 1024:6.1f} MiB  "

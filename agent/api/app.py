@@ -32,7 +32,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class RouteModule(Protocol):
-    OPENAPI_PATHS: dict[str, Any]
+    @property
+    def OPENAPI_PATHS(self) -> dict[str, Any]: ...  # read on the first GET /openapi.json
 
     def add_routes(self, app: web.Application, ctx: AgentContext) -> None: ...
 
@@ -50,7 +51,29 @@ class ApiInfo:
 INFO: web.AppKey[ApiInfo] = web.AppKey("info", ApiInfo)
 REQUESTS: web.AppKey[RequestMetrics] = web.AppKey("requests", RequestMetrics)
 SOURCES: web.AppKey[list[MetricsSource]] = web.AppKey("metric_sources", list)
-OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
+
+
+class OpenApi:
+    """The OpenAPI document, rendered on its first request: the route modules' JSON schemas
+    (pydantic's generator) and the indented dump cost more than anything else in building the
+    app, and nothing needs them before the agent is READY."""
+
+    def __init__(self, modules: Sequence[RouteModule] = ()) -> None:
+        self.modules = tuple(modules)
+        self._body: bytes | None = None
+
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = json.dumps(build_openapi([m.OPENAPI_PATHS for m in self.modules]), indent=1).encode()
+        return self._body
+
+
+OPENAPI: web.AppKey[OpenApi] = web.AppKey("openapi", OpenApi)
+
+
+def openapi_document(app: web.Application) -> bytes:
+    """The app's OpenAPI document (JSON)."""
+    return app[OPENAPI].body()
 
 
 def status_document(ctx: AgentContext, info: ApiInfo) -> dict[str, Any]:
@@ -130,7 +153,7 @@ async def get_metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    return web.Response(body=openapi_document(request.app), content_type="application/json")
 
 
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding"})
@@ -193,5 +216,5 @@ def build_app(
         app.router.add_route(method, path, handler)
     for module in modules:
         module.add_routes(app, ctx)
-    app[OPENAPI] = json.dumps(build_openapi([m.OPENAPI_PATHS for m in modules]), indent=1).encode()
+    app[OPENAPI] = OpenApi(modules)
     return app

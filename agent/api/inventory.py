@@ -7,6 +7,7 @@ fleet pollers get the daemon's cached copy without rescanning anything.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -70,23 +71,36 @@ def _inventory_schema() -> dict[str, Any]:
     }
 
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/inventory": {
-        "get": {
-            "summary": "Hardware inventory (system, PCI, NVMe, disks, GPUs, NICs) and derived node labels",
-            "description": "A null field has its reason under the record's `problems` map.",
-            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
-            "responses": {
-                "200": {
-                    "description": "the inventory of the last scan",
-                    "content": {"application/json": {"schema": _inventory_schema()}},
+# Built on first use (the module's __getattr__): pydantic's JSON schema of Inventory takes ~10 ms,
+# and only GET /openapi.json reads it.
+OPENAPI_PATHS: dict[str, Any]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OPENAPI_PATHS":
+        return _openapi_paths()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _openapi_paths() -> dict[str, Any]:
+    return {
+        "/v1/inventory": {
+            "get": {
+                "summary": "Hardware inventory (system, PCI, NVMe, disks, GPUs, NICs) and derived node labels",
+                "description": "A null field has its reason under the record's `problems` map.",
+                "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "the inventory of the last scan",
+                        "content": {"application/json": {"schema": _inventory_schema()}},
+                    },
+                    "304": {"description": "unchanged since the given ETag"},
+                    "503": {
+                        "description": "the first scan has not finished (Retry-After)",
+                        "content": {"application/problem+json": {"schema": PROBLEM}},
+                    },
                 },
-                "304": {"description": "unchanged since the given ETag"},
-                "503": {
-                    "description": "the first scan has not finished (Retry-After)",
-                    "content": {"application/problem+json": {"schema": PROBLEM}},
-                },
-            },
+            }
         }
     }
-}

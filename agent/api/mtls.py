@@ -28,10 +28,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent.api.http import problem
+
+# cryptography (~20 ms to import) is imported where a CRL or certificate is parsed: the socket API
+# serves before the remote listener, which needs it, exists.
 
 ROLE_FIELD = "organizationalUnitName"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -68,6 +69,8 @@ def reload_identity(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
 
 def load_crl(ctx: FleetTLSContext, crl: Path) -> None:
     """Add the fleet CRL; OpenSSL uses the newest loaded one. Raises ValueError when unreadable."""
+    from cryptography import x509
+
     data = crl.read_bytes()
     parsed = x509.load_pem_x509_crl(data)
     ctx.load_verify_locations(cafile=str(crl))  # a file may hold CRLs alone; cadata may not
@@ -88,6 +91,9 @@ def peer_role(cert: dict[str, object]) -> str:
 @functools.lru_cache(maxsize=256)
 def client_auth(der: bytes) -> bool:
     """The certificate's extended key usage includes clientAuth (no EKU at all does not count)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     try:
         usage = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except (ValueError, x509.ExtensionNotFound):

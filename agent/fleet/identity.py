@@ -27,16 +27,19 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from agent.errors import NoMachineId, StateError
 from agent.fleet import hardware
 from agent.fsio import atomic_write, atomic_write_json
 from agent.paths import Paths
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# cryptography (~25 ms to import) is imported by the functions that use it: agentd imports this
+# module for IdentityFiles before it is READY, and agentctl's doctor for the paths alone.
 
 APP_ID = b"edge-agent/fleet-node-id/v1"
 DMI_SERIAL = "/sys/class/dmi/id/product_serial"
@@ -114,6 +117,9 @@ def _set_aside(files: IdentityFiles, why: str = "other-machine") -> None:
 
 def load_or_create(paths: Paths) -> Identity:
     """The identity of this machine; made (key on the box, 0600) when there is none."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     files = IdentityFiles(paths.identity_dir)
     machine_id = read_machine_id(paths)
     node_id = node_id_for(machine_id)
@@ -166,6 +172,9 @@ def _mid_hash(machine_id: str) -> str:
 
 
 def _load_key(path: Path) -> ec.EllipticCurvePrivateKey | None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (FileNotFoundError, ValueError):
@@ -175,6 +184,10 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey | None:
 
 def make_csr(identity: Identity) -> bytes:
     """DER PKCS#10 naming the node id (the registrar sets the real subject anyway)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity.node_id)]))
@@ -184,6 +197,8 @@ def make_csr(identity: Identity) -> bytes:
 
 
 def load_cert(path: Path) -> x509.Certificate | None:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except (FileNotFoundError, ValueError):
@@ -201,8 +216,12 @@ def renew_at(cert: x509.Certificate) -> datetime:
 
 
 def pin_of(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.PEM)

@@ -8,12 +8,15 @@ place and records why under ``problems["nvidia"]``; it never raises.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.errors import CommandFailed, CommandNotFound, CommandTimeout, ExecError
 from agent.model.inventory import Gpu, NvidiaDetails
 from agent.sysexec import Runner
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET  # imported by parse_smi_xml: most boxes have no NVIDIA GPU
 
 NVIDIA = "10de"
 ARGV = ("nvidia-smi", "-q", "-x")
@@ -42,6 +45,8 @@ def _bus_id(raw: str) -> str | None:
 
 
 def parse_smi_xml(text: str) -> SmiResult:
+    import xml.etree.ElementTree as ET
+
     try:
         root = ET.fromstring(text)  # noqa: S314 - trusted local tool output, no entities expected
     except ET.ParseError as exc:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import pyudev
 
 from agent.inventory import nvidia
+from agent.inventory.addresses import default_route_interfaces, with_default_routes
 from agent.inventory.block import root_devnum, root_disks, scan_blocks
 from agent.inventory.disks import collect_disks
 from agent.inventory.enumerate import subsystem_devices
@@ -25,7 +27,8 @@ from agent.inventory.nic import collect_nics, host_addresses
 from agent.inventory.nvme import collect_nvme
 from agent.inventory.pci import collect_pci
 from agent.inventory.system import collect_system
-from agent.model.inventory import Inventory, System
+from agent.inventory.udevctx import udev_context
+from agent.model.inventory import Inventory, Nic, PciDevice, System
 from agent.paths import Paths
 from agent.sysexec import Runner
 
@@ -50,7 +53,7 @@ class Scanner:
         # /proc describes the running kernel, not the tree under --root (tests point it at a fixture)
         self.kernel_root = kernel_root
         self.runner = runner
-        self.udev = udev if udev is not None else pyudev.Context()
+        self.udev = udev if udev is not None else udev_context()
         self.hwdb = Hwdb(self.udev)
         self.root_dev = root_dev
         self.addresses = addresses
@@ -83,9 +86,16 @@ class Scanner:
             nvme=self._guard("nvme", problems, lambda: collect_nvme(udev, blocks, pci, root)) or (),
             disks=self._guard("disks", problems, lambda: collect_disks(blocks, root)) or (),
             gpus=self._guard("gpus", problems, lambda: collect_gpus(udev, pci, pci_devices)) or (),
-            nics=self._guard("nics", problems, lambda: collect_nics(udev, pci, addresses)) or (),
+            nics=self._guard("nics", problems, lambda: self._nics(udev, pci, addresses)) or (),
             problems=problems,
         )
+
+    def _nics(
+        self, udev: pyudev.Context, pci: Mapping[str, PciDevice], addresses: Mapping[str, tuple[str, ...]]
+    ) -> tuple[Nic, ...]:
+        """The NICs, each marked when it holds a default route (the network policy's not_default_route)."""
+        routes = default_route_interfaces(Path(self.kernel_root) / "proc")
+        return with_default_routes(collect_nics(udev, pci, addresses), routes)
 
     async def scan(self, *, nvidia_timeout: float, refresh_tools: bool = True) -> Inventory:
         """A full scan. nvidia-smi runs when NVIDIA GPUs are present and either

@@ -28,7 +28,7 @@ class InstallSource(BaseModel):
     from ``binary_url``; either way it must match ``binary_sha256`` (from the
     bundle's ``SHA256SUMS``/``sha256sum-<arch>.txt`` when not given here)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     airgap_dir: str = ""
     binary_url: str = ""
@@ -50,7 +50,7 @@ class DesiredKube(BaseModel):
     """The Kubernetes node this box should be. ``role`` uses k3s words:
     k0s maps server -> controller (+worker) and agent -> worker."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     origin: Literal["fleet", "config"]
     cluster: str = ""

@@ -13,7 +13,7 @@ class Assignment(BaseModel):
     """The cluster a box is told to run. ``role`` uses k3s words; k0s maps
     server -> controller (with a worker) and agent -> worker."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     cluster: str
     distribution: Literal["k3s", "k0s"]
@@ -30,7 +30,7 @@ class Assignment(BaseModel):
 class JoinTokens(BaseModel):
     """Tokens a running server reads from its distribution, for the registrar to hand to joiners."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     server: SecretStr
     agent: SecretStr

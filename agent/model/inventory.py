@@ -18,7 +18,8 @@ INVENTORY_SCHEMA = 1
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: validators are built on first use (the first scan), not when agentd imports this
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Observed(_Record):

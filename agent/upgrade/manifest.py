@@ -67,7 +67,7 @@ def safe_relative_path(raw: str) -> PurePosixPath:
 
 
 class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str
     size: int = Field(ge=0)
@@ -89,7 +89,7 @@ class FileEntry(BaseModel):
 
 
 class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     schema_: int = Field(SCHEMA, alias="schema")
     name: str = Field(min_length=1, max_length=100)

@@ -13,12 +13,15 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from agent.errors import BundleError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+# cryptography is imported by the functions that use it: agentd imports this module (through the
+# upgrade manager) before it is READY, and a bundle is verified much later, if ever.
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class ReleaseKey:
             raise BundleError(f"{where}: {text[:12]!r}... is not base64") from exc
         if len(raw) != 32:
             raise BundleError(f"{where}: expected a raw 32-byte Ed25519 key, got {len(raw)} bytes")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         return cls(Ed25519PublicKey.from_public_bytes(raw), base64.b64encode(raw).decode()[:8])
 
 
@@ -42,6 +47,8 @@ def load_release_keys(texts: Sequence[str]) -> list[ReleaseKey]:
 
 
 def public_key_base64(private: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
 
@@ -53,6 +60,8 @@ def sign(private: Ed25519PrivateKey, manifest_bytes: bytes) -> bytes:
 
 def verify_signature(keys: Sequence[ReleaseKey], manifest_bytes: bytes, signature_file: bytes) -> ReleaseKey:
     """Return the key that signed; BundleError when none did."""
+    from cryptography.exceptions import InvalidSignature
+
     if not keys:
         raise BundleError("no release keys configured ([upgrade].release_keys is empty): refusing bundles")
     try:
@@ -74,6 +83,9 @@ def verify_signature(keys: Sequence[ReleaseKey], manifest_bytes: bytes, signatur
 
 
 def load_private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
@@ -84,6 +96,8 @@ def load_private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
 
 
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

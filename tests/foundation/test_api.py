@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from agent.api.app import OPENAPI, ApiInfo, build_app
+from agent.api.app import ApiInfo, build_app, openapi_document
 from agent.api.http import CTX
 from agent.context import AgentContext
 from agent.daemon import route_modules
@@ -42,7 +42,7 @@ def router_paths(app: web.Application) -> set[tuple[str, str]]:
 
 def test_openapi_describes_exactly_the_routes(tmp_path: Path) -> None:
     app = make_app(tmp_path)
-    doc: dict[str, Any] = json.loads(app[OPENAPI])
+    doc: dict[str, Any] = json.loads(openapi_document(app))
     documented = {(m, p) for p, item in doc["paths"].items() for m in item if m in ("get", "post", "put", "delete")}
     assert documented == router_paths(app)
     for item in doc["paths"].values():

@@ -156,3 +156,31 @@ def test_corrupt_state_is_reported_and_the_agent_serves(agent_root: Path) -> Non
         assert list(state.parent.glob("state.json.corrupt-*"))
     finally:
         proc.stop()
+
+
+CONTROLLERS = ("fleet", "health", "inventory", "remote-api", "runtime", "upgrade")
+
+
+def test_the_first_request_after_ready_finds_every_controller_started(agent_root: Path, tmp_path: Path) -> None:
+    """READY is said before the controllers are imported and built, yet the first request answered
+    after it (sent the moment READY arrives) already sees every controller under the supervisor."""
+    notify = tmp_path / "notify.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(notify))
+    srv.settimeout(15)
+    proc = AgentProcess(agent_root, env={"NOTIFY_SOCKET": str(notify)})
+    proc.start(wait=False)
+    try:
+        while "READY=1" not in srv.recv(4096).decode():
+            pass
+        status, _, body = unix_get(proc.socket, "/metrics")
+        assert status == 200
+        started = {
+            line.split('controller="', 1)[1].split('"', 1)[0]
+            for line in body.decode().splitlines()
+            if line.startswith("edge_agent_controller_restarts_total{")
+        }
+        assert started == set(CONTROLLERS)
+    finally:
+        proc.stop()
+        srv.close()

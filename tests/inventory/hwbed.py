@@ -37,6 +37,7 @@ from trees import TREES, fixture_path  # noqa: E402
 
 from agent.inventory.labels import node_labels  # noqa: E402
 from agent.inventory.scan import Scanner  # noqa: E402
+from agent.inventory.udevctx import udev_context  # noqa: E402
 from agent.paths import Paths  # noqa: E402
 from agent.sysexec import ProcessRunner  # noqa: E402
 
@@ -78,7 +79,7 @@ def make_scanner(name: str, tb: Any, scratch: Path, smi: str = "none") -> Scanne
     return Scanner(
         paths,
         runner(smi, scratch),
-        udev=pyudev.Context(),
+        udev=udev_context(),
         root_dev=root_dev,
         addresses=dict,
         kernel_root=str(paths.root),

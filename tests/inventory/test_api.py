@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agent.api import inventory as inventory_api
-from agent.api.app import OPENAPI, ApiInfo, build_app
+from agent.api.app import ApiInfo, build_app, openapi_document
 from agent.api.http import CTX
 from agent.cli.inventory_view import render_inventory
 from agent.context import AgentContext
@@ -104,7 +104,7 @@ async def test_inventory_with_labels_and_etag(tmp_path: Path, aiohttp_client: An
 
 def test_openapi_entry_matches_the_route(tmp_path: Path) -> None:
     app = make_app(make_ctx(tmp_path))
-    doc = json.loads(app[OPENAPI])
+    doc = json.loads(openapi_document(app))
     mine = {(m, p) for p, item in inventory_api.OPENAPI_PATHS.items() for m in item}
     routes = {
         (r.method.lower(), r.resource.canonical)  # type: ignore[union-attr]
