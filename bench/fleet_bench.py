@@ -32,7 +32,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.fleet.registrar_client import RegistrarClient
 from agent.fleet.transport import AiohttpTransport
+from agent.model.wire import HeartbeatRequest
 from agent.registrar.ca import NODE_URI_PREFIX, CertificateAuthority, cert_pem, write_key
 from agent.registrar.poll import FleetPoller
 from agent.registrar.registry import Node
@@ -141,15 +141,15 @@ def storms(work: Path, agents: int, clients: int, pg: pgcluster.PgCluster | None
 # -- heartbeat capacity ---------------------------------------------------------------------------
 FLEET = 10_000
 INTERVAL = 60.0
-HEARTBEAT = {
-    "status": {
+HEARTBEAT = HeartbeatRequest(
+    status={
         "health": "healthy",
         "conditions": [{"type": "NodeReady", "status": "True"}],
         "sections": {"fleet": {"role": "agent"}},
     },
-    "boot_id": "b" * 32,
-    "hardware": "h" * 16,
-}
+    boot_id="b" * 32,
+    hardware="h" * 16,
+)
 
 
 def heartbeats(work: Path, label: str, database: str, boxes: int, rounds: int, pg_pid: int) -> None:
@@ -164,28 +164,30 @@ def heartbeats(work: Path, label: str, database: str, boxes: int, rounds: int, p
             contexts = [b.mtls(fleet.ca_pem, work / "boxes") for b in sims]
             url = fleet.urls[0]
 
-            async def as_agent() -> None:  # what agentd does: a new session (TLS handshake) per heartbeat
+            async def fresh_each() -> None:  # agentd before it kept connections: a TLS handshake per heartbeat
+                async def one(c: ssl.SSLContext) -> None:
+                    transport = AiohttpTransport()
+                    try:
+                        await RegistrarClient(url, transport, c).heartbeat(HEARTBEAT)
+                    finally:
+                        await transport.close()
+
                 for _ in range(rounds):
-                    await asyncio.gather(*(RegistrarClient(url, AiohttpTransport(), c).heartbeat(HEARTBEAT)
-                                           for c in contexts))  # fmt: skip
+                    await asyncio.gather(*(one(c) for c in contexts))
 
-            async def kept_alive() -> None:
-                sessions = [aiohttp.ClientSession() for _ in contexts]
+            async def as_agent() -> None:  # what agentd does now: one kept-alive transport per box
+                transports = [AiohttpTransport() for _ in contexts]
                 try:
-                    for _ in range(rounds + 1):
-
-                        async def one(s: aiohttp.ClientSession, c: ssl.SSLContext) -> None:
-                            async with s.post(f"{url}/v1/fleet/heartbeat", json=HEARTBEAT, ssl=c) as r:
-                                await r.read()
-
-                        await asyncio.gather(*(one(s, c) for s, c in zip(sessions, contexts, strict=True)))
-                        if _ == 0:  # the handshakes are paid once; measure from the second round
+                    for i in range(rounds + 1):
+                        await asyncio.gather(*(RegistrarClient(url, t, c).heartbeat(HEARTBEAT)
+                                               for t, c in zip(transports, contexts, strict=True)))  # fmt: skip
+                        if i == 0:  # the handshakes are paid once; measure from the second round
                             marks.append((fleet_cpu(fleet), tree_cpu(pg_pid) if pg_pid else 0.0))
                 finally:
-                    for s in sessions:
-                        await s.close()
+                    for t in transports:
+                        await t.close()
 
-            for name, how in (("new TLS connection each (as agentd)", as_agent), ("kept-alive connection", kept_alive)):
+            for name, how in (("new TLS connection each (old agentd)", fresh_each), ("kept-alive (agentd)", as_agent)):
                 marks.clear()
                 marks.append((fleet_cpu(fleet), tree_cpu(pg_pid) if pg_pid else 0.0))
                 await how()

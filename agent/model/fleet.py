@@ -24,7 +24,11 @@ class Assignment(BaseModel):
     join_token: SecretStr = SecretStr("")
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[str] = Field(default_factory=list)
-    network: NetworkOverride | None = Field(None, description="per-site override of the box's [network] policy")
+    network: NetworkOverride | None = Field(
+        None,
+        description="per-site override of the box's [network] policy",
+        exclude_if=lambda v: v is None,  # absent, as the previous release wrote an assignment
+    )
 
 
 class JoinTokens(BaseModel):

@@ -76,7 +76,7 @@ async def test_live_status_inventory_and_upgrades_match_the_openapi_document(tmp
         ctl_inventory = json.loads(agentctl(box.root, "inventory", "-o", "json").stdout)
 
     # every section is filled, so a section that strays from its model shows here
-    assert sorted(status["sections"]) == ["fleet", "health", "inventory", "kubernetes", "upgrade"]
+    assert sorted(status["sections"]) == ["fleet", "health", "inventory", "kubernetes", "network", "upgrade"]
     assert status["sections"]["fleet"]["enrolled"] is True
     assert status["sections"]["kubernetes"]["ready"] is True
     assert status["sections"]["upgrade"]["last"]["id"] == box.upgrade_id

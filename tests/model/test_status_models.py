@@ -23,7 +23,9 @@ def test_a_section_is_published_only_as_its_own_model() -> None:
         board.set_section("fleet", KubeStatus())  # type: ignore[call-overload]  # mypy refuses it too
     with pytest.raises(TypeError, match="status section 'fleet': expected FleetStatus, got dict"):
         board.set_section("fleet", {"enrolled": True})  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match="'gpu': expected one of fleet, health, inventory, kubernetes, upgrade"):
+    with pytest.raises(
+        TypeError, match="'gpu': expected one of fleet, health, inventory, kubernetes, network, storage, upgrade"
+    ):
         board.set_section("gpu", HealthReport(summary="x"))  # type: ignore[call-overload]
     assert sorted(board.sections()) == ["kubernetes"]
 

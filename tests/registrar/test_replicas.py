@@ -14,6 +14,7 @@ import pytest
 from agent.errors import FleetUnavailable
 from agent.fleet.registrar_client import RegistrarClient
 from agent.fleet.transport import AiohttpTransport
+from agent.model.wire import HeartbeatRequest
 from agent.registrar.database import open_registry
 from agent.registrar.registry import Registry
 from bench.helpers.pgcluster import PgCluster
@@ -122,8 +123,12 @@ def test_replicas_answer_503_with_retry_after_while_postgres_is_down_and_recover
             asked.append(seconds)
 
         async def heartbeat(url: str) -> str:
-            client = RegistrarClient(url, AiohttpTransport(), mtls, timeout=10, sleep=recorded)
-            answer = await client.heartbeat({"status": {"health": "ok"}})
+            transport = AiohttpTransport()
+            try:
+                client = RegistrarClient(url, transport, mtls, timeout=10, sleep=recorded)
+                answer = await client.heartbeat(HeartbeatRequest(status={"health": "ok"}))
+            finally:
+                await transport.close()
             return answer.cluster
 
         async def raw(url: str, ctx: ssl.SSLContext) -> tuple[int, str]:
