@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,10 @@ class Vm:
     _qmp: socket.socket | None = None
     _qmp_buf: bytes = b""
     events: list[dict[str, Any]] = field(default_factory=list)
+    # host time.monotonic() at which each console marker first appeared (console_watch)
+    seen: dict[str, float] = field(default_factory=dict)
+    _watch_stop: threading.Event = field(default_factory=threading.Event)
+    _tail_reset: bool = False
 
     def __post_init__(self) -> None:
         self.dir = self.workdir / self.name
@@ -183,8 +188,41 @@ class Vm:
         self.started_at = time.monotonic()
         with (d / "qemu.log").open("ab") as log:
             self.qemu = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._watch_stop.clear()
+        threading.Thread(target=self._console_watch, name=f"{self.name}-console", daemon=True).start()
         self._wait_path(d / "qmp.sock", 20, "QEMU's QMP socket")
         self._qmp_connect()
+
+    MARKERS = {"kernel": b"Linux version ", "systemd": b"systemd[1]: systemd ", "login": b" login: "}
+
+    def _console_watch(self) -> None:
+        """Note when the kernel and systemd first speak on the serial console (host clock)."""
+        offset = self.console.stat().st_size if self.console.exists() else 0
+        tail = b""
+        while not self._watch_stop.wait(0.05):
+            try:
+                with self.console.open("rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except OSError:
+                continue
+            if not chunk:
+                continue
+            now = time.monotonic()
+            offset += len(chunk)
+            if self._tail_reset:
+                tail, self._tail_reset = b"", False
+            text = tail + chunk
+            for name, marker in self.MARKERS.items():
+                if name not in self.seen and marker in text:
+                    self.seen[name] = now
+            tail = text[-256:]  # a marker split across two reads
+
+    def restarted(self) -> None:
+        """The guest is about to reboot inside the same QEMU: times and console markers count afresh."""
+        self._tail_reset = True
+        self.seen.clear()
+        self.started_at = time.monotonic()
 
     def _wait_path(self, path: Path, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -326,6 +364,7 @@ class Vm:
             return ""
 
     def stop(self) -> None:
+        self._watch_stop.set()
         for sock in (self._shell, self._qmp):
             if sock is not None:
                 sock.close()

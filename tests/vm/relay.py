@@ -6,6 +6,7 @@ connection the agent makes reaches the test's registrar, and nothing else is rea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import socket
@@ -34,10 +35,8 @@ def main() -> int:
                 continue
             sel.unregister(src)
             open_sides -= 1
-            try:
+            with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
     return 0
 
 
