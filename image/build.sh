@@ -173,7 +173,7 @@ rm -rf "$tree/var/lib/edge-agent" "$tree/run/edge-agent" "$tree/root/.cache" "$t
 # Test images only, after the scrub above so nothing of theirs is swept away.
 if [[ "$variant" == test ]]; then
     bash "$here/add-standins.sh" "$repo/tests/standins" "$tree"
-    bash "$here/add-vm-shell.sh" "$repo/tests/vm/guest" "$tree"
+    bash "$here/add-vm-shell.sh" "$repo/tests/vm/guest" "$tree" "$cache/vm-debs-$base_key"
 fi
 
 commit=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)

@@ -60,8 +60,8 @@ def test_nvme_controllers_and_namespaces_are_what_qemu_was_told(scanned: dict[st
         assert ctrl["transport"] == "pcie" and ctrl["pci"] is not None, ctrl
         sizes = sorted((ns["nsid"], ns["size_bytes"]) for ns in ctrl["namespaces"])
         assert sizes == [(i, mib << 20) for i, mib in enumerate(want["namespaces_mib"], start=1)], serial
-        if want["nqn"]:
-            assert ctrl["subsystem_nqn"] == want["nqn"]
+        if want["nqn"]:  # QEMU 7.2 names the subsystem nqn.2019-08.org.qemu:<the nqn it was given>
+            assert ctrl["subsystem_nqn"] == want["subsystem_nqn"] == f"nqn.2019-08.org.qemu:{want['nqn']}"
     lsblk = {b["name"]: b for b in facts["lsblk -J -b -d -o NAME,SIZE,TYPE,ROTA,SERIAL,SUBSYSTEMS"]}
     for ctrl in scanned["nvme"]:
         for ns in ctrl["namespaces"]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from qemu import REGISTRAR_GUEST_ADDR, REGISTRAR_GUEST_PORT, Vm, missing_pieces
+from fleet import Registrar
+from qemu import Vm, missing_pieces
 
 REPO = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("EDGE_AGENT_VM_TESTS") == "1"
@@ -76,80 +76,11 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Registrar:
-    """An edge-registrar on 127.0.0.1; the guests reach it as https://10.0.2.100:8443 (guestfwd)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.log = state_dir.parent / "registrar.log"
-        self.port = free_port()
-        self.pin = ""
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"https://{REGISTRAR_GUEST_ADDR}:{REGISTRAR_GUEST_PORT}"
-
-    def cli(self, *args: str) -> str:
-        argv = [sys.executable, "-m", "agent.registrar", "--state-dir", str(self.state_dir), *args]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=60, check=False)
-        if res.returncode != 0:
-            raise AssertionError(f"edge-registrar {' '.join(args)} exited {res.returncode}: {res.stderr}")
-        return res.stdout
-
-    def start(self) -> None:
-        self.pin = self.cli("init").strip().splitlines()[-1]
-        argv = [
-            sys.executable, "-m", "agent.registrar", "--state-dir", str(self.state_dir), "serve",
-            "--listen", f"127.0.0.1:{self.port}", "--san", REGISTRAR_GUEST_ADDR, "--servers", "1",
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"edge-registrar did not start:\n{self.log_tail()}") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def token(self, site: str) -> str:
-        return self.cli("token", "create", "--ttl", "1h", "--uses", "2", "--site", site).strip().splitlines()[-1]
-
-    def seed(self, site: str) -> str:
-        return (
-            f'[fleet]\nurl = "{self.url}"\nca_pin = "{self.pin}"\n'
-            f'bootstrap_token = "{self.token(site)}"\nsite = "{site}"\n'
-        )
-
-    def log_tail(self, size: int = 3000) -> str:
-        try:
-            return self.log.read_bytes()[-size:].decode(errors="replace")
-        except OSError:
-            return "(no registrar log)"
-
-
 @pytest.fixture(scope="session")
 def registrar(workdir: Path) -> Iterator[Registrar]:
     state = workdir / "registrar" / "state"
     state.parent.mkdir(parents=True)
-    reg = Registrar(state)
+    reg = Registrar(state, REPO)
     try:
         reg.start()
         yield reg

@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import REPO, Registrar, Vms
+from conftest import REPO, Vms
+from fleet import Registrar
 from guestview import agentctl_json, condition, status_text, wait_enrolled_and_ready, wait_for
 from qemu import Hardware, Vm
 
@@ -103,7 +104,7 @@ def test_inventory_is_what_qemu_was_told(box_a: Box) -> None:
         sizes = sorted((ns["nsid"], ns["size_bytes"]) for ns in got["namespaces"])
         assert sizes == [(i, mib << 20) for i, mib in enumerate(want.namespaces_mib, start=1)], got
         if want.nqn:
-            assert got["subsystem_nqn"] == want.nqn
+            assert got["subsystem_nqn"] == want.subsystem_nqn
     (root,) = [d for d in inv["disks"] if d["holds_root"]]
     assert (root["serial"], root["bus"]) == (hw.root_serial, "virtio")
     nics = {n["mac"]: n for n in inv["nics"] if n["physical"]}
@@ -169,8 +170,10 @@ def test_umockdev_recording_of_the_vm(box_a: Box) -> None:
     """Record the VM's devices for the umockdev tier (tests/inventory/test_recorded_qemu.py), with
     what QEMU was told and what other tools read as its facts."""
     vm = box_a.vm
-    rec = vm.sh("sh", "-c", f"umockdev-record {RECORD_PATHS}", timeout=120)
+    t0 = time.monotonic()
+    rec = vm.sh("sh", "-c", f"umockdev-record {RECORD_PATHS}", timeout=300)
     assert rec.returncode == 0, rec.stderr
+    print(f"\n[umockdev] umockdev-record in the VM: {time.monotonic() - t0:.1f}s, {len(rec.stdout)} bytes")
     assert f"S: {HOTPLUG_SERIAL}" not in rec.stdout  # taken after the unplug
     hw = vm.hw
     facts = {
@@ -180,7 +183,15 @@ def test_umockdev_recording_of_the_vm(box_a: Box) -> None:
         "record_command": f"umockdev-record {RECORD_PATHS}",
         "qemu": {
             "root_serial": hw.root_serial,
-            "nvme": [{"serial": c.serial, "namespaces_mib": list(c.namespaces_mib), "nqn": c.nqn} for c in hw.nvme],
+            "nvme": [
+                {
+                    "serial": c.serial,
+                    "namespaces_mib": list(c.namespaces_mib),
+                    "nqn": c.nqn,
+                    "subsystem_nqn": c.subsystem_nqn,
+                }
+                for c in hw.nvme
+            ],
             "nics": [{"model": n.model, "mac": n.mac, "driver": n.driver} for n in hw.nics],
             "tpm": {"device": "tpm-tis", "version": "2.0"},
         },
@@ -205,7 +216,8 @@ def test_reboot_keeps_the_identity(box_a: Box, registrar: Registrar) -> None:
     assert before["key_sha256"] and len(before["machine_id"]) == 32
     boot_id = vm.sh("cat", "/proc/sys/kernel/random/boot_id").stdout.strip()
     vm.restarted()
-    vm.sh("systemctl", "reboot", timeout=10)
+    # answered before it happens: the channel goes down with the guest
+    vm.sh("systemd-run", "--on-active=2", "--timer-property=AccuracySec=100ms", "systemctl", "reboot")
     vm.forget_shell()
     time.sleep(5)
     _doc, tl = wait_enrolled_and_ready(vm)

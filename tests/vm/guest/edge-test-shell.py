@@ -46,7 +46,9 @@ def main() -> int:
                     req = json.loads(line)
                 except ValueError as exc:
                     req = {"id": None, "argv": None, "error": str(exc)}
-                chan.write(json.dumps(run(req)).encode() + b"\n")
+                answer = json.dumps(run(req)).encode() + b"\n"
+                while answer:  # a virtio port takes a large write in parts
+                    answer = answer[chan.write(answer) :]
 
 
 if __name__ == "__main__":
