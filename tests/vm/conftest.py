@@ -60,9 +60,14 @@ def tier_ready() -> None:
 
 
 @pytest.fixture(scope="session")
-def disk(tier_ready: None) -> Path:
-    """The test variant's raw disk (image/build.sh --variant test, then image/disk.sh), cached."""
-    tree = run_build(["bash", str(REPO / "image/build.sh"), "--variant", "test"], "image/build.sh --variant test")
+def tree(tier_ready: None) -> Path:
+    """The test variant's tree (image/build.sh --variant test), cached."""
+    return run_build(["bash", str(REPO / "image/build.sh"), "--variant", "test"], "image/build.sh --variant test")
+
+
+@pytest.fixture(scope="session")
+def disk(tree: Path) -> Path:
+    """The test tree's raw disk (image/disk.sh), cached; the qcow2 lies beside it."""
     return run_build(["bash", str(REPO / "image/disk.sh"), str(tree)], "image/disk.sh")
 
 

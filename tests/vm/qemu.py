@@ -104,7 +104,6 @@ class Vm:
     # host time.monotonic() at which each console marker first appeared (console_watch)
     seen: dict[str, float] = field(default_factory=dict)
     _watch_stop: threading.Event = field(default_factory=threading.Event)
-    _tail_reset: bool = False
 
     def __post_init__(self) -> None:
         self.dir = self.workdir / self.name
@@ -145,11 +144,13 @@ class Vm:
         args = [
             QEMU, "-name", self.name, "-machine", f"q35,accel={self.accel}", "-m", str(self.memory_mib), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
+            # a guest reboot ends this QEMU; power_cycle() starts the next on the same disk, NVRAM and TPM
+            "-no-reboot",
             "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
             "-drive", f"if=pflash,format=raw,file={d / 'OVMF_VARS.fd'}",
             "-drive", f"id=root,if=none,format=qcow2,file={self.overlay}",
             "-device", f"virtio-blk-pci,drive=root,serial={self.hw.root_serial},bootindex=0",
-            "-chardev", f"file,id=con,path={self.console}", "-serial", "chardev:con",
+            "-chardev", f"file,id=con,path={self.console},append=on", "-serial", "chardev:con",
             "-qmp", f"unix:{d / 'qmp.sock'},server=on,wait=off",
             "-device", "virtio-serial-pci,id=vser",
             "-chardev", f"socket,id=shell,path={d / 'shell.sock'},server=on,wait=off",
@@ -179,7 +180,17 @@ class Vm:
         return args
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         d = self.dir
+        self.stop()  # a power cycle: the previous QEMU is gone, its swtpm goes too (its state stays)
+        self._shell_buf = self._qmp_buf = b""
+        self.seen.clear()
         for sock in ("qmp.sock", "shell.sock", "swtpm.sock"):
             (d / sock).unlink(missing_ok=True)
         (d / "tpm").mkdir(exist_ok=True)
@@ -193,18 +204,20 @@ class Vm:
         self.started_at = time.monotonic()
         with (d / "qemu.log").open("ab") as log:
             self.qemu = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self._watch_stop.clear()
-        threading.Thread(target=self._console_watch, name=f"{self.name}-console", daemon=True).start()
+        self._watch_stop = threading.Event()  # the previous watcher keeps the event it was given
+        offset = self.console.stat().st_size
+        threading.Thread(
+            target=self._console_watch, args=(offset, self._watch_stop), name=f"{self.name}-console", daemon=True
+        ).start()
         self._wait_path(d / "qmp.sock", 20, "QEMU's QMP socket")
         self._qmp_connect()
 
     MARKERS = {"kernel": b"Linux version ", "systemd": b"systemd[1]: systemd ", "login": b" login: "}
 
-    def _console_watch(self) -> None:
+    def _console_watch(self, offset: int, stop: threading.Event) -> None:
         """Note when the kernel and systemd first speak on the serial console (host clock)."""
-        offset = self.console.stat().st_size if self.console.exists() else 0
         tail = b""
-        while not self._watch_stop.wait(0.05):
+        while not stop.wait(0.05):
             try:
                 with self.console.open("rb") as f:
                     f.seek(offset)
@@ -215,19 +228,20 @@ class Vm:
                 continue
             now = time.monotonic()
             offset += len(chunk)
-            if self._tail_reset:
-                tail, self._tail_reset = b"", False
             text = tail + chunk
             for name, marker in self.MARKERS.items():
                 if name not in self.seen and marker in text:
                     self.seen[name] = now
             tail = text[-256:]  # a marker split across two reads
 
-    def restarted(self) -> None:
-        """The guest is about to reboot inside the same QEMU: times and console markers count afresh."""
-        self._tail_reset = True
-        self.seen.clear()
-        self.started_at = time.monotonic()
+    def wait_powered_off(self, timeout: float) -> None:
+        """Wait for the guest to end this QEMU (poweroff, or a reboot under -no-reboot)."""
+        assert self.qemu is not None
+        try:
+            self.qemu.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name}: still running {timeout:.0f}s later:\n{self.console_tail()}") from None
+        self.stop()
 
     def _wait_path(self, path: Path, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -338,12 +352,6 @@ class Vm:
                 self._shell = None
                 time.sleep(1)
         raise AssertionError(f"{self.name}: the guest did not answer within {timeout:.0f}s:\n{self.console_tail()}")
-
-    def forget_shell(self) -> None:
-        """After a reboot: the guest's side of the channel starts over."""
-        if self._shell is not None:
-            self._shell.close()
-        self._shell = None
 
     # --- state, logs, stop ------------------------------------------------------------------
     def alive(self) -> None:
