@@ -12,7 +12,6 @@ other (two at once would each run slower on 2 cores). Root: debootstrap, nspawn,
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import shutil
 import subprocess
 import sys
@@ -22,16 +21,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "vm"))
-sys.path.insert(0, str(REPO / "tests" / "system"))
 
 from fleet import Registrar  # noqa: E402
 from guestview import wait_enrolled_and_ready  # noqa: E402
+from nspawnfigure import nspawn_enrolled_and_ready  # noqa: E402
 from qemu import Vm, missing_pieces  # noqa: E402
-
-# the nspawn boot's own addresses, apart from the system tier's 10.231.0.0/16
-NSPAWN_LINK = ipaddress.IPv4Network("10.233.0.0/30")
-NSPAWN_REGISTRAR = "10.233.255.1"
-NSPAWN_REGISTRAR_VETH = "vmb-reg0"
 
 
 def build(argv: list[str]) -> Path:
@@ -58,34 +52,9 @@ def vm_boot(disk: Path, work: Path) -> float:
 
 
 def nspawn_boot(tree: Path, work: Path) -> float:
-    from fleetbox import seed_as_credential
-    from fleetbox import wait_enrolled_and_ready as nspawn_ready
-    from nspawn import Container, Link
-
-    subprocess.run(["ip", "link", "del", NSPAWN_REGISTRAR_VETH], capture_output=True, check=False)
-    subprocess.run(
-        ["ip", "link", "add", NSPAWN_REGISTRAR_VETH, "type", "veth", "peer", "name", f"{NSPAWN_REGISTRAR_VETH}p"],
-        check=True,
-    )
-    subprocess.run(["ip", "addr", "add", f"{NSPAWN_REGISTRAR}/32", "dev", NSPAWN_REGISTRAR_VETH], check=True)
-    for dev in (NSPAWN_REGISTRAR_VETH, f"{NSPAWN_REGISTRAR_VETH}p"):
-        subprocess.run(["ip", "link", "set", dev, "up"], check=True)
-    reg = Registrar(work / "nspawn-registrar" / "state", REPO, listen=NSPAWN_REGISTRAR, reached_as=NSPAWN_REGISTRAR)
-    reg.state_dir.parent.mkdir(parents=True)
-    box = None
-    try:
-        reg.start()
-        box = Container.from_tree("vmbench", tree, work, Link(NSPAWN_LINK, routes=(f"{NSPAWN_REGISTRAR}/32",)))
-        seed_as_credential(box, reg.seed("bench-nspawn"), work)
-        box.start()
-        _doc, took = nspawn_ready(box, 180, what="nspawn start")
-        print(f"[boot] nspawn, same tree, host kernel: container start -> enrolled and node Ready {took:.1f}s")
-        return took
-    finally:
-        if box is not None:
-            box.stop()
-        reg.stop()
-        subprocess.run(["ip", "link", "del", NSPAWN_REGISTRAR_VETH], capture_output=True, check=False)
+    took = nspawn_enrolled_and_ready(tree, work, REPO)
+    print(f"[boot] nspawn, same tree, host kernel: container start -> enrolled and node Ready {took:.1f}s")
+    return took
 
 
 def main() -> int:

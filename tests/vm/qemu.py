@@ -189,6 +189,7 @@ class Vm:
     def _start(self) -> None:
         d = self.dir
         self.stop()  # a power cycle: the previous QEMU is gone, its swtpm goes too (its state stays)
+        self.qemu = self.swtpm = None
         self._shell_buf = self._qmp_buf = b""
         self.seen.clear()
         for sock in ("qmp.sock", "shell.sock", "swtpm.sock"):
