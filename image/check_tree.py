@@ -67,7 +67,7 @@ TEST_ONLY = (
     "usr/lib/udev/rules.d/90-edge-test-shell.rules",
 )
 # Boxes carry the agent only; the registrar is installed where the fleet runs (docs/packaging.md).
-REGISTRAR = ("opt/edge-agent/venv/bin/edge-registrar", "opt/edge-agent/venv/lib/python3.11/site-packages/agent/registrar")
+REGISTRAR = ("opt/edge-agent/venv/bin/edge-registrar", "opt/edge-agent/venv/lib/python3*/site-packages/agent/registrar")
 MAX_SCAN = 4 << 20
 
 
@@ -148,9 +148,9 @@ def check_installed(tree: Path) -> Iterator[str]:
     cfg = tree / "opt/edge-agent/venv/pyvenv.cfg"
     if cfg.is_file() and "home = /usr/bin" not in cfg.read_text():
         yield "/opt/edge-agent/venv/pyvenv.cfg: the venv is not built on the image's own /usr/bin/python3"
-    for rel in REGISTRAR:
-        if os.path.lexists(tree / rel):
-            yield f"/{rel}: the registrar does not belong on a box (it runs where the fleet runs)"
+    for pattern in REGISTRAR:
+        for p in sorted(tree.glob(pattern)):
+            yield f"/{p.relative_to(tree)}: the registrar does not belong on a box (it runs where the fleet runs)"
     group = tree / "etc/group"
     if not group.is_file() or not any(line.startswith("edge-agent:") for line in group.read_text().splitlines()):
         yield "/etc/group: no 'edge-agent' group"
