@@ -22,10 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "vm"))
 
-from fleet import Registrar  # noqa: E402
 from guestview import wait_enrolled_and_ready  # noqa: E402
 from nspawnfigure import nspawn_enrolled_and_ready  # noqa: E402
 from qemu import Vm, missing_pieces  # noqa: E402
+from vmregistrar import Registrar  # noqa: E402
 
 
 def build(argv: list[str]) -> Path:

@@ -19,10 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet import Registrar
-from qemu import Vm, missing_pieces
+from qemu import missing_pieces
+from vmboxes import REPO, Vms
+from vmregistrar import Registrar
 
-REPO = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("EDGE_AGENT_VM_TESTS") == "1"
 WORKDIR = Path(os.environ.get("EDGE_AGENT_VM_WORKDIR", "/var/tmp/edge-agent-vm"))
 
@@ -91,27 +91,6 @@ def registrar(workdir: Path) -> Iterator[Registrar]:
         yield reg
     finally:
         reg.stop()
-
-
-class Vms:
-    """Makes VMs and stops every one of them (by PID) at the end; one runs at a time on 2 cores."""
-
-    def __init__(self, disk: Path, workdir: Path, registrar: Registrar) -> None:
-        self.disk, self.workdir, self.registrar = disk, workdir, registrar
-        self.made: list[Vm] = []
-
-    def boot(self, name: str, *, credential: str = "", boot_seed: str = "") -> Vm:
-        for vm in self.made:  # never two at once: each would run 2.2x slower
-            vm.stop()
-        vm = Vm(name, self.disk, self.workdir, self.registrar.port, seed_credential=credential)
-        vm.prepare_disk(boot_seed=boot_seed)
-        self.made.append(vm)
-        vm.start()
-        return vm
-
-    def close(self) -> None:
-        for vm in self.made:
-            vm.stop()
 
 
 @pytest.fixture(scope="session")

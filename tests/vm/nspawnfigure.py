@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fleet import Registrar
+from vmregistrar import Registrar
 
 SYSTEM_TIER = Path(__file__).resolve().parents[1] / "system"
 LINK = ipaddress.IPv4Network("10.233.0.0/30")

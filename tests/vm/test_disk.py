@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from vmboxes import REPO
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 

@@ -14,17 +14,16 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Vms
-from fleet import Registrar
 from guestview import agentctl_json, condition, status_text, wait_enrolled_and_ready, wait_for
 from nspawnfigure import nspawn_enrolled_and_ready
 from qemu import Hardware, Vm
+from vmboxes import REPO, Vms
+from vmregistrar import Registrar
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -265,12 +264,10 @@ def test_boot_partition_seed_is_taken_off_the_esp(box_b: Box) -> None:
     assert "edge-agent.seed" not in creds  # this box had no credential: the ESP file did it
 
 
-def test_boot_figures_beside_nspawn(box_b: Box, vms: Vms, workdir: Path) -> None:
+def test_boot_figures_beside_nspawn(box_b: Box, vms: Vms, workdir: Path, tree: Path) -> None:
     """The nspawn figure of the same tree, measured in this run, beside the VM boots printed above."""
     for vm in vms.made:  # one thing at a time on 2 cores
         vm.stop()
-    tree = Path(subprocess.run(["bash", str(REPO / "image/build.sh"), "--variant", "test"], capture_output=True,
-                               text=True, check=True).stdout.strip().splitlines()[-1])  # fmt: skip
     took = nspawn_enrolled_and_ready(tree, workdir, REPO)
     print(f"\n[boot] beside it: nspawn, same tree, host kernel: container start -> enrolled and node Ready {took:.1f}s")
     print(f"[boot] VM box-b start -> node Ready / nspawn: {box_b.node_ready_s / took:.1f}x")
