@@ -97,7 +97,8 @@ if [[ ! -d "$base" ]]; then
         || die "debootstrap failed (log: $base.tmp/debootstrap/debootstrap.log)"
     rm -rf "$base.tmp/var/cache/apt/archives/"*.deb "$base.tmp/var/lib/apt/lists/"*_* 2>/dev/null || true
     mv "$base.tmp" "$base"
-    find "$cache" -maxdepth 1 -name 'base-*' ! -name "base-$base_key" -exec rm -rf {} +
+    find "$cache" -maxdepth 1 \( \( -name 'base-*' ! -name "base-$base_key" \) -o \
+        \( -name 'vm-debs-*' ! -name "vm-debs-$base_key" \) \) -exec rm -rf {} +
 fi
 
 # --- step 2: the .deb ----------------------------------------------------------------------
