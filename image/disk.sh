@@ -116,8 +116,8 @@ used_mib=$(( $(du -sxm "$tree" | cut -f1) ))
 root_mib=$(( used_mib + used_mib / 4 + 256 ))
 log "root filesystem: ${used_mib} MiB of tree in ${root_mib} MiB ext4"
 rootimg="$work/root.img"
-mkfs.ext4 -q -F -L edge-root -U "$root_fs_uuid" -E root_owner=0:0 -d "$tree" "$rootimg" "${root_mib}M" \
-    || die "mkfs.ext4 -d $tree failed"
+mkfs.ext4 -q -F -L edge-root -U "$root_fs_uuid" -E root_owner=0:0 -d "$tree" "$rootimg" "${root_mib}M" >&2 \
+    || die "mkfs.ext4 -d $tree failed"   # stdout is the disk's path only
 cat > "$work/fstab" <<EOF
 # image/disk.sh: the disk's layout, the same on every box of the fleet
 PARTUUID=$root_partuuid  /      ext4  defaults,x-systemd.growfs  0 1

@@ -96,3 +96,14 @@ def test_a_tree_check_tree_rejects_never_becomes_a_disk(tree: Path, tmp_path: Pa
     assert "/var/lib/edge-agent: identity or seed baked into the image" in res.stderr, res.stderr
     assert "not making a disk" in res.stderr
     assert not any(out.glob("*.raw")) and not any(out.glob("*.qcow2"))
+
+
+def test_disk_sh_prints_only_the_disks_path(tree: Path, tmp_path: Path) -> None:
+    """What `make image` and image builders read: stdout is the raw disk's path, nothing else."""
+    out = tmp_path / "out"
+    res = subprocess.run(["bash", str(REPO / "image/disk.sh"), str(tree), "--out", str(out)], capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (raw,) = out.glob("disk-test-*.raw")
+    assert res.stdout.splitlines() == [str(raw)]
+    assert raw.with_suffix(".qcow2").is_file()
