@@ -7,10 +7,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv openssl curl iproute2 udev umockdev gir1.2-umockdev-1.0 python3-gi \
 	debootstrap systemd-container wrk hyperfine lshw hwinfo prometheus nvme-cli lintian lvm2 xfsprogs postgresql-15
+APT_PACKAGES += qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools mtools dosfstools fdisk e2fsprogs
 STAMP_APT := $(VENV)/.apt-stamp
 STAMP_PIP := $(VENV)/.pip-stamp
 
-.PHONY: deps demo test test-fast lint system-test bench clean
+.PHONY: deps demo test test-fast lint system-test vm-test vm-record bench clean
 
 include image/image.mk
 
@@ -53,6 +54,14 @@ deb: deps
 
 system-test: deps
 	bash tests/system/run.sh
+
+# The VM tier (docs/vm.md): the test disk image under QEMU/TCG, ~10 minutes on 2 cores.
+# vm-record also refreshes tests/fixtures/recorded-qemu-vm.* from the VM it boots.
+vm-test: deps
+	EDGE_AGENT_VM_TESTS=1 $(PY) -m pytest -q -s -m vm tests/vm
+
+vm-record: deps
+	EDGE_AGENT_VM_TESTS=1 EDGE_AGENT_VM_RECORD=1 $(PY) -m pytest -q -s -m vm tests/vm
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -8,10 +8,11 @@
 # so a second call with unchanged sources returns at once.
 #
 # Steps, each cached on its own:
-#   1. base:   debootstrap minbase of image/packages.txt           (~50 s, once per package list)
-#   2. wheels: the agent wheel from this checkout + dependency wheels for CPython 3.11 manylinux
-#   3. tree:   copy of base + venv at /opt/edge-agent/venv installed offline from those wheels,
-#              units, sysusers, tmpfiles, vendor config, identity scrubbed
+#   1. base:   debootstrap minbase of image/packages.txt (kernel, initramfs, udev: ~3 min, once per list)
+#   2. deb:    dependency wheels for CPython 3.11 manylinux (once per pyproject.toml), then the .deb
+#              from this checkout (packaging/deb/build.sh --wheels, offline)
+#   3. tree:   copy of base + `dpkg -i` of that .deb + the image's own files, identity scrubbed;
+#              the .deb is kept beside the tree as TREE.deb
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -70,9 +71,9 @@ base_key=$(printf '%s\n' "$suite" "$packages" "$mirror" "base-v1" | sha256sum | 
 deps_key=$(echo pyproject.toml | hash_files)
 agent_key=$(git -C "$repo" ls-files -co --exclude-standard -- agent pyproject.toml README.md LICENSE | sort | hash_files)
 tree_key=$( { echo "$base_key $deps_key $agent_key $variant tree-v1"
-              git -C "$repo" ls-files -co --exclude-standard -- systemd image README.md docs | sort | hash_files
+              git -C "$repo" ls-files -co --exclude-standard -- systemd image packaging README.md docs | sort | hash_files
               # stand-ins by what is on disk, tracked or not
-              [[ "$variant" != test ]] || (cd "$repo" && find tests/standins -type f ! -path '*/__pycache__/*' | sort | hash_files)
+              [[ "$variant" != test ]] || (cd "$repo" && find tests/standins tests/vm/guest -type f ! -path '*/__pycache__/*' | sort | hash_files)
               sha256sum < "$unit"
               [[ -z "$airgap" ]] || (cd "$airgap" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
             } | sha256sum | cut -c1-16)
@@ -96,23 +97,24 @@ if [[ ! -d "$base" ]]; then
         || die "debootstrap failed (log: $base.tmp/debootstrap/debootstrap.log)"
     rm -rf "$base.tmp/var/cache/apt/archives/"*.deb "$base.tmp/var/lib/apt/lists/"*_* 2>/dev/null || true
     mv "$base.tmp" "$base"
-    find "$cache" -maxdepth 1 -name 'base-*' ! -name "base-$base_key" -exec rm -rf {} +
+    find "$cache" -maxdepth 1 \( \( -name 'base-*' ! -name "base-$base_key" \) -o \
+        \( -name 'vm-debs-*' ! -name "vm-debs-$base_key" \) \) -exec rm -rf {} +
 fi
 
-# --- step 2: wheels -----------------------------------------------------------------------
-# The agent wheel, built from a copy of exactly the files git would ship (no caches, the
-# checkout left untouched); dependencies as binary wheels for the tree's interpreter (Debian's
-# CPython 3.11, glibc 2.36) whatever the host Python is, cached per pyproject.toml.
+# --- step 2: the .deb ----------------------------------------------------------------------
+# The agent goes into the tree the way it goes into any Debian image: by installing the package
+# (packaging/deb/build.sh), built offline from the dependency wheels cached per pyproject.toml
+# (binary wheels for the tree's interpreter, Debian's CPython 3.11, glibc 2.36).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src" "$work/wheels"
 git -C "$repo" ls-files -co --exclude-standard -z -- agent pyproject.toml README.md LICENSE \
     | (cd "$repo" && xargs -0 cp --parents -t "$work/src")
 [[ -f "$work/src/README.md" ]] || echo "# edge-agent" > "$work/src/README.md"
-log "building the agent wheel from $repo"
-"$host_python" -m pip wheel --quiet --no-deps --wheel-dir "$work/wheels" "$work/src" >&2
 deps="$cache/deps-$deps_key"
 if [[ ! -d "$deps" ]]; then
+    log "building the agent wheel from $repo (to resolve its dependencies)"
+    "$host_python" -m pip wheel --quiet --no-deps --wheel-dir "$work/wheels" "$work/src" >&2
     log "fetching dependency wheels for cp311 manylinux -> $deps"
     rm -rf "$deps.tmp" && mkdir -p "$deps.tmp"
     "$host_python" -m pip download --quiet --only-binary=:all: --dest "$deps.tmp" \
@@ -126,6 +128,10 @@ if [[ ! -d "$deps" ]]; then
     mv "$deps.tmp" "$deps"
     find "$cache" -maxdepth 1 -name 'deps-*' ! -name "deps-$deps_key" -exec rm -rf {} +
 fi
+log "building the .deb (packaging/deb/build.sh --wheels $deps)"
+deb=$(EDGE_AGENT_BUILD_PYTHON="$host_python" bash "$repo/packaging/deb/build.sh" --wheels "$deps" --out "$work/deb" \
+    | tail -1) || die "packaging/deb/build.sh failed (above)"
+[[ -f "$deb" ]] || die "packaging/deb/build.sh printed no .deb"
 
 # --- step 3: tree -------------------------------------------------------------------------
 tree="$final.tmp"
@@ -134,28 +140,24 @@ log "assembling $variant tree -> $final"
 cp -a "$base" "$tree"
 in_tree() { chroot "$tree" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
 
-# The agent in its own venv, installed offline from the wheels (no index, no host pip config).
-mkdir -p "$tree/tmp/edge-agent-wheels"
-cp "$deps"/*.whl "$work/wheels"/*.whl "$tree/tmp/edge-agent-wheels/"
-in_tree python3 -m venv /opt/edge-agent/venv
-in_tree /opt/edge-agent/venv/bin/pip install --quiet --no-index --no-cache-dir --disable-pip-version-check \
-    --find-links /tmp/edge-agent-wheels edge-agent >&2 || die "installing the agent into the tree's venv failed"
-in_tree /opt/edge-agent/venv/bin/pip check >&2 || die "dependency check of the agent venv failed"
-rm -rf "$tree/tmp/edge-agent-wheels"
+# dpkg -i in the tree: the package's maintainer scripts make the group and directories and enable
+# edge-agent.service and edge-agent-console.service, as on any box that installs it.
+cp "$deb" "$tree/tmp/edge-agent.deb"
+in_tree dpkg -i /tmp/edge-agent.deb >&2 || die "dpkg -i $(basename "$deb") in the tree failed"
+rm -f "$tree/tmp/edge-agent.deb"
 for script in agentd agentctl agentd-launch; do
-    [[ -x "$tree/opt/edge-agent/venv/bin/$script" ]] || die "the agent venv lacks the '$script' console script"
+    [[ -x "$tree/opt/edge-agent/venv/bin/$script" ]] || die "the installed package lacks the '$script' console script"
 done
-ln -sf /opt/edge-agent/venv/bin/agentctl "$tree/usr/bin/agentctl"
 
-# Units, sysusers, tmpfiles and docs: the same layout the .deb installs.
-install_agent_files "$repo" "$tree" "$unit"
+# What is the image's own rather than the package's: networkd, the first-boot presets (locale,
+# keymap: systemd-firstboot finds nothing to ask), the root partition growing on a flashed disk
+# (usr/lib/repart.d; under nspawn systemd-repart is skipped: ConditionVirtualization=!container).
 cp -rT "$here/rootfs" "$tree"
 find "$tree/usr/lib/edge-agent" -name .keep -delete
 if [[ -n "$airgap" ]]; then
     cp -a "$airgap"/. "$tree/usr/lib/edge-agent/airgap/"
 fi
-in_tree systemd-sysusers >&2
-systemctl --root="$tree" enable edge-agent.service edge-agent-console.service systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
+systemctl --root="$tree" enable systemd-networkd.service 2>&1 | sed 's/^/  /' >&2
 # nvme-cli (for the health log) also ships NVMe-oF autoconnect units; an edge box never attaches fabric
 # namespaces on its own (storage selects none by default), and on a box with no fabric config they fail.
 systemctl --root="$tree" mask nvmf-autoconnect.service nvmefc-boot-connections.service 2>&1 | sed 's/^/  /' >&2
@@ -168,11 +170,11 @@ rm -f "$tree/etc/hostname" "$tree/etc/resolv.conf" "$tree/var/lib/systemd/random
       "$tree/var/lib/systemd/credential.secret"
 rm -rf "$tree/var/lib/edge-agent" "$tree/run/edge-agent" "$tree/root/.cache" "$tree/root/.ssh" "$tree/tmp/"* "$tree/var/tmp/"* \
        "$tree/var/cache/apt/"*.bin "$tree/var/log/"*.log "$tree/var/log/apt/"* "$tree/var/cache/debconf/"*-old
-find "$tree/opt/edge-agent/venv" -name 'direct_url.json' -delete   # names the build machine's paths
 
 # Test images only, after the scrub above so nothing of theirs is swept away.
 if [[ "$variant" == test ]]; then
     bash "$here/add-standins.sh" "$repo/tests/standins" "$tree"
+    bash "$here/add-vm-shell.sh" "$repo/tests/vm/guest" "$tree" "$cache/vm-debs-$base_key"
 fi
 
 commit=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -189,8 +191,10 @@ python3 "$here/check_tree.py" --variant "$variant" --standins "$repo/tests/stand
     || die "the $variant tree failed its checks (above); not publishing it"
 rm -rf "$final"
 mv "$tree" "$final"
+cp "$deb" "$final.deb"   # the package this tree was made from, beside it (make image, docs/packaging.md)
 if [[ -z "$out" ]]; then   # keep the newest tree per variant only
-    find "$cache" -maxdepth 1 -name "tree-$variant-*" ! -name "tree-$variant-$tree_key" -exec rm -rf {} +
+    find "$cache" -maxdepth 1 -name "tree-$variant-*" ! -name "tree-$variant-$tree_key" \
+        ! -name "tree-$variant-$tree_key.*" -exec rm -rf {} +
 fi
 log "done: $final"
 echo "$final"

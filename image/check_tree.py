@@ -60,6 +60,14 @@ REQUIRED = (
     "usr/lib/edge-agent/airgap",
     "usr/lib/edge-agent/image-release",
 )
+# The VM tier's command channel (image/add-vm-shell.sh): a root shell for whoever holds the port.
+TEST_ONLY = (
+    "usr/lib/edge-test",
+    "usr/lib/systemd/system/edge-test-shell.service",
+    "usr/lib/udev/rules.d/90-edge-test-shell.rules",
+)
+# Boxes carry the agent only; the registrar is installed where the fleet runs (docs/packaging.md).
+REGISTRAR = ("opt/edge-agent/venv/bin/edge-registrar", "opt/edge-agent/venv/lib/python3*/site-packages/agent/registrar")
 MAX_SCAN = 4 << 20
 
 
@@ -140,6 +148,9 @@ def check_installed(tree: Path) -> Iterator[str]:
     cfg = tree / "opt/edge-agent/venv/pyvenv.cfg"
     if cfg.is_file() and "home = /usr/bin" not in cfg.read_text():
         yield "/opt/edge-agent/venv/pyvenv.cfg: the venv is not built on the image's own /usr/bin/python3"
+    for pattern in REGISTRAR:
+        for p in sorted(tree.glob(pattern)):
+            yield f"/{p.relative_to(tree)}: the registrar does not belong on a box (it runs where the fleet runs)"
     group = tree / "etc/group"
     if not group.is_file() or not any(line.startswith("edge-agent:") for line in group.read_text().splitlines()):
         yield "/etc/group: no 'edge-agent' group"
@@ -175,6 +186,9 @@ def check_standins(tree: Path, variant: str, standins: Path) -> Iterator[str]:
                 found.append(f"/{p.relative_to(tree)} (= tests/standins/{hit})")
     if variant == "production":
         yield from (f"{f}: test stand-in in a production tree" for f in found)
+        for rel in TEST_ONLY:
+            if os.path.lexists(tree / rel):
+                yield f"/{rel}: test-only part (tests/vm command channel) in a production tree"
     elif not found:
         yield "no test stand-in found in a test tree"
     if release_variant(tree) != variant:

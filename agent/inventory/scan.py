@@ -27,6 +27,7 @@ from agent.inventory.nic import collect_nics, host_addresses
 from agent.inventory.nvme import collect_nvme
 from agent.inventory.pci import collect_pci
 from agent.inventory.system import collect_system
+from agent.inventory.tpm import collect_tpms
 from agent.inventory.udevctx import udev_context
 from agent.model.inventory import Inventory, Nic, PciDevice, System
 from agent.paths import Paths
@@ -87,6 +88,7 @@ class Scanner:
             disks=self._guard("disks", problems, lambda: collect_disks(blocks, root)) or (),
             gpus=self._guard("gpus", problems, lambda: collect_gpus(udev, pci, pci_devices)) or (),
             nics=self._guard("nics", problems, lambda: self._nics(udev, pci, addresses)) or (),
+            tpms=self._guard("tpms", problems, lambda: collect_tpms(udev)) or (),
             problems=problems,
         )
 

@@ -157,6 +157,15 @@ class System(Observed):
     architecture: str | None = None
 
 
+class Tpm(Observed):
+    """A TPM the kernel drives (agent/inventory/tpm.py)."""
+
+    name: str = Field(description="tpm0, ...: /dev/<name>")
+    version_major: int | None = Field(None, description="2 for a TPM 2.0")
+    driver: str | None = None
+    resource_manager: bool = Field(False, description="the kernel's /dev/tpmrmN is there")
+
+
 class Inventory(_Record):
     schema_version: int = INVENTORY_SCHEMA
     scanned_at: datetime
@@ -166,6 +175,7 @@ class Inventory(_Record):
     disks: tuple[Disk, ...] = ()
     gpus: tuple[Gpu, ...] = ()
     nics: tuple[Nic, ...] = ()
+    tpms: tuple[Tpm, ...] = ()
     problems: dict[str, str] = Field(default_factory=dict, description="collector -> why it could not run at all")
 
 

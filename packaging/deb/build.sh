@@ -60,7 +60,13 @@ mkdir -p "$work/src" "$work/wheels" "$root/DEBIAN"
 git -C "$repo" ls-files -co --exclude-standard -z -- agent pyproject.toml README.md LICENSE \
     | (cd "$repo" && xargs -0 cp --parents -t "$work/src")
 [[ -f "$work/src/README.md" ]] || echo "# edge-agent" > "$work/src/README.md"
-log "building the agent wheel"
+# Boxes carry the agent only: the registrar (agent/registrar, the edge-registrar command) runs where
+# the fleet runs and is installed there from the full wheel (docs/packaging.md). Nothing box-side
+# imports it (tests/package/test_no_registrar.py), so the box's wheel is built without it.
+rm -rf "$work/src/agent/registrar"
+sed -i '/^edge-registrar *= *"agent\.registrar\./d' "$work/src/pyproject.toml"
+! grep -q 'agent\.registrar' "$work/src/pyproject.toml" || die "pyproject.toml still names agent.registrar after removing the edge-registrar script"
+log "building the agent wheel (without the registrar)"
 "$host_python" -m pip wheel --quiet --no-deps --disable-pip-version-check --wheel-dir "$work/wheels" "$work/src" >&2
 index_args=()
 [[ -z "$wheels" ]] || index_args=(--no-index --find-links "$wheels")
@@ -82,6 +88,10 @@ log "installing into $venv_path (staged)"
 for script in agentd agentctl agentd-launch; do
     [[ -x "$stage_venv/bin/$script" ]] || die "the venv lacks the '$script' console script"
 done
+[[ ! -e "$stage_venv/bin/edge-registrar" ]] || die "the venv has an edge-registrar command (the registrar is not for boxes)"
+if found=$(find "$stage_venv" -path '*/site-packages/agent/registrar' | head -1) && [[ -n "$found" ]]; then
+    die "the venv holds the registrar package ($found)"
+fi
 find "$stage_venv" -name direct_url.json -delete   # names the build machine's paths
 find "$stage_venv" -name __pycache__ -type d -prune -exec rm -rf {} +
 grep -rlZ --binary-files=without-match -F "$stage_venv" "$stage_venv" \
