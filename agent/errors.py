@@ -9,6 +9,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
     ├── ConfigError            one or more problems in a config file (file, key path, expected)
     │   └── NodeNameError      the node name (agent.node_name, else the hostname) is not an RFC 1123 subdomain
     ├── StateError             durable state unreadable or unwritable
+    │   └── RegistryUnavailable  the registrar's database cannot be reached now (the server answers 503)
     ├── ExecError              a subprocess run through agent.sysexec failed
     │   ├── CommandNotFound    the program is not on the runner's PATH
     │   ├── CommandNotRunnable it exists but the kernel will not run it (ENOEXEC: truncated, wrong arch)
@@ -94,6 +95,10 @@ class NodeNameError(ConfigError):
 
 class StateError(AgentError):
     pass
+
+
+class RegistryUnavailable(StateError):
+    """The registry's database cannot be reached now; worth retrying later (the server answers 503)."""
 
 
 class ExecError(AgentError):

@@ -12,9 +12,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from agent.api.http import problem
-from agent.errors import AgentError
+from agent.errors import AgentError, RegistryUnavailable
 from agent.registrar import est, membership
-from agent.registrar.registry import RegistryUnavailable
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
 from agent.registrar.shards import ShardPoller
 

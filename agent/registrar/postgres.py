@@ -28,9 +28,9 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from agent.errors import StateError
+from agent.errors import RegistryUnavailable, StateError
 from agent.registrar.pgschema import migrate, redacted
-from agent.registrar.registry import Cluster, Decide, Node, NodeState, RegistryUnavailable
+from agent.registrar.registry import Cluster, Decide, Node, NodeState
 from agent.registrar.rows import NODE_COLS, cluster_of, node_of, node_values, token_of, token_values
 from agent.registrar.tokens import TokenRecord
 

@@ -15,13 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from agent.errors import StateError
 from agent.registrar.tokens import TokenRecord
-
-
-class RegistryUnavailable(StateError):
-    """The registry's database cannot be reached now; worth retrying later (the server answers 503)."""
-
 
 NodeState = Literal["pending", "approved", "revoked"]
 

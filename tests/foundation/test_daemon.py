@@ -158,7 +158,7 @@ def test_corrupt_state_is_reported_and_the_agent_serves(agent_root: Path) -> Non
         proc.stop()
 
 
-CONTROLLERS = ("fleet", "health", "inventory", "remote-api", "runtime", "upgrade")
+CONTROLLERS = ("fleet", "health", "inventory", "planner", "remote-api", "runtime", "storage", "upgrade")
 
 
 def test_the_first_request_after_ready_finds_every_controller_started(agent_root: Path, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from agent.upgrade.manager import UpgradeManager
 from agent.watch import Watch
 paths = Paths(Path(tempfile.mkdtemp()))
 ctx = AgentContext(paths, ProcessRunner(), StatusBoard(), StateStore(paths.state_file), Watch(AgentConfig()))
-build_app(ctx, ApiInfo(), d.route_modules(UpgradeManager(ctx)))
+build_app(ctx, ApiInfo(), d.route_modules(UpgradeManager(ctx, installers=d.default_installers(ctx))))
 print(json.dumps({"gc": gc.isenabled(), "loaded": sorted(m for m in %r if m in sys.modules)}))
 """
 
