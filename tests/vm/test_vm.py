@@ -264,6 +264,60 @@ def test_boot_partition_seed_is_taken_off_the_esp(box_b: Box) -> None:
     assert "edge-agent.seed" not in creds  # this box had no credential: the ESP file did it
 
 
+HARDWARE_DROPIN = """\
+# the data port (e1000e, on QEMU's 10.0.3.0/24) is the node's network; the blank namespaces of the
+# second controller become ext4 volumes for local-path
+[network]
+selectors = [{ cidr = "10.0.3.0/24" }]
+
+[storage]
+enabled = true
+mode = "filesystem"
+filesystem = "ext4"
+select = { serial = "EDGENVME0002" }
+"""
+
+
+def test_the_hardware_decides_the_node_address_and_prepares_blank_nvme(box_b: Box) -> None:
+    """Issue 12 on real drivers: two NIC models, QEMU's blank NVMe namespaces, a real kernel."""
+    vm = box_b.vm
+    nics = {n["driver"]: n["name"] for n in box_b.inventory()["inventory"]["nics"] if n["physical"]}
+    untouched = vm.sh("sh", "-c", "blkid -p /dev/disk/by-id/nvme-*EDGENVME0001* || true").stdout
+    dropin = "/etc/edge-agent/agent.toml.d/60-hw.toml"
+    assert vm.sh("mkdir", "-p", "/etc/edge-agent/agent.toml.d").returncode == 0
+    assert vm.sh("sh", "-c", f"cat > {dropin} <<'EOF'\n{HARDWARE_DROPIN}EOF").returncode == 0
+    assert vm.sh("systemctl", "reload", "edge-agent").returncode == 0
+
+    def decided() -> dict[str, Any] | None:
+        doc = agentctl_json(vm, "status")
+        if doc is None:
+            return None
+        sections = doc["sections"]
+        storage = sections.get("storage") or {}
+        states = [ns["state"] for ns in storage.get("namespaces", [])]
+        chosen = (sections.get("network") or {}).get("state") == "chosen"
+        return doc if chosen and states and all(s != "failed" for s in states) and "prepared" in states else None
+
+    doc = wait_for("the address chosen and the volumes prepared", decided, 300, lambda: status_text(vm))
+    chosen = doc["sections"]["network"]["chosen"]
+    assert (chosen["interface"], chosen["internal"]) == (nics["e1000e"], ["10.0.3.15"]), chosen
+    prepared = [ns for ns in doc["sections"]["storage"]["namespaces"] if ns["state"] == "prepared"]
+    assert sorted((ns["serial"], ns["nsid"]) for ns in prepared) == [("EDGENVME0002", 1), ("EDGENVME0002", 2)]
+    for ns in prepared:
+        where = f"/var/lib/edge-agent/volumes/EDGENVME0002-{ns['nsid']}"
+        assert vm.sh("findmnt", "-n", "-o", "FSTYPE", where).stdout.strip() == "ext4"
+        assert 'LABEL="edge-agent"' in vm.sh("blkid", ns["device"]).stdout
+    # the other controller was not selected: not a byte written to it
+    assert vm.sh("sh", "-c", "blkid -p /dev/disk/by-id/nvme-*EDGENVME0001* || true").stdout == untouched
+    read = (  # config.yaml is comment lines + JSON (valid YAML); the guest has no PyYAML, its Python has json
+        "import json; t = open('/etc/rancher/k3s/config.yaml').read(); "
+        "print(json.dumps(json.loads(''.join(x for x in t.splitlines(True) if not x.startswith('#')))['node-ip']))"
+    )
+    assert vm.sh("/opt/edge-agent/venv/bin/python", "-c", read).stdout.strip() == '["10.0.3.15"]'
+    text = status_text(vm)
+    assert f"10.0.3.15 on {nics['e1000e']}, by network.selectors.0 (cidr=10.0.3.0/24)" in text
+
+
 def test_boot_figures_beside_nspawn(box_b: Box, vms: Vms, workdir: Path, tree: Path) -> None:
     """The nspawn figure of the same tree, measured in this run, beside the VM boots printed above."""
     for vm in vms.made:  # one thing at a time on 2 cores
