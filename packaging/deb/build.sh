@@ -37,6 +37,9 @@ done
 for tool in dpkg-deb sha256sum gzip git; do
     command -v "$tool" >/dev/null || die "'$tool' not found"
 done
+# The caller's Python environment must not leak in: with a checkout on PYTHONPATH (the system tier sets
+# one) pip sees its edge_agent.egg-info, calls edge-agent "already satisfied" and installs nothing.
+unset PYTHONPATH PYTHONHOME PYTHONUSERBASE PIP_TARGET PIP_PREFIX VIRTUAL_ENV
 # The venv's interpreter is the box's /usr/bin/python3, so it must be built with that one.
 target_python=/usr/bin/python3
 [[ -x "$target_python" ]] || die "$target_python not found (Debian's python3 is what the venv runs on)"
