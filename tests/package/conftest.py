@@ -46,7 +46,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     deps = newest("deps-*")
     if deps is not None:
         argv += ["--wheels", str(deps)]
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(staging_tmp)})
+    # the checkout on PYTHONPATH, as the system tier has it: the build must not see its egg-info
+    env = {**os.environ, "TMPDIR": str(staging_tmp), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     deb = Path(proc.stdout.strip().splitlines()[-1])
     assert deb.is_file(), proc.stdout
