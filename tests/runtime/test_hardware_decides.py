@@ -112,3 +112,28 @@ async def test_a_hot_added_gpu_shows_on_the_registered_node(make_box: Callable[.
     box.ctx.inventory.set(multi_nic(gpus=(a2,)))
     await box.converge(ctl, until=lambda: label() == "1")
     assert len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"]) == restarts
+
+
+async def test_a_changed_address_restarts_k3s_once_and_the_node_shows_it(make_box: Callable[..., Box]) -> None:
+    """DHCP hands the data port a new address (or it is replugged elsewhere): re-plan, restart once, check."""
+    box = make_box("renew")
+    box.bundle("k3s")
+    configure(box)
+    box.ctx.inventory.set(multi_nic())
+    ctl = box.controller()
+    await box.converge(ctl)
+    restarts = len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"])
+    box.ctx.inventory.set(multi_nic(data_address=("198.51.100.99/24",)))
+
+    def shown() -> bool:
+        addresses = node_json(box)["status"]["addresses"]  # type: ignore[index]
+        return {"type": "InternalIP", "address": "198.51.100.99"} in addresses
+
+    await box.converge(ctl, until=shown)
+    assert yaml.safe_load((box.root / "etc/rancher/k3s/config.yaml").read_text())["node-ip"] == ["198.51.100.99"]
+    after = len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"])
+    assert after == restarts + 1
+    await ctl.reconcile()  # and nothing more once it holds
+    assert len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"]) == after
+    cond = box.cond("NodeAddress")
+    assert (cond.status, cond.reason) == ("True", "Chosen") and "198.51.100.99" in cond.message
