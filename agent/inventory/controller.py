@@ -4,7 +4,8 @@ Publishes the inventory on ``ctx.inventory`` (only when the hardware facts
 changed, so consumers are not woken by a mere rescan), a summary as the
 ``inventory`` status section, and ``InventoryReady`` once the first scan is in.
 
-Reads: sysfs/udev (through the scanner), ctx.config (``[inventory]``). Writes: ctx.inventory,
+Reads: sysfs/udev (through the scanner), ctx.config (``[inventory]``), ctx.desired (while the
+planner waits for a NIC's address, rescans every PENDING_RESCAN seconds). Writes: ctx.inventory,
 the ``inventory`` status section, condition ``InventoryReady``.
 """
 
@@ -25,6 +26,8 @@ from agent.inventory.scan import Scanner
 from agent.model.inventory import Inventory, InventorySummary, Observed
 
 log = logging.getLogger("agent.inventory")
+
+PENDING_RESCAN = 5.0  # seconds between rescans while the node address waits for a NIC's address
 
 
 HotplugState = Literal["udev", "kernel", "off", "unavailable"]
@@ -107,6 +110,8 @@ class InventoryController:
             await self._scan(refresh_tools=True)
             while True:
                 interval = self.ctx.config.value.inventory.rescan_interval
+                if self.ctx.desired.value.network_pending:  # a DHCP address is no uevent: look again soon
+                    interval = min(interval, PENDING_RESCAN)
                 woken = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._dirty.wait(), interval)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from agent.model.network import NetworkChoice, NetworkPlan
+from agent.model.network import NetworkChoice, NetworkPending, NetworkPlan
 from agent.model.storage import StoragePlan
 
 Distribution = Literal["k3s", "k0s"]
@@ -119,3 +119,8 @@ class Desired(BaseModel):
     upgrade: UpgradePolicy = Field(default_factory=UpgradePolicy)
     refused: str = ""
     refused_reason: Literal["", "InvalidConfig", "InvalidNodeName"] = ""
+
+    @property
+    def network_pending(self) -> bool:
+        """The node address waits for a NIC's address (DHCP late at boot)."""
+        return isinstance(self.network, NetworkPending)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from agent.context import AgentContext
 from agent.inventory.controller import InventoryController
 from agent.model.config import AgentConfig, InventorySection
+from agent.model.desired import Desired
+from agent.model.network import NetworkPending
 from agent.paths import Paths
 from agent.state import StateStore
 from agent.status import StatusBoard
@@ -105,6 +108,25 @@ async def test_real_kernel_uevent_triggers_a_rescan(tmp_path: Path) -> None:
         assert ctrl.hotplug_events >= 1
         assert ctrl.scans >= 2
         assert ctx.board.sections()["inventory"]["hotplug_events"] >= 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_node_address_waiting_for_dhcp_rescans_soon_not_at_the_interval(tmp_path: Path) -> None:
+    """A DHCP lease is no uevent: while the planner waits for a NIC's address the inventory looks again
+    every few seconds, not after rescan_interval (300 s), so the node starts soon after the lease."""
+    ctx = make_ctx(tmp_path, hotplug=False, rescan_interval=300)
+    deadline = datetime.now(UTC) + timedelta(minutes=5)
+    ctx.desired = Watch(Desired(network=NetworkPending(reason="NoAddressYet", message="ens1f0", deadline=deadline)))
+    ctrl = InventoryController(ctx)
+    task = asyncio.create_task(ctrl.run())
+    try:
+        for _ in range(200):
+            if ctrl.scans >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert ctrl.scans >= 2  # the second scan within ~PENDING_RESCAN, not 300 s
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
