@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from guestview import agentctl_json, condition, status_text, wait_enrolled_and_ready, wait_for
 from nspawnfigure import nspawn_enrolled_and_ready
 from qemu import Hardware, Vm
@@ -309,11 +310,12 @@ def test_the_hardware_decides_the_node_address_and_prepares_blank_nvme(box_b: Bo
         assert 'LABEL="edge-agent"' in vm.sh("blkid", ns["device"]).stdout
     # the other controller was not selected: not a byte written to it
     assert vm.sh("sh", "-c", "blkid -p /dev/disk/by-id/nvme-*EDGENVME0001* || true").stdout == untouched
-    read = (  # config.yaml is comment lines + JSON (valid YAML); the guest has no PyYAML, its Python has json
-        "import json; t = open('/etc/rancher/k3s/config.yaml').read(); "
-        "print(json.dumps(json.loads(''.join(x for x in t.splitlines(True) if not x.startswith('#')))['node-ip']))"
-    )
-    assert vm.sh("/opt/edge-agent/venv/bin/python", "-c", read).stdout.strip() == '["10.0.3.15"]'
+
+    def node_ip() -> list[str] | None:  # the runtime renders on its next pass after the storage pass
+        doc = yaml.safe_load(vm.sh("cat", "/etc/rancher/k3s/config.yaml").stdout)  # read by PyYAML on the host
+        return doc.get("node-ip") if isinstance(doc, dict) else None
+
+    assert wait_for("node-ip in config.yaml", node_ip, 120, lambda: status_text(vm)) == ["10.0.3.15"]
     text = status_text(vm)
     assert f"10.0.3.15 on {nics['e1000e']}, by network.selectors.0 (cidr=10.0.3.0/24)" in text
 
