@@ -5,6 +5,7 @@
     edge-registrar --state-dir DIR token create [--ttl 24h] [--uses 1] [--site S] [--label k=v] [--require-approval]
     edge-registrar --state-dir DIR nodes list|show ID|approve ID [--by USER]|revoke ID|resolve ID [-o json]
     edge-registrar --state-dir DIR policy add|list|remove ..., class add|list|remove ... (rules_cli)
+    edge-registrar --state-dir DIR site-network set SITE --file F | list | remove SITE (sitenet)
     edge-registrar --state-dir DIR cert issue --role fleet:admin --name alice --out DIR
     edge-registrar --state-dir DIR poll [-o json] [--from-replicas]
     (any command: --database sqlite:///PATH | postgresql://...; default <state-dir>/registry.sqlite)
@@ -26,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.registrar import rollout_cli, rules_cli, views
+from agent.registrar import rollout_cli, rules_cli, sitenet, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority
 from agent.registrar.database import ENV, check_url, from_args
@@ -302,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_poll)
 
     rules_cli.add_commands(sub)  # policy ..., class ...
+    sitenet.add_commands(sub)  # site-network set|list|remove
     rollout_cli.add_commands(sub)  # rollout ..., bundle ... (the upgrades engineer's commands)
     return p
 

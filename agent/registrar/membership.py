@@ -32,6 +32,7 @@ from agent.registrar.duplicates import IdentityGuard, instance_of
 from agent.registrar.policy import approving, policy_from_json
 from agent.registrar.registry import Node
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
+from agent.registrar.sitenet import site_override
 
 log = logging.getLogger("edge-registrar.membership")
 
@@ -80,6 +81,8 @@ def _answer(reg: Registrar, node: Node) -> web.Response:
     elif node.cluster:
         cluster = reg.cluster(node.cluster)
         assignment, waiting = assignment_for(cluster, reg.registry.cluster_servers(cluster.name), node)
+        if assignment is not None and (override := site_override(reg.registry, node.site)) is not None:
+            assignment["network"] = override
     else:
         waiting = "not registered yet"
     answer = MembershipAnswer(
