@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from agent.errors import ConfigError, ConfigProblem, NodeNameError
 from agent.inventory.labels import node_labels
+from agent.inventory.nvidia import NVIDIA
 from agent.model.config import AgentConfig, KubernetesSection
 from agent.model.desired import Desired, DesiredKube, GpuRuntime, HostFacts, InstallSource, UpgradePolicy
 from agent.model.fleet import Assignment
@@ -29,7 +30,6 @@ from agent.runtime.labels import label_problems, taint_problems
 from agent.storage.select import plan_storage, storage_problems
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-NVIDIA = "10de"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # no start time known (check-config): deadlines are past
 CONFIG = "[kubernetes]"
 FLEET = "fleet assignment"

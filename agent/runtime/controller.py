@@ -39,7 +39,7 @@ from agent.runtime.k0s import K0s
 from agent.runtime.k3s import K3s
 from agent.runtime.layout import LAYOUTS, SYSTEMD
 from agent.runtime.nodelabels import NodeLabeler, kubectl_argv, sync_nvidia_runtimeclass
-from agent.runtime.render import REGISTRATION_ONLY, Facts, Rendered
+from agent.runtime.render import REGISTRATION_ONLY, Facts, Rendered, unit_name
 from agent.runtime.report import CONDITIONS, KubeStatus
 from agent.runtime.systemd import Systemd, UnitState
 from agent.watch import any_newer
@@ -126,7 +126,7 @@ class RuntimeController:
         if newest.kube is not None and not newest.refused and newest.kube.distribution == desired.distribution:
             desired = newest.kube
         if self._waiting(newest, desired):
-            self._publish(desired, installed, await self.systemd.show(rt.render(desired, Facts("-")).unit), None)
+            self._publish(desired, installed, await self.systemd.show(unit_name(desired)), None)
             return
         gpu = desired.gpu.binary if desired.gpu.nvidia else ""
         facts = Facts(node_name=desired.node_name, nvidia_runtime=gpu)
@@ -302,7 +302,7 @@ class RuntimeController:
                 self.ctx.board.set_condition("NodeAddress", "False", "NotOnNode", message)
         labeler = self._labeler(desired)
         labeler.adopt(desired.node_labels)  # the NFD labels it registered with (or sets now) are its own
-        synced = await labeler.reconcile(desired.node_labels)
+        synced = await labeler.reconcile(desired.node_labels, node.raw)
         if not synced.ok:
             log.warning("node labels: %s", synced.message)
         elif synced.set or synced.removed:

@@ -48,6 +48,11 @@ def kubectl_argv(distribution: Literal["k3s", "k0s"], binary: str) -> list[str]:
     return [binary, "kubectl", "--kubeconfig", LAYOUTS[distribution].kubelet_kubeconfig]
 
 
+def labels_of(node_json: str) -> dict[str, str]:
+    """The labels of a Node document (``kubectl get node -o json``)."""
+    return dict(json.loads(node_json).get("metadata", {}).get("labels") or {})
+
+
 def owned(key: str, remembered: frozenset[str]) -> bool:
     return key.startswith(OURS) or (key.startswith(NFD) and key in remembered)
 
@@ -78,14 +83,15 @@ class NodeLabeler:
 
     async def current(self) -> dict[str, str]:
         out = await self.runner.run([*self.kubectl, "get", "node", self.node, "-o", "json"], timeout=self.timeout)
-        return dict(json.loads(out.stdout).get("metadata", {}).get("labels") or {})
+        return labels_of(out.stdout)
 
-    async def reconcile(self, desired: Mapping[str, str]) -> LabelSync:
-        """Make the owned labels on the Node equal ``desired``'s (labels outside what we own are ignored)."""
+    async def reconcile(self, desired: Mapping[str, str], node_json: str = "") -> LabelSync:
+        """Make the owned labels on the Node equal ``desired``'s (labels outside what we own are ignored).
+        ``node_json``: the Node as the caller just read it (one kubectl call less per pass)."""
         wanted = {k: v for k, v in desired.items() if k.startswith((OURS, NFD))}
         try:
-            labels = await self.current()
-        except (ExecError, ValueError) as exc:
+            labels = labels_of(node_json) if node_json else await self.current()
+        except (ExecError, ValueError, AttributeError) as exc:
             return LabelSync(False, message=f"cannot read node {self.node}: {_why(exc)}")
         mine = self.remembered()
         to_set = {

@@ -70,6 +70,11 @@ def k0s_unit_name(role: str) -> str:
     return "k0scontroller" if role == "server" else "k0sworker"
 
 
+def unit_name(d: DesiredKube) -> str:
+    """The systemd unit k3s/k0s runs as for this node's distribution and role."""
+    return k3s_unit_name(d.role) if d.distribution == "k3s" else k0s_unit_name(d.role)
+
+
 def render(desired: DesiredKube, facts: Facts) -> Rendered:
     return render_k3s(desired, facts) if desired.distribution == "k3s" else render_k0s(desired, facts)
 

@@ -8,6 +8,7 @@ import ast
 from pathlib import Path
 
 import agent.errors
+from tests.imports import imported
 
 ROOT = Path(agent.errors.__file__).parent
 EXCEPTION_BASES = {"Exception", "ValueError", "RuntimeError", "OSError", "KeyError", "LookupError", "TypeError"}
@@ -55,17 +56,7 @@ def imports_of(name: str, tree: ast.Module, known: set[str]) -> set[str]:
     for node in ast.walk(tree):
         if id(node) in type_only:
             continue
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parts, base] if base else parts)
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
-        else:
-            continue
-        out |= {t for t in targets if t in known and t != name}
+        out |= {t for t in imported(node, package) if t in known and t != name}
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports import imported
 from tests.package.conftest import REPO, Built
 from tests.package.test_install import dpkg_install, in_tree
 
@@ -26,16 +27,8 @@ def registrar_imports(source: str, where: str) -> list[str]:
     package = ".".join(Path(where).with_suffix("").parts[:-1])
     found: list[str] = []
     for node in ast.walk(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, base] if base else parent)
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+        names = imported(node, package)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
             "import_module",
             "__import__",
         ):
