@@ -25,8 +25,9 @@ airgap=""
 out=""
 suite=bookworm
 
-die() { echo "image/build.sh: error: $*" >&2; exit 1; }
-log() { echo "image/build.sh: $*" >&2; }
+PROG=image/build.sh
+# shellcheck source=image/script.sh
+source "$repo/image/script.sh"
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -34,7 +35,7 @@ while [[ $# -gt 0 ]]; do
         --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
         --airgap) airgap=${2:?--airgap needs a directory}; shift 2 ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage 14 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

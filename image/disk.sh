@@ -35,14 +35,15 @@ esp_volid=ED6E0001
 ESP_TYPE=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 ROOT_TYPE=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709   # root-x86-64, Discoverable Partitions Specification
 
-die() { echo "image/disk.sh: error: $*" >&2; exit 1; }
-log() { echo "image/disk.sh: $*" >&2; }
+PROG=image/disk.sh
+# shellcheck source=image/script.sh
+source "$repo/image/script.sh"
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage 19 ;;
         -*) die "unknown argument '$1' (see --help)" ;;
         *) [[ -z "$tree" ]] || die "one TREE only (got '$tree' and '$1')"; tree=$1; shift ;;
     esac

@@ -22,14 +22,15 @@ out="$repo/dist"
 wheels=""
 venv_path=/opt/edge-agent/venv
 
-die() { echo "packaging/deb/build.sh: error: $*" >&2; exit 1; }
-log() { echo "packaging/deb/build.sh: $*" >&2; }
+PROG=packaging/deb/build.sh
+# shellcheck source=image/script.sh
+source "$repo/image/script.sh"
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --out) out=${2:?--out needs a directory}; shift 2 ;;
         --wheels) wheels=${2:?--wheels needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) usage 14 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
