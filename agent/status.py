@@ -7,13 +7,10 @@ write it. Every change bumps ``generation``, which the API turns into an ETag.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal, overload
+from typing import Any
 
 from agent.model.conditions import Condition, ConditionStatus, utcnow
-from agent.model.health import HealthReport
-from agent.model.inventory import InventorySummary
-from agent.model.status import SECTIONS, FleetStatus, KubeStatus, NetworkStatus, Section, UpgradeStatus
-from agent.model.storage import StorageStatus
+from agent.model.status import SECTION_NAMES, Section
 
 
 class StatusBoard:
@@ -54,27 +51,12 @@ class StatusBoard:
     def conditions(self) -> list[Condition]:
         return sorted(self._conditions.values(), key=lambda c: c.type)
 
-    @overload
-    def set_section(self, name: Literal["fleet"], value: FleetStatus) -> None: ...
-    @overload
-    def set_section(self, name: Literal["kubernetes"], value: KubeStatus) -> None: ...
-    @overload
-    def set_section(self, name: Literal["inventory"], value: InventorySummary) -> None: ...
-    @overload
-    def set_section(self, name: Literal["health"], value: HealthReport) -> None: ...
-    @overload
-    def set_section(self, name: Literal["upgrade"], value: UpgradeStatus) -> None: ...
-    @overload
-    def set_section(self, name: Literal["network"], value: NetworkStatus) -> None: ...
-    @overload
-    def set_section(self, name: Literal["storage"], value: StorageStatus) -> None: ...
-
-    def set_section(self, name: str, value: Section) -> None:
-        """Publish a status section: only the model agent.model.status.SECTIONS names for it."""
-        model = SECTIONS.get(name)
-        if model is None or type(value) is not model:
-            want = model.__name__ if model else f"one of {', '.join(sorted(SECTIONS))} as the name"
-            raise TypeError(f"status section {name!r}: expected {want}, got {type(value).__name__}")
+    def set_section(self, value: Section) -> None:
+        """Publish a status section; its model says which (agent.model.status.StatusSections)."""
+        name = SECTION_NAMES.get(type(value))
+        if name is None:
+            known = ", ".join(m.__name__ for m in SECTION_NAMES)
+            raise TypeError(f"not a status section: {type(value).__name__} (expected one of {known})")
         data = value.model_dump(mode="json", by_alias=True)
         if self._sections.get(name) != data:
             self._sections[name] = data

@@ -405,7 +405,7 @@ class EnrollmentController:
             doc.update(self._replicas.status())
         section = FleetStatus.model_validate(doc)
         self._section = section.model_copy(update={"summary": fleet_summary(section)})
-        self.ctx.board.set_section("fleet", self._section)
+        self.ctx.board.set_section(self._section)
 
     def _cond(self, type_: str, status: Any, reason: str, message: str, *, info: bool = False) -> None:
         self.ctx.board.set_condition(type_, status, reason, message, severity="info" if info else "error")

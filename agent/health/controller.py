@@ -69,7 +69,7 @@ class HealthController:
         """``[health] enabled = false``: earlier verdicts must not keep the agent degraded."""
         for ctype in sorted(self._published):
             self.ctx.board.set_condition(ctype, "True", "Disabled", "[health] enabled = false", severity="info")
-        self.ctx.board.set_section("health", HealthReport(summary="off ([health] enabled = false)"))
+        self.ctx.board.set_section(HealthReport(summary="off ([health] enabled = false)"))
 
     async def poll(self, inv: Inventory) -> HealthReport:
         cfg = self.ctx.config.value.health
@@ -111,7 +111,7 @@ class HealthController:
             nics=nics,
             problems=tuple(problems),
         )
-        self.ctx.board.set_section("health", section)
+        self.ctx.board.set_section(section)
         for kind, n in counts.items():
             if n:
                 v = verdict(kind, n, problems)

@@ -144,7 +144,7 @@ class InventoryController:
             last_scan_seconds=self.last_scan_seconds,
             hotplug=self.hotplug_state,
         )
-        self.ctx.board.set_section("inventory", summary)
+        self.ctx.board.set_section(summary)
         failed = ", ".join(f"{k}: {v}" for k, v in sorted(inv.problems.items()))
         message = summary.summary
         self.ctx.board.set_condition(

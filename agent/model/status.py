@@ -1,8 +1,9 @@
 """The status sections controllers publish on the StatusBoard (data only).
 
-One model per section name (``SECTIONS``); ``/v1/status``'s ``sections`` object and its OpenAPI
-schema (agent.api.openapi) are made from them, and agentctl reads their JSON. Every model forbids
-unknown fields, so the generated schema says exactly what a section holds.
+One model per section name: the fields of ``StatusSections`` list them once (``SECTION_NAMES`` maps a
+model to its name); ``/v1/status``'s ``sections`` object and its OpenAPI schema (agent.api.openapi)
+are made from them, and agentctl reads their JSON. Every model forbids unknown fields, so the generated
+schema says exactly what a section holds.
 
 | section      | model              | published by                      |
 | ------------ | ------------------ | --------------------------------- |
@@ -17,7 +18,7 @@ unknown fields, so the generated schema says exactly what a section holds.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -113,19 +114,7 @@ class NetworkStatus(_Section):
     pending: NetworkPending | None = None
 
 
-SectionName = Literal["fleet", "kubernetes", "inventory", "health", "upgrade", "network", "storage"]
 Section = FleetStatus | KubeStatus | InventorySummary | HealthReport | UpgradeStatus | NetworkStatus | StorageStatus
-
-
-SECTIONS: dict[str, type[BaseModel]] = {
-    "fleet": FleetStatus,
-    "kubernetes": KubeStatus,
-    "inventory": InventorySummary,
-    "health": HealthReport,
-    "upgrade": UpgradeStatus,
-    "network": NetworkStatus,
-    "storage": StorageStatus,
-}
 
 
 STATUS_SCHEMA: Final = "edge-agent.status/v1"
@@ -141,6 +130,18 @@ class StatusSections(_Section):
     upgrade: UpgradeStatus | None = None
     network: NetworkStatus | None = None
     storage: StorageStatus | None = None
+
+
+def _section_names() -> dict[type[BaseModel], str]:
+    """StatusSections is the one listing: a field's name is the section's name, its ``X | None`` type the model."""
+    names = {}
+    for name, field in StatusSections.model_fields.items():
+        (model,) = (a for a in get_args(field.annotation) if a is not type(None))
+        names[model] = name
+    return names
+
+
+SECTION_NAMES: Final = _section_names()
 
 
 class AgentInfo(_Section):

@@ -186,14 +186,14 @@ class RuntimeController:
                     "no Kubernetes distribution configured or assigned",
                     severity="info",
                 )
-            self.ctx.board.set_section("kubernetes", KubeStatus())
+            self.ctx.board.set_section(KubeStatus())
         return desired
 
     def _waiting(self, planned: Desired, desired: DesiredKube) -> bool:
         """Publish the address choice; True while configuring must wait (address, first storage pass)."""
         c = address_condition(planned.network, datetime.now(UTC))
         self.ctx.board.set_condition(c.type, c.status, c.reason, c.message, severity=c.severity)
-        self.ctx.board.set_section("network", network_status(planned.network))
+        self.ctx.board.set_section(network_status(planned.network))
         if isinstance(planned.network, NetworkPending):
             self._cond("Configured", "False", "NodeAddressPending", c.message)
             return True
@@ -346,7 +346,6 @@ class RuntimeController:
             "Ready" if ready else (ready_reason or "not running")
         )
         self.ctx.board.set_section(
-            "kubernetes",
             KubeStatus(
                 summary=summary,
                 distribution=desired.distribution,

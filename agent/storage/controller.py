@@ -44,7 +44,7 @@ class StorageController:
         c = storage_condition(self.status)
         self.ctx.board.set_condition(c.type, c.status, c.reason, c.message, severity=c.severity)
         if self.status is not None:
-            self.ctx.board.set_section("storage", self.status)
+            self.ctx.board.set_section(self.status)
         return self.status
 
     async def run(self) -> None:

@@ -145,7 +145,7 @@ class UpgradeManager:
 
     def publish(self) -> None:
         self.publish_progress()
-        self.ctx.board.set_section("upgrade", self.section())
+        self.ctx.board.set_section(self.section())
         last = next((r for r in self.list() if r.final), None)
         if last is not None:
             ok = last.state == "committed"

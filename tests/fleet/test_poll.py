@@ -36,7 +36,7 @@ async def test_poll_reaches_every_box_and_reports_the_unreachable(registrar, run
         start_box(registrar, tmp_path / "b2", run_controller, "b2" * 16, agent_app) as b2,
     ):
         b2.ctx.board.set_condition("NodeReady", "True", "Ready", "k3s node is Ready")
-        b2.ctx.board.set_section("inventory", two_gpus())
+        b2.ctx.board.set_section(two_gpus())
         b1.ctx.board.set_condition("NodeReady", "False", "NotReady", "kubelet not posting status")
         rows = await poll_fleet(registrar.reg.registry.list_nodes(), registrar.state_dir / "poller", timeout=3)
     by_id = {r.node_id: r for r in rows}

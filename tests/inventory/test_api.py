@@ -121,9 +121,7 @@ async def test_metrics_lines(tmp_path: Path, aiohttp_client: Any) -> None:
     ctx = make_ctx(tmp_path)
     client: TestClient = await aiohttp_client(make_app(ctx))
     ctx.inventory.set(sample())
-    ctx.board.set_section(
-        "inventory", summarize(sample(), scans=3, hotplug_events=7, last_scan_seconds=0.004, hotplug="udev")
-    )
+    ctx.board.set_section(summarize(sample(), scans=3, hotplug_events=7, last_scan_seconds=0.004, hotplug="udev"))
     text = await (await client.get("/metrics")).text()
     assert 'edge_agent_inventory_devices{kind="gpu"} 1' in text
     assert 'edge_agent_inventory_devices{kind="nic_physical"} 1' in text
