@@ -30,7 +30,7 @@ from agent.registrar.assign import assignment_for, choose_role
 from agent.registrar.classes import class_from_json, placing
 from agent.registrar.duplicates import IdentityGuard, instance_of
 from agent.registrar.policy import approving, policy_from_json
-from agent.registrar.registry import Node
+from agent.registrar.registry import Node, Registration
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
 from agent.registrar.sitenet import site_override
 
@@ -108,13 +108,7 @@ async def register(request: web.Request) -> web.StreamResponse:
     labels = {**body.labels, **node.labels}  # the token's labels win over the box's claims
     reg.registry.record_register(
         node.node_id,
-        addresses=body.addresses,
-        observed=source_of(request),
-        api_port=body.api_port,
-        inventory=body.inventory,
-        dmi_serial=body.dmi_serial,
-        site=site,
-        labels=labels,
+        Registration(body.addresses, source_of(request), body.api_port, body.inventory, body.dmi_serial, site, labels),
     )
     return _answer(reg, _assigned(reg, node.node_id))
 
@@ -136,11 +130,11 @@ def _judged(reg: Registrar, node: Node) -> Node:
     return fresh
 
 
-def _assigned(reg: Registrar, node_id: str) -> Node:
-    """The node, judged by the approval policies while pending, and given its cluster and role first
-    when it is approved and has none: the machine class with the highest priority that matches
-    decides (agent.registrar.classes), else its site does."""
-    node = reg.registry.get_node(node_id)
+def _assigned(reg: Registrar, node_id: str, stored: Node | None = None) -> Node:
+    """The node (``stored``: as just written, else read now), judged by the approval policies while
+    pending, and given its cluster and role first when it is approved and has none: the machine class
+    with the highest priority that matches decides (agent.registrar.classes), else its site does."""
+    node = stored or reg.registry.get_node(node_id)
     assert node is not None
     if node.state == "pending":
         node = _judged(reg, node)
@@ -179,7 +173,7 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     if duplicate is not None:
         log.warning("node %s: heartbeat refused: %s", node.node_id, duplicate.reason)
         return problem(409, "Conflict", duplicate.reason)
-    reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
+    stored = reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
     if body.join_tokens is not None:
         if node.role != "server" or not node.cluster:
             return problem(403, "Forbidden", "only servers of a cluster report its join tokens")
@@ -192,7 +186,7 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
                         node.node_id)  # fmt: skip
         reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, agent)
         log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
-    return _answer(reg, _assigned(reg, node.node_id))  # approved since the last call: assign now
+    return _answer(reg, _assigned(reg, node.node_id, stored))  # approved since the last call: assign now
 
 
 async def assignment(request: web.Request) -> web.StreamResponse:

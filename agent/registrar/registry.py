@@ -54,6 +54,19 @@ class Cluster:
     agent_token: str = ""
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a node registers (``POST /v1/fleet/register``): where it is reachable and what it is."""
+
+    addresses: list[str]
+    observed: str  # the address its request came from
+    api_port: int
+    inventory: dict[str, Any]
+    dmi_serial: str
+    site: str
+    labels: dict[str, str]
+
+
 Decide = Callable[[Cluster, list[Node], Node], tuple[str, bool]]
 
 
@@ -85,19 +98,11 @@ class Registry(Protocol):
     def list_nodes(self) -> list[Node]: ...
     def set_state(self, node_id: str, state: NodeState, by: str = "") -> bool: ...  # by: who, for the audit
     def record_cert(self, node_id: str, serial: int, not_after: float) -> None: ...
-    def record_register(
-        self,
-        node_id: str,
-        *,
-        addresses: list[str],
-        observed: str,
-        api_port: int,
-        inventory: dict[str, Any],
-        dmi_serial: str,
-        site: str,
-        labels: dict[str, str],
-    ) -> None: ...
-    def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> None: ...
+    def record_register(self, node_id: str, registration: Registration) -> None: ...
+    def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> Node | None:
+        """Store the status a node reports and when; the node as stored now (None: no such node)."""
+        ...
+
     def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None: ...
 
     # certificates
