@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from agent.model.network import NetworkOverride
 from agent.registrar.database import from_args
 from agent.registrar.registry import Registry
+from agent.registrar.rules_cli import add_list_remove
 from agent.registrar.views import table
 
 KIND = "site-network"
@@ -94,9 +95,4 @@ def add_commands(sub: Any) -> None:
     s.add_argument("site")
     s.add_argument("--file", type=Path, required=True)
     s.set_defaults(func=cmd_site_network)
-    s = cmds.add_parser("list")
-    s.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    s.set_defaults(func=cmd_site_network)
-    s = cmds.add_parser("remove")
-    s.add_argument("site")
-    s.set_defaults(func=cmd_site_network)
+    add_list_remove(cmds, cmd_site_network, "site")
