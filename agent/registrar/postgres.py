@@ -34,6 +34,7 @@ log = logging.getLogger("edge-registrar.postgres")
 
 FAIL_FAST = 1.0
 Conn = psycopg.Connection[DictRow]
+Cur = psycopg.Cursor[DictRow]
 
 
 class PostgresRegistry(SqlRegistry):
@@ -76,34 +77,34 @@ class PostgresRegistry(SqlRegistry):
         return str(cause or exc).strip() or type(exc).__name__
 
     @contextlib.contextmanager
-    def _conn(self, what: str) -> Iterator[Conn]:
-        """A pooled connection; a database out of reach becomes RegistryUnavailable, any other
-        refusal a StateError naming the database and what failed."""
+    def _conn(self, what: str) -> Iterator[Cur]:
+        """A cursor on a pooled connection, closed after the block; a database out of reach becomes
+        RegistryUnavailable, any other refusal a StateError naming the database and what failed."""
         if time.monotonic() < self._down_until:
             raise RegistryUnavailable(f"database {self.name}: {what}: unreachable (retrying)")
         try:
-            with self.pool.connection() as conn:
-                yield conn
+            with self.pool.connection() as conn, conn.cursor() as cur:
+                yield cur
         except (PoolTimeout, psycopg.OperationalError) as exc:
             self._down_until = time.monotonic() + FAIL_FAST
             raise RegistryUnavailable(f"database {self.name}: {what}: {self._why(exc)}") from exc
         except psycopg.Error as exc:
             raise StateError(f"database {self.name}: {what}: {exc}") from exc
 
-    def _read(self, what: str) -> contextlib.AbstractContextManager[Conn]:
+    def _read(self, what: str) -> contextlib.AbstractContextManager[Cur]:
         return self._conn(what)
 
     @contextlib.contextmanager
-    def _write(self, what: str) -> Iterator[Conn]:
+    def _write(self, what: str) -> Iterator[Cur]:
         """One transaction: COMMIT when the block ends, ROLLBACK on any exception (``Abandon``: quietly)."""
-        with self._conn(what) as conn:
+        with self._conn(what) as cur:
             try:
-                with conn.transaction():
-                    yield conn
+                with cur.connection.transaction():
+                    yield cur
             except Abandon:
                 pass
 
-    def _single(self, what: str) -> contextlib.AbstractContextManager[Conn]:
+    def _single(self, what: str) -> contextlib.AbstractContextManager[Cur]:
         return self._conn(what)  # autocommit: one statement is its own transaction
 
     def schema_version(self) -> int:

@@ -7,7 +7,9 @@ here: JSON documents (stored as TEXT) and booleans (stored as INTEGER 0/1).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import fields
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from agent.registrar.registry import Cluster, Node
@@ -19,9 +21,21 @@ JSON_COLS = frozenset({"labels", "addresses", "inventory", "status"})
 BOOL_COLS = frozenset({"cluster_init", "require_approval"})
 
 
-def columns(record: type[Node | TokenRecord | Cluster]) -> str:
-    """The table's column list: the record's field names, in order."""
-    return ", ".join(f.name for f in fields(record))
+_FIELDS: Mapping[type[Node | TokenRecord | Cluster], tuple[str, ...]] = MappingProxyType(
+    {record: tuple(f.name for f in fields(record)) for record in (Node, TokenRecord, Cluster)}
+)
+
+
+def _names(record: type[Node | TokenRecord | Cluster]) -> tuple[str, ...]:
+    return _FIELDS[record]
+
+
+def columns(record: type[Node | TokenRecord | Cluster], table: str = "", prefix: str = "") -> str:
+    """The table's column list: the record's field names, in order; of ``table`` (an alias in a join)
+    and named ``<prefix><column>`` when given."""
+    if not table:
+        return ", ".join(_names(record))
+    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in _names(record))
 
 
 NODE_COLS = columns(Node)
@@ -33,12 +47,12 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
-def record_of(record: type[R], row: Row) -> R:
-    """The ``record`` stored in ``row``."""
+def record_of(record: type[R], row: Row, prefix: str = "") -> R:
+    """The ``record`` stored in ``row`` (in its columns named ``<prefix><column>``)."""
     values: dict[str, Any] = {}
-    for f in fields(record):
-        raw = row[f.name]
-        values[f.name] = json.loads(raw) if f.name in JSON_COLS else bool(raw) if f.name in BOOL_COLS else raw
+    for name in _names(record):
+        raw = row[prefix + name]
+        values[name] = json.loads(raw) if name in JSON_COLS else bool(raw) if name in BOOL_COLS else raw
     return record(**values)
 
 
@@ -46,11 +60,11 @@ def values_of(record: Node | TokenRecord | Cluster, created_at: float = 0.0) -> 
     """``record`` as the values of its table's columns, in order; a record without ``created_at``
     gets the one given."""
     out: list[Any] = []
-    for f in fields(record):
-        value = getattr(record, f.name)
-        if f.name == "created_at":
+    for name in _names(type(record)):
+        value = getattr(record, name)
+        if name == "created_at":
             value = value or created_at
-        out.append(json.dumps(value) if f.name in JSON_COLS else int(value) if f.name in BOOL_COLS else value)
+        out.append(json.dumps(value) if name in JSON_COLS else int(value) if name in BOOL_COLS else value)
     return tuple(out)
 
 

@@ -1,7 +1,7 @@
 """The registry's methods, written once over any SQL backend (agent.registrar.statements).
 
 A backend (agent.registrar.sqlite, agent.registrar.postgres) gives its statements (``SQL``) and how
-it reaches its database: ``_read`` (a connection to read on), ``_write`` (one transaction: COMMIT at
+it reaches its database: ``_read`` (a connection or cursor to read on), ``_write`` (one transaction: COMMIT at
 the end, ROLLBACK on any exception, ``Abandon`` rolled back quietly) and ``_single`` (a connection
 for one statement, atomic by itself). Rows are read by column name.
 """
@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any, ClassVar, Protocol
 
 from agent.errors import StateError
-from agent.registrar.registry import Cluster, Decide, Node, NodeState, Registration
+from agent.registrar.registry import Cluster, ClusterView, Decide, Node, NodeState, Registration
 from agent.registrar.rows import Row, node_of, record_of, token_of, values_of
 from agent.registrar.statements import Statements
 from agent.registrar.tokens import TokenRecord
@@ -28,14 +28,13 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
 
 
 class Db(Protocol):
-    """A connection of either driver (sqlite3, psycopg): both execute and hand back a cursor."""
+    """What either driver executes on: a sqlite3 connection, a psycopg cursor."""
 
     def execute(self, sql: str, params: Sequence[Any], /) -> Cursor: ...
-    def cursor(self) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
 
 
 class Abandon(Exception):
@@ -106,6 +105,10 @@ class SqlRegistry(ABC):
 
     def get_node(self, node_id: str) -> Node | None:
         row = self._one(f"read node {node_id}", self.SQL.get_node, (node_id,))
+        return node_of(row) if row else None
+
+    def certified_node(self, serial: int) -> Node | None:
+        row = self._one(f"read certificate {serial:x}", self.SQL.certified_node, (f"{serial:x}",))
         return node_of(row) if row else None
 
     def list_nodes(self) -> list[Node]:
@@ -203,6 +206,13 @@ class SqlRegistry(ABC):
     def set_join_tokens(self, name: str, server: str, agent: str) -> None:
         self._run(f"join tokens of cluster {name}", self.SQL.join_tokens, (server, agent, name))
 
+    def cluster_view(self, name: str, rule_kind: str, rule_name: str) -> ClusterView:
+        return _view_of(self._all(f"read cluster {name}", self.SQL.cluster_view, (name, rule_kind, rule_name, name)))
+
+    def member_view(self, serial: int, rule_kind: str) -> tuple[Node, ClusterView] | None:
+        rows = self._all(f"read certificate {serial:x}", self.SQL.member_view, (rule_kind, f"{serial:x}"))
+        return (node_of(rows[0]), _view_of(rows)) if rows else None
+
     def cluster_servers(self, name: str) -> list[Node]:
         return [node_of(r) for r in self._all(f"servers of cluster {name}", self.SQL.servers, (name,))]
 
@@ -247,8 +257,18 @@ class SqlRegistry(ABC):
 
     def put_poll_results(self, rows: list[tuple[str, str, float, str]]) -> None:
         with self._write(f"store {len(rows)} poll results") as db:
-            db.cursor().executemany(self.SQL.put_poll_results, rows)
+            db.executemany(self.SQL.put_poll_results, rows)
 
     def poll_results(self) -> list[tuple[str, str, float, str]]:
         rows = self._all("read poll results", self.SQL.poll_results)
         return [(str(r["node_id"]), str(r["row"]), float(r["polled_at"]), str(r["polled_by"])) for r in rows]
+
+
+def _view_of(rows: list[Row]) -> ClusterView:
+    first = rows[0]
+    return ClusterView(
+        cluster=record_of(Cluster, first, "c_") if first["c_name"] is not None else None,
+        servers=[record_of(Node, r, "s_") for r in rows if r["s_node_id"] is not None],
+        rule=first["rule_spec"],
+        crl_number=int(first["crl_number"]),
+    )

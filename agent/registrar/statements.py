@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.registrar.registry import Cluster, Node
 from agent.registrar.rows import NODE_COLS, columns
 from agent.registrar.tokens import TokenRecord
 
@@ -56,6 +57,10 @@ class Statements:
         self.members = nodes + " WHERE cluster=? ORDER BY created_at"
         self.servers = nodes + " WHERE cluster=? AND role='server' ORDER BY created_at"
         self.revoke_node = "UPDATE nodes SET state='revoked' WHERE node_id=?"
+        self.certified_node = (
+            f"SELECT {columns(Node, 'n')} FROM certs c JOIN nodes n ON n.node_id = c.node_id "
+            "WHERE c.serial=? AND c.revoked_at IS NULL"
+        )
         # certificates and the CRL
         self.add_cert = "INSERT INTO certs VALUES (?,?,?,NULL)"
         self.cert_owner = "SELECT node_id FROM certs WHERE serial=? AND revoked_at IS NULL"
@@ -74,6 +79,21 @@ class Statements:
         )
         self.ensure_cluster = f"INSERT INTO clusters VALUES ({_values(6)}) ON CONFLICT (name) DO NOTHING"
         self.join_tokens = "UPDATE clusters SET server_token=?, agent_token=? WHERE name=?"
+        # what a member's answer needs, in one read: one row per server of the cluster (one row with no
+        # server's columns when there is none); of a cluster and a site given, or of the certificate's node
+        view = f"m.value AS crl_number, r.spec AS rule_spec, {columns(Cluster, 'c', 'c_')}, {columns(Node, 's', 's_')}"
+        self.cluster_view = (
+            f"SELECT {view} FROM meta m LEFT JOIN clusters c ON c.name = ? "
+            "LEFT JOIN rules r ON r.kind = ? AND r.name = ? LEFT JOIN nodes s ON s.cluster = ? AND s.role = 'server' "
+            "WHERE m.key = 'crl_number' ORDER BY s.created_at"
+        )
+        self.member_view = (
+            f"SELECT {columns(Node, 'n')}, {view} FROM certs x JOIN nodes n ON n.node_id = x.node_id "
+            "JOIN meta m ON m.key = 'crl_number' LEFT JOIN clusters c ON c.name = n.cluster "
+            "LEFT JOIN rules r ON r.kind = ? AND r.name = n.site "
+            "LEFT JOIN nodes s ON s.cluster = n.cluster AND n.cluster <> '' AND s.role = 'server' "
+            "WHERE x.serial=? AND x.revoked_at IS NULL ORDER BY s.created_at"
+        )
         # rules and the audit trail
         self.put_rule = "INSERT INTO rules VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
         self.rules = "SELECT spec FROM rules WHERE kind=? ORDER BY name"

@@ -94,6 +94,35 @@ def test_records_round_trip_and_revocation_moves_the_crl(registry: Registry) -> 
     assert registry.rules("policy") == ["{}"] and registry.remove_rule("policy", "p")
 
 
+def test_what_a_heartbeat_answers_with_is_read_at_once(registry: Registry) -> None:
+    tid = token(registry, 5)
+    for i in range(4):
+        registry.enroll_node(box(f"n{i}", tid))
+    registry.record_cert("n2", 0xA2, 2e9)
+    registry.record_cert("n3", 0xA3, 2e9)
+    registry.add_cert(0xB0, "alice", 2e9)  # an operator's
+    cluster = Cluster("lab", "k3s", "v1.30.1+k3s1", servers=3, server_token="K10s", agent_token="K10a")
+    registry.put_cluster(cluster)
+    for node_id, role in (("n0", "server"), ("n1", "server"), ("n2", "agent")):
+        registry.set_assignment(node_id, "lab", role, node_id == "n0")
+    registry.put_rule("site-network", "lab", '{"site": "lab"}')
+    seen = registry.member_view(0xA2, "site-network")
+    assert seen is not None
+    node, view = seen
+    assert node == registry.get_node("n2") == registry.certified_node(0xA2)
+    assert view == registry.cluster_view("lab", "site-network", "lab")
+    assert view.cluster == cluster and [s.node_id for s in view.servers] == ["n0", "n1"]  # by arrival
+    assert view.servers[0] == registry.get_node("n0")
+    assert view.rule == '{"site": "lab"}' and view.crl_number == registry.crl_number()
+    unplaced = registry.member_view(0xA3, "site-network")  # enrolled, not in a cluster yet
+    assert unplaced is not None and unplaced[1].cluster is None and unplaced[1].servers == []
+    assert registry.cluster_view("lab", "site-network", "elsewhere").rule is None
+    assert registry.certified_node(0xB0) is None and registry.member_view(0xB0, "site-network") is None
+    assert registry.revoke_cert(0xA2)
+    assert registry.certified_node(0xA2) is None and registry.member_view(0xA2, "site-network") is None
+    assert registry.cluster_view("lab", "site-network", "lab").crl_number == view.crl_number + 1
+
+
 def test_a_failed_write_leaves_nothing_and_the_next_write_works(registry: Registry) -> None:
     tid = token(registry, 5)
     registry.enroll_node(box("n1", tid))
