@@ -2,7 +2,11 @@
 
 Schema: the migrations every backend shares, applied at open under an advisory lock (agent.registrar.pgschema).
 
-Every write is one transaction (``conn.transaction()``: COMMIT at the end, ROLLBACK on any exception).
+The statements and methods are the ones every backend shares (agent.registrar.statements, .sqlstore);
+this module keeps how they reach the database. A write of several statements is one transaction
+(``conn.transaction()``: COMMIT at the end, ROLLBACK on any exception); a write of one statement runs
+in autocommit, which is its own transaction, without the BEGIN and COMMIT round trips (a heartbeat is
+one UPDATE ... RETURNING). Every call runs on one cursor of a pooled connection, closed after it.
 Decisions that read before they write hold row locks: ``assign_node`` locks the cluster's row
 (``SELECT ... FOR UPDATE``), so replicas assigning boxes of one cluster at the same instant take turns
 and only one becomes the initialising server; ``enroll_node`` inserts with ``ON CONFLICT DO NOTHING``
