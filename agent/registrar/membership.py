@@ -30,8 +30,9 @@ from agent.registrar.assign import assignment_for, choose_role
 from agent.registrar.classes import class_from_json, placing
 from agent.registrar.duplicates import IdentityGuard, instance_of
 from agent.registrar.policy import approving, policy_from_json
-from agent.registrar.registry import Node
+from agent.registrar.registry import ClusterView, Node, Registration
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
+from agent.registrar.sitenet import KIND as SITE_NETWORK
 from agent.registrar.sitenet import site_override
 
 log = logging.getLogger("edge-registrar.membership")
@@ -52,17 +53,20 @@ def agent_token(distribution: str, server: str, agent: str) -> str:
 
 
 def _member(request: web.Request) -> Node | web.Response:
+    seen = _seen(request, "")
+    return seen if isinstance(seen, web.Response) else seen[0]
+
+
+def _seen(request: web.Request, view_rule: str) -> tuple[Node, ClusterView | None] | web.Response:
+    """The calling node (pending: enrolled for approval policies to judge), and with ``view_rule`` what
+    its answer needs, in one read."""
     peer = peer_of(request)
     if peer is None:
         return problem(401, "Unauthorized", "a node client certificate of this fleet is required")
-    reg = request.app[REGISTRAR]
-    node = reg.live_node(peer)
-    if node is None and peer.role == "fleet:node" and reg.registry.cert_owner(peer.serial) == peer.common_name:
-        pending = reg.registry.get_node(peer.common_name)  # enrolled for approval policies to judge
-        node = pending if pending is not None and pending.state == "pending" else None
-    if node is None:
+    seen = request.app[REGISTRAR].member(peer, view_rule)
+    if seen is None or seen[0].state not in ("approved", "pending"):
         return problem(403, "Forbidden", "certificate revoked or not a node certificate")
-    return node
+    return seen
 
 
 async def _body(request: web.Request, model: type[M]) -> M | web.Response:
@@ -74,15 +78,19 @@ async def _body(request: web.Request, model: type[M]) -> M | web.Response:
         return problem(400, "Bad request", f"{where}: {first['msg']}")
 
 
-def _answer(reg: Registrar, node: Node) -> web.Response:
+def _answer(reg: Registrar, node: Node, view: ClusterView | None = None) -> web.Response:
+    """The answer to ``node``; ``view``: its cluster as read in this request already, else read now."""
     assignment: dict[str, Any] | None = None
+    crl_number: int | None = None
     if node.state == "pending":
         waiting = f"node {node.node_id} awaits approval (no approval policy matches it; 'nodes approve')"
     elif node.cluster:
-        cluster = reg.cluster(node.cluster)
-        assignment, waiting = assignment_for(cluster, reg.registry.cluster_servers(cluster.name), node)
-        if assignment is not None and (override := site_override(reg.registry, node.site)) is not None:
+        view = view or reg.registry.cluster_view(node.cluster, SITE_NETWORK, node.site)  # one read for all of it
+        servers = [node if s.node_id == node.node_id else s for s in view.servers]  # this node as it is now
+        assignment, waiting = assignment_for(view.cluster or reg.cluster(node.cluster), servers, node)
+        if assignment is not None and node.site and (override := site_override(view.rule)) is not None:
             assignment["network"] = override
+        crl_number = view.crl_number
     else:
         waiting = "not registered yet"
     answer = MembershipAnswer(
@@ -91,7 +99,7 @@ def _answer(reg: Registrar, node: Node) -> web.Response:
         cluster=node.cluster,
         assignment=Assignment.model_validate(assignment) if assignment is not None else None,
         waiting=waiting,
-        crl_number=reg.registry.crl_number(),
+        crl_number=reg.registry.crl_number() if crl_number is None else crl_number,
     )
     return web.json_response(answer.to_json())
 
@@ -108,13 +116,7 @@ async def register(request: web.Request) -> web.StreamResponse:
     labels = {**body.labels, **node.labels}  # the token's labels win over the box's claims
     reg.registry.record_register(
         node.node_id,
-        addresses=body.addresses,
-        observed=source_of(request),
-        api_port=body.api_port,
-        inventory=body.inventory,
-        dmi_serial=body.dmi_serial,
-        site=site,
-        labels=labels,
+        Registration(body.addresses, source_of(request), body.api_port, body.inventory, body.dmi_serial, site, labels),
     )
     return _answer(reg, _assigned(reg, node.node_id))
 
@@ -136,11 +138,11 @@ def _judged(reg: Registrar, node: Node) -> Node:
     return fresh
 
 
-def _assigned(reg: Registrar, node_id: str) -> Node:
-    """The node, judged by the approval policies while pending, and given its cluster and role first
-    when it is approved and has none: the machine class with the highest priority that matches
-    decides (agent.registrar.classes), else its site does."""
-    node = reg.registry.get_node(node_id)
+def _assigned(reg: Registrar, node_id: str, stored: Node | None = None) -> Node:
+    """The node (``stored``: as just written, else read now), judged by the approval policies while
+    pending, and given its cluster and role first when it is approved and has none: the machine class
+    with the highest priority that matches decides (agent.registrar.classes), else its site does."""
+    node = stored or reg.registry.get_node(node_id)
     assert node is not None
     if node.state == "pending":
         node = _judged(reg, node)
@@ -169,9 +171,10 @@ def _assigned(reg: Registrar, node_id: str) -> Node:
 
 async def heartbeat(request: web.Request) -> web.StreamResponse:
     reg = request.app[REGISTRAR]
-    node = _member(request)
-    if isinstance(node, web.Response):
-        return node
+    seen = _seen(request, SITE_NETWORK)  # the node and its cluster's answer, in one read
+    if isinstance(seen, web.Response):
+        return seen
+    node, view = seen
     body = await _body(request, HeartbeatRequest)
     if isinstance(body, web.Response):
         return body
@@ -179,7 +182,7 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     if duplicate is not None:
         log.warning("node %s: heartbeat refused: %s", node.node_id, duplicate.reason)
         return problem(409, "Conflict", duplicate.reason)
-    reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
+    stored = reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
     if body.join_tokens is not None:
         if node.role != "server" or not node.cluster:
             return problem(403, "Forbidden", "only servers of a cluster report its join tokens")
@@ -192,7 +195,11 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
                         node.node_id)  # fmt: skip
         reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, agent)
         log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
-    return _answer(reg, _assigned(reg, node.node_id))  # approved since the last call: assign now
+        view = None  # the cluster changed since it was read
+    same = stored is not None and (stored.state, stored.cluster, stored.site) == (node.state, node.cluster, node.site)
+    if not (same and node.role):
+        view = None  # placed now, or changed since it was read: its answer is read anew
+    return _answer(reg, _assigned(reg, node.node_id, stored), view)  # approved since the last call: assign now
 
 
 async def assignment(request: web.Request) -> web.StreamResponse:

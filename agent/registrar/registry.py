@@ -54,6 +54,29 @@ class Cluster:
     agent_token: str = ""
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a node registers (``POST /v1/fleet/register``): where it is reachable and what it is."""
+
+    addresses: list[str]
+    observed: str  # the address its request came from
+    api_port: int
+    inventory: dict[str, Any]
+    dmi_serial: str
+    site: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What a member's answer needs of its cluster, read at once."""
+
+    cluster: Cluster | None  # None: not stored yet
+    servers: list[Node]  # by arrival
+    rule: str | None  # the spec of the rule asked for, None when there is none
+    crl_number: int
+
+
 Decide = Callable[[Cluster, list[Node], Node], tuple[str, bool]]
 
 
@@ -82,22 +105,23 @@ class Registry(Protocol):
         ...
 
     def get_node(self, node_id: str) -> Node | None: ...
+    def certified_node(self, serial: int) -> Node | None:
+        """The node the certificate of that serial was issued to, while it is not revoked, in one read
+        (None: revoked, unknown, or an operator's certificate)."""
+        ...
+
+    def member_view(self, serial: int, rule_kind: str) -> tuple[Node, ClusterView] | None:
+        """``certified_node`` and the ``cluster_view`` of its cluster (the rule named by its site), in one read."""
+        ...
+
     def list_nodes(self) -> list[Node]: ...
     def set_state(self, node_id: str, state: NodeState, by: str = "") -> bool: ...  # by: who, for the audit
     def record_cert(self, node_id: str, serial: int, not_after: float) -> None: ...
-    def record_register(
-        self,
-        node_id: str,
-        *,
-        addresses: list[str],
-        observed: str,
-        api_port: int,
-        inventory: dict[str, Any],
-        dmi_serial: str,
-        site: str,
-        labels: dict[str, str],
-    ) -> None: ...
-    def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> None: ...
+    def record_register(self, node_id: str, registration: Registration) -> None: ...
+    def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> Node | None:
+        """Store the status a node reports and when; the node as stored now (None: no such node)."""
+        ...
+
     def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None: ...
 
     # certificates
@@ -122,6 +146,11 @@ class Registry(Protocol):
         ...
 
     def set_join_tokens(self, name: str, server: str, agent: str) -> None: ...
+    def cluster_view(self, name: str, rule_kind: str, rule_name: str) -> ClusterView:
+        """The cluster, its servers, the rule of that kind and name, and the CRL number, in one read:
+        what every heartbeat answers with."""
+        ...
+
     def cluster_members(self, name: str) -> list[Node]: ...
     def cluster_servers(self, name: str) -> list[Node]:
         """The cluster's members with role server, by arrival: all that role and join decisions need,

@@ -1,18 +1,44 @@
-"""Registry rows (by column name, from any backend) to records, and the column list of ``nodes``."""
+"""Registry rows (by column name, from any backend) to records and back.
+
+A table's columns are its record's fields, in order; the few that differ in storage are named once
+here: JSON documents (stored as TEXT) and booleans (stored as INTEGER 0/1).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from collections.abc import Mapping
+from dataclasses import fields
+from types import MappingProxyType
+from typing import Any, Protocol, TypeVar
 
 from agent.registrar.registry import Cluster, Node
 from agent.registrar.tokens import TokenRecord
 
-NODE_COLS = (
-    "node_id, state, token_id, key_fingerprint, site, labels, created_at, serial, cert_not_after, "
-    "cluster, role, cluster_init, addresses, observed, api_port, inventory, status, last_seen, dmi_serial, "
-    "approved_by"
+R = TypeVar("R", Node, TokenRecord, Cluster)
+
+JSON_COLS = frozenset({"labels", "addresses", "inventory", "status"})
+BOOL_COLS = frozenset({"cluster_init", "require_approval"})
+
+
+_FIELDS: Mapping[type[Node | TokenRecord | Cluster], tuple[str, ...]] = MappingProxyType(
+    {record: tuple(f.name for f in fields(record)) for record in (Node, TokenRecord, Cluster)}
 )
+
+
+def _names(record: type[Node | TokenRecord | Cluster]) -> tuple[str, ...]:
+    return _FIELDS[record]
+
+
+def columns(record: type[Node | TokenRecord | Cluster], table: str = "", prefix: str = "") -> str:
+    """The table's column list: the record's field names, in order; of ``table`` (an alias in a join)
+    and named ``<prefix><column>`` when given."""
+    if not table:
+        return ", ".join(_names(record))
+    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in _names(record))
+
+
+NODE_COLS = columns(Node)
 
 
 class Row(Protocol):
@@ -21,89 +47,34 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
-def node_values(node: Node, created_at: float) -> tuple[Any, ...]:
-    """``node`` as the values of NODE_COLS, in order."""
-    return (
-        node.node_id,
-        node.state,
-        node.token_id,
-        node.key_fingerprint,
-        node.site,
-        json.dumps(node.labels),
-        node.created_at or created_at,
-        node.serial,
-        node.cert_not_after,
-        node.cluster,
-        node.role,
-        int(node.cluster_init),
-        json.dumps(node.addresses),
-        node.observed,
-        node.api_port,
-        json.dumps(node.inventory),
-        json.dumps(node.status),
-        node.last_seen,
-        node.dmi_serial,
-        node.approved_by,
-    )
+def record_of(record: type[R], row: Row, prefix: str = "") -> R:
+    """The ``record`` stored in ``row`` (in its columns named ``<prefix><column>``)."""
+    values: dict[str, Any] = {}
+    for name in _names(record):
+        raw = row[prefix + name]
+        values[name] = json.loads(raw) if name in JSON_COLS else bool(raw) if name in BOOL_COLS else raw
+    return record(**values)
+
+
+def values_of(record: Node | TokenRecord | Cluster, created_at: float = 0.0) -> tuple[Any, ...]:
+    """``record`` as the values of its table's columns, in order; a record without ``created_at``
+    gets the one given."""
+    out: list[Any] = []
+    for name in _names(type(record)):
+        value = getattr(record, name)
+        if name == "created_at":
+            value = value or created_at
+        out.append(json.dumps(value) if name in JSON_COLS else int(value) if name in BOOL_COLS else value)
+    return tuple(out)
 
 
 def node_of(row: Row) -> Node:
-    return Node(
-        node_id=row["node_id"],
-        state=row["state"],
-        token_id=row["token_id"],
-        key_fingerprint=row["key_fingerprint"],
-        site=row["site"],
-        labels=json.loads(row["labels"]),
-        created_at=row["created_at"],
-        serial=row["serial"],
-        cert_not_after=row["cert_not_after"],
-        cluster=row["cluster"],
-        role=row["role"],
-        cluster_init=bool(row["cluster_init"]),
-        addresses=json.loads(row["addresses"]),
-        observed=row["observed"],
-        api_port=row["api_port"],
-        inventory=json.loads(row["inventory"]),
-        status=json.loads(row["status"]),
-        last_seen=row["last_seen"],
-        dmi_serial=row["dmi_serial"],
-        approved_by=row["approved_by"],
-    )
+    return record_of(Node, row)
 
 
 def token_of(row: Row) -> TokenRecord:
-    return TokenRecord(
-        token_id=row["token_id"],
-        secret_hash=row["secret_hash"],
-        expires_at=row["expires_at"],
-        uses_left=row["uses_left"],
-        site=row["site"],
-        labels=json.loads(row["labels"]),
-        require_approval=bool(row["require_approval"]),
-        created_at=row["created_at"],
-    )
+    return record_of(TokenRecord, row)
 
 
 def cluster_of(row: Row) -> Cluster:
-    return Cluster(
-        name=row["name"],
-        distribution=row["distribution"],
-        version=row["version"],
-        servers=row["servers"],
-        server_token=row["server_token"],
-        agent_token=row["agent_token"],
-    )
-
-
-def token_values(token: TokenRecord, created_at: float) -> tuple[Any, ...]:
-    return (
-        token.token_id,
-        token.secret_hash,
-        token.expires_at,
-        token.uses_left,
-        token.site,
-        json.dumps(token.labels),
-        int(token.require_approval),
-        token.created_at or created_at,
-    )
+    return record_of(Cluster, row)

@@ -113,9 +113,14 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--priority", type=int, default=0, help="the highest matching class wins")
     s.set_defaults(func=cmd_class)
     for group, func in ((pol, cmd_policy), (cls, cmd_class)):
-        s = group.add_parser("list")
-        s.add_argument("-o", "--output", choices=["table", "json"], default="table")
-        s.set_defaults(func=func)
-        s = group.add_parser("remove")
-        s.add_argument("name")
-        s.set_defaults(func=func)
+        add_list_remove(group, func, "name")
+
+
+def add_list_remove(group: Any, func: Callable[[argparse.Namespace], int], key: str) -> None:
+    """``list [-o table|json]`` and ``remove KEY``, the two commands every kind of rule has."""
+    s = group.add_parser("list")
+    s.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    s.set_defaults(func=func)
+    s = group.add_parser("remove")
+    s.add_argument(key)
+    s.set_defaults(func=func)

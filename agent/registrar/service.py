@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from agent.registrar.ca import CertificateAuthority, cert_pem
 from agent.registrar.identity import ensure_serving
 from agent.registrar.ratelimit import SharedGuessLimiter
-from agent.registrar.registry import Cluster, Node, Registry
+from agent.registrar.registry import Cluster, ClusterView, Node, Registry
 
 PEERCERT_ROLE = "organizationalUnitName"
 
@@ -62,12 +62,23 @@ class Registrar:
     def new_cluster(self, name: str) -> Cluster:
         return Cluster(name, self.settings.distribution, self.settings.k8s_version, self.settings.servers)
 
+    def member(self, peer: Peer, view_rule: str = "") -> tuple[Node, ClusterView | None] | None:
+        """The node behind a node certificate that is not revoked, whatever the node's state, in one
+        read; with ``view_rule`` (a rule kind) what its answer needs too (``Registry.member_view``)."""
+        if peer.role != "fleet:node":
+            return None
+        seen: tuple[Node, ClusterView | None] | None
+        if view_rule:
+            seen = self.registry.member_view(peer.serial, view_rule)
+        else:
+            node = self.registry.certified_node(peer.serial)
+            seen = (node, None) if node is not None else None
+        return seen if seen is not None and seen[0].node_id == peer.common_name else None
+
     def live_node(self, peer: Peer) -> Node | None:
         """The node behind a node certificate that is neither revoked nor superseded by revocation."""
-        if peer.role != "fleet:node" or self.registry.cert_owner(peer.serial) != peer.common_name:
-            return None
-        node = self.registry.get_node(peer.common_name)
-        return node if node is not None and node.state == "approved" else None
+        seen = self.member(peer)
+        return seen[0] if seen is not None and seen[0].state == "approved" else None
 
     def crl_der(self) -> bytes:
         revoked = [(serial, datetime.fromtimestamp(at, UTC)) for serial, at in self.registry.revoked()]

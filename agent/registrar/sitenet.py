@@ -23,21 +23,19 @@ from pydantic import ValidationError
 
 from agent.model.network import NetworkOverride
 from agent.registrar.database import from_args
-from agent.registrar.registry import Registry
+from agent.registrar.rules_cli import add_list_remove
 from agent.registrar.views import table
 
 KIND = "site-network"
 
 
-def site_override(registry: Registry, site: str) -> dict[str, Any] | None:
-    """The override stored for ``site`` as the assignment carries it, or None."""
-    if not site:
+def site_override(spec: str | None) -> dict[str, Any] | None:
+    """A site's stored override (the rule of kind KIND named by the site) as the assignment carries it,
+    or None when there is none."""
+    if spec is None:
         return None
-    for spec in registry.rules(KIND):
-        doc = json.loads(spec)
-        if doc.get("site") == site:
-            return NetworkOverride.model_validate(doc["override"]).model_dump(mode="json", exclude_none=True)
-    return None
+    doc = json.loads(spec)
+    return NetworkOverride.model_validate(doc["override"]).model_dump(mode="json", exclude_none=True)
 
 
 def read_override(path: Path) -> NetworkOverride:
@@ -94,9 +92,4 @@ def add_commands(sub: Any) -> None:
     s.add_argument("site")
     s.add_argument("--file", type=Path, required=True)
     s.set_defaults(func=cmd_site_network)
-    s = cmds.add_parser("list")
-    s.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    s.set_defaults(func=cmd_site_network)
-    s = cmds.add_parser("remove")
-    s.add_argument("site")
-    s.set_defaults(func=cmd_site_network)
+    add_list_remove(cmds, cmd_site_network, "site")

@@ -6,9 +6,10 @@ driven from threads at the same instant, as separate registrar processes would.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,15 @@ def at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
     return out
 
 
-def replicas(url: str, tmp_path: Path, n: int) -> list[Registry]:
-    return [open_registry(url, tmp_path) for _ in range(n)]
+@contextlib.contextmanager
+def replicas(url: str, tmp_path: Path, n: int) -> Iterator[list[Registry]]:
+    """``n`` registry objects on one store, closed when the block ends."""
+    regs = [open_registry(url, tmp_path) for _ in range(n)]
+    try:
+        yield regs
+    finally:
+        for r in regs:
+            r.close()
 
 
 def test_records_round_trip_and_revocation_moves_the_crl(registry: Registry) -> None:
@@ -70,9 +78,11 @@ def test_records_round_trip_and_revocation_moves_the_crl(registry: Registry) -> 
     node = registry.enroll_node(box("n1", tid, addresses=["10.0.0.1"], inventory={"gpus": [1]}))
     assert node is not None and node.created_at > 0
     registry.record_cert("n1", 0xABC, 2e9)
-    registry.record_heartbeat("n1", {"health": "ok"}, "127.0.0.1")
+    beat = registry.record_heartbeat("n1", {"health": "ok"}, "127.0.0.1")
     stored = registry.get_node("n1")
     assert stored is not None and stored.serial == "abc" and stored.status == {"health": "ok"}
+    assert beat == stored  # the heartbeat hands back the node as stored
+    assert registry.record_heartbeat("nobody", {}, "127.0.0.1") is None
     assert stored.addresses == ["10.0.0.1"] and stored.inventory == {"gpus": [1]} and stored.last_seen > 0
     assert registry.cert_owner(0xABC) == "n1"
     before = registry.crl_number()
@@ -82,6 +92,35 @@ def test_records_round_trip_and_revocation_moves_the_crl(registry: Registry) -> 
     assert [e[1:4] for e in registry.events("n1")] == [("n1", "approved", f"token:{tid}")]
     assert registry.put_rule("policy", "p", "{}") and not registry.put_rule("policy", "p", "{}")
     assert registry.rules("policy") == ["{}"] and registry.remove_rule("policy", "p")
+
+
+def test_what_a_heartbeat_answers_with_is_read_at_once(registry: Registry) -> None:
+    tid = token(registry, 5)
+    for i in range(4):
+        registry.enroll_node(box(f"n{i}", tid))
+    registry.record_cert("n2", 0xA2, 2e9)
+    registry.record_cert("n3", 0xA3, 2e9)
+    registry.add_cert(0xB0, "alice", 2e9)  # an operator's
+    cluster = Cluster("lab", "k3s", "v1.30.1+k3s1", servers=3, server_token="K10s", agent_token="K10a")
+    registry.put_cluster(cluster)
+    for node_id, role in (("n0", "server"), ("n1", "server"), ("n2", "agent")):
+        registry.set_assignment(node_id, "lab", role, node_id == "n0")
+    registry.put_rule("site-network", "lab", '{"site": "lab"}')
+    seen = registry.member_view(0xA2, "site-network")
+    assert seen is not None
+    node, view = seen
+    assert node == registry.get_node("n2") == registry.certified_node(0xA2)
+    assert view == registry.cluster_view("lab", "site-network", "lab")
+    assert view.cluster == cluster and [s.node_id for s in view.servers] == ["n0", "n1"]  # by arrival
+    assert view.servers[0] == registry.get_node("n0")
+    assert view.rule == '{"site": "lab"}' and view.crl_number == registry.crl_number()
+    unplaced = registry.member_view(0xA3, "site-network")  # enrolled, not in a cluster yet
+    assert unplaced is not None and unplaced[1].cluster is None and unplaced[1].servers == []
+    assert registry.cluster_view("lab", "site-network", "elsewhere").rule is None
+    assert registry.certified_node(0xB0) is None and registry.member_view(0xB0, "site-network") is None
+    assert registry.revoke_cert(0xA2)
+    assert registry.certified_node(0xA2) is None and registry.member_view(0xA2, "site-network") is None
+    assert registry.cluster_view("lab", "site-network", "lab").crl_number == view.crl_number + 1
 
 
 def test_a_failed_write_leaves_nothing_and_the_next_write_works(registry: Registry) -> None:
@@ -96,8 +135,7 @@ def test_a_failed_write_leaves_nothing_and_the_next_write_works(registry: Regist
 
 
 def test_one_node_and_one_token_use_when_replicas_enroll_a_box_at_once(registry_url: str, tmp_path: Path) -> None:
-    regs = replicas(registry_url, tmp_path, 3)
-    try:
+    with replicas(registry_url, tmp_path, 3) as regs:
         tid = token(regs[0], 2)
         results = at_once(3, lambda i: regs[i].enroll_node(box("same-box", tid)))
         assert all(r is not None and r.node_id == "same-box" for r in results)
@@ -107,14 +145,10 @@ def test_one_node_and_one_token_use_when_replicas_enroll_a_box_at_once(registry_
         one_left = at_once(3, lambda i: regs[i].enroll_node(box(f"other-{i}", tid)))
         assert sum(r is not None for r in one_left) == 1  # the last use: one box gets it
         assert len(regs[0].list_nodes()) == 2
-    finally:
-        for r in regs:
-            r.close()
 
 
 def test_three_replicas_assigning_fifty_boxes_of_one_cluster_at_once(registry_url: str, tmp_path: Path) -> None:
-    regs = replicas(registry_url, tmp_path, 3)
-    try:
+    with replicas(registry_url, tmp_path, 3) as regs:
         tid = token(regs[0], 50)
         for i in range(50):
             assert regs[0].enroll_node(box(f"n{i:02d}", tid)) is not None
@@ -135,14 +169,10 @@ def test_three_replicas_assigning_fifty_boxes_of_one_cluster_at_once(registry_ur
         assert sum(m.role == "server" for m in members) == 3 and sum(m.role == "agent" for m in members) == 47
         again = regs[2].assign_node("n07", cluster, decide)
         assert again[1] is False  # a role once given is kept
-    finally:
-        for r in regs:
-            r.close()
 
 
 def test_the_guess_budget_is_shared_by_replicas(registry_url: str, tmp_path: Path) -> None:
-    regs = replicas(registry_url, tmp_path, 2)
-    try:
+    with replicas(registry_url, tmp_path, 2) as regs:
         now = [1_000_000.0]
         limiters = [SharedGuessLimiter(r, burst=4, per_seconds=40, clock=lambda: now[0]) for r in regs]
         for i in range(4):  # the guesser alternates replicas
@@ -153,9 +183,6 @@ def test_the_guess_budget_is_shared_by_replicas(registry_url: str, tmp_path: Pat
         assert limiters[1].retry_after("10.9.9.8") == 0  # per source
         now[0] += 10
         assert limiters[0].retry_after("10.9.9.9") == 0
-    finally:
-        for r in regs:
-            r.close()
 
 
 def test_a_lease_has_one_holder_until_it_expires(registry: Registry) -> None:
