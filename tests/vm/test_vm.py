@@ -59,8 +59,7 @@ class Box:
 
 
 def registrar_nodes(registrar: Registrar, site: str) -> list[dict[str, Any]]:
-    doc = json.loads(registrar.cli("nodes", "list", "-o", "json"))
-    return [n for n in doc["nodes"] if n["site"] == site]
+    return [n for n in registrar.nodes() if n["site"] == site]
 
 
 @pytest.fixture(scope="module")
