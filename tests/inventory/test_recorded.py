@@ -50,14 +50,8 @@ def recording(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     name: str = request.param
     umockdev_run = need_tool("umockdev-run", "umockdev")
     scratch = tmp_path_factory.mktemp(name)
-    argv = [umockdev_run, "-d", str(FIXTURES / f"{name}.umockdev"), "--"]
-    proc = subprocess.run(
-        [*argv, sys.executable, str(HERE / "recordscan.py"), str(scratch)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    argv = [umockdev_run, "-d", str(FIXTURES / f"{name}.umockdev"), "--", sys.executable, str(HERE / "recordscan.py")]
+    proc = subprocess.run([*argv, str(scratch)], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return Recording(json.loads(proc.stdout), json.loads((FIXTURES / f"{name}.facts.json").read_text()))
 

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from hostfleet import HostRegistrar, add_registrar_address, remove_registrar_address
 from nspawn import Container, Link
 

@@ -8,14 +8,10 @@ OVMF, no swtpm...) fails the tier with one line naming it and its package; it ne
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from qemu import missing_pieces
 from vmboxes import REPO, Vms
 from vmregistrar import Registrar
