@@ -1,9 +1,12 @@
-"""Stopping a process a test started: SIGTERM, a grace period, then SIGKILL."""
+"""Stopping a process a test started: SIGTERM, a grace period, then SIGKILL; and stopping what a
+start left running when the start itself fails."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -19,3 +22,14 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> int:
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+@contextmanager
+def stopped_on_failure(stop: Callable[[], None]) -> Iterator[None]:
+    """Run the block (a start of several processes); if it raises, ``stop`` before the error goes on,
+    so that a half-started harness leaves nothing running."""
+    try:
+        yield
+    except BaseException:
+        stop()
+        raise

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from tests.processes import stop_process
+from tests.processes import stop_process, stopped_on_failure
 
 START_TIMEOUT = 30.0
 
@@ -105,11 +105,8 @@ class RegistrarProcess:
             stop_process(self.proc, grace=10)
 
     def __enter__(self) -> Self:
-        try:
+        with stopped_on_failure(self.stop):
             self.start()
-        except BaseException:
-            self.stop()
-            raise
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
-from tests.processes import stop_process
+import pytest
+
+from tests.processes import stop_process, stopped_on_failure
 
 
 def child(code: str) -> subprocess.Popen[bytes]:
@@ -34,3 +36,13 @@ def test_a_process_that_already_exited_keeps_its_status() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     proc.wait()
     assert stop_process(proc) == 3
+
+
+def test_a_failed_start_stops_what_it_started_and_the_error_goes_on() -> None:
+    stopped: list[str] = []
+    with pytest.raises(RuntimeError, match="no port"), stopped_on_failure(lambda: stopped.append("stop")):
+        raise RuntimeError("no port")
+    assert stopped == ["stop"]
+    with stopped_on_failure(lambda: stopped.append("again")):
+        pass  # a start that succeeds leaves its processes running
+    assert stopped == ["stop"]

@@ -7,11 +7,11 @@ Each tier's conftest imports :func:`pytest_runtest_makereport` so that pytest fi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,15 +38,20 @@ def build_image(argv: list[str], what: str) -> Path:
     return out
 
 
-@contextmanager
-def scratch_dir(path: Path, *, keep: bool) -> Iterator[Path]:
-    """``path`` emptied for this run; removed at the end unless ``keep`` (to look at it afterwards)."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    yield path
-    if not keep:
-        shutil.rmtree(path, ignore_errors=True)
+def scratch_workdir(path: Path, keep_variable: str) -> Callable[[], Iterator[Path]]:
+    """The tier's session fixture ``workdir``: ``path`` emptied for this run and removed at the end,
+    unless the environment variable ``keep_variable`` is set (to look at it afterwards)."""
+
+    @pytest.fixture(scope="session", name="workdir")
+    def workdir() -> Iterator[Path]:
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        yield path
+        if not os.environ.get(keep_variable):
+            shutil.rmtree(path, ignore_errors=True)
+
+    return workdir
 
 
 def call_failed(request: pytest.FixtureRequest) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from hostfleet import HostRegistrar, add_registrar_address, remove_registrar_address
 from nspawn import Container, Link
 
-from tests.tiers import build_image, call_failed, pytest_runtest_makereport, scratch_dir, skip_unless
+from tests.tiers import build_image, call_failed, pytest_runtest_makereport, scratch_workdir, skip_unless
 
 __all__ = ["pytest_runtest_makereport"]  # the shared hook, found here by pytest
 
@@ -24,6 +24,7 @@ ENABLED = os.environ.get("EDGE_AGENT_SYSTEM_TESTS") == "1"
 # Host side of every link lives in 10.231.0.0/24; box i gets 10.231.0.(4i)/30.
 LINKS = ipaddress.IPv4Network("10.231.0.0/24")
 WORKDIR = Path(os.environ.get("EDGE_AGENT_E2E_WORKDIR", "/var/tmp/edge-agent-e2e"))
+workdir = scratch_workdir(WORKDIR, "EDGE_AGENT_E2E_KEEP")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,12 +44,6 @@ def production_tree() -> Path:
 @pytest.fixture(scope="session")
 def test_tree() -> Path:
     return build_tree("test")
-
-
-@pytest.fixture(scope="session")
-def workdir() -> Iterator[Path]:
-    with scratch_dir(WORKDIR, keep=bool(os.environ.get("EDGE_AGENT_E2E_KEEP"))) as path:
-        yield path
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,13 @@ from qemu import missing_pieces
 from vmboxes import REPO, Vms
 from vmregistrar import Registrar
 
-from tests.tiers import build_image, call_failed, pytest_runtest_makereport, scratch_dir, skip_unless
+from tests.tiers import build_image, call_failed, pytest_runtest_makereport, scratch_workdir, skip_unless
 
 __all__ = ["pytest_runtest_makereport"]  # the shared hook, found here by pytest
 
 ENABLED = os.environ.get("EDGE_AGENT_VM_TESTS") == "1"
 WORKDIR = Path(os.environ.get("EDGE_AGENT_VM_WORKDIR", "/var/tmp/edge-agent-vm"))
+workdir = scratch_workdir(WORKDIR, "EDGE_AGENT_VM_KEEP")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,12 +52,6 @@ def tree(tier_ready: None) -> Path:
 def disk(tree: Path) -> Path:
     """The test tree's raw disk (image/disk.sh), cached; the qcow2 lies beside it."""
     return build_image(["bash", str(REPO / "image/disk.sh"), str(tree)], "image/disk.sh")
-
-
-@pytest.fixture(scope="session")
-def workdir() -> Iterator[Path]:
-    with scratch_dir(WORKDIR, keep=bool(os.environ.get("EDGE_AGENT_VM_KEEP"))) as path:
-        yield path
 
 
 @pytest.fixture(scope="session")

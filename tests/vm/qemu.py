@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.processes import stop_process
+from tests.processes import stop_process, stopped_on_failure
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -181,11 +181,8 @@ class Vm:
         return args
 
     def start(self) -> None:
-        try:
+        with stopped_on_failure(self.stop):
             self._start()
-        except BaseException:
-            self.stop()
-            raise
 
     def _start(self) -> None:
         d = self.dir
