@@ -55,7 +55,7 @@ def scratch_workdir(path: Path, keep_variable: str) -> Callable[[], Iterator[Pat
 
 
 def call_failed(request: pytest.FixtureRequest) -> bool:
-    """Whether the test ``request`` belongs to failed in its call (read in a fixture's teardown)."""
+    """Whether the call of the test behind ``request`` failed (read in a fixture's teardown)."""
     rep: pytest.TestReport | None = getattr(request.node, "rep_call", None)
     return rep is not None and rep.failed
 
