@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.needs import skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 HWBED = HERE / "hwbed.py"
@@ -29,9 +28,7 @@ def require_umockdev() -> None:
     """Skip where umockdev is missing; fail in CI, which installs it (make deps): a missing piece there is a failure."""
     why = umockdev_ready()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        skip_or_fail(why)
 
 
 def run_hwbed(*args: str, timeout: float = 60) -> Any:

@@ -9,9 +9,6 @@ name) and a GPU whose hwdb model name is ``Navi 31 "XTX" \\ Radeon RX 7900``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent import __version__
 from tests.conftest import unix_get
+from tests.needs import need_tool
+from tests.processes import stop_process
 
 pytestmark = pytest.mark.umockdev
 
@@ -74,21 +73,11 @@ A: numa_node=-1
 """
 
 
-def _need(tool: str, package: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        why = f"{tool} not installed (apt-get install {package})"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
-    return path
-
-
 @pytest.fixture(scope="module")
 def metrics_text(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """/metrics of an agentd that has scanned the inventory and polled health once (one agentd for the module)."""
     tmp_path = tmp_path_factory.mktemp("agentd")
-    umockdev_run = _need("umockdev-run", "umockdev")
+    umockdev_run = need_tool("umockdev-run", "umockdev")
     tree = tmp_path / "odd.umockdev"
     tree.write_text(ODD_TREE)
     root = tmp_path / "root"
@@ -119,17 +108,12 @@ def metrics_text(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         assert status == 200
         yield body.decode(), sock
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=10)
 
 
 def test_promtool_finds_nothing_to_say(metrics_text: tuple[str, Path]) -> None:
     text, _ = metrics_text
-    promtool = _need("promtool", "prometheus")
+    promtool = need_tool("promtool", "prometheus")
     proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, ""), text
 

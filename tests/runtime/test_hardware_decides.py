@@ -36,7 +36,11 @@ def multi_nic(data_address: tuple[str, ...] = ("198.51.100.7/24",), gpus: tuple[
     return Inventory(scanned_at=NOW, nics=nics, gpus=gpus)
 
 
-def configure(box: Box) -> None:
+def multi_nic_box(make_box: Callable[..., Box], name: str, data_address: tuple[str, ...] = ("198.51.100.7/24",)) -> Box:
+    """A box with the k3s bundle, a [network] policy asking for a >= 25G port off the default route,
+    and the :func:`multi_nic` inventory (its data port holding ``data_address``)."""
+    box = make_box(name)
+    box.bundle("k3s")
     policy = NetworkSection(selectors=[NicSelector(min_speed_mbps=25000, not_default_route=True)])
     box.ctx.config = Watch(
         AgentConfig(
@@ -45,6 +49,18 @@ def configure(box: Box) -> None:
             network=policy,
         )
     )
+    box.ctx.inventory.set(multi_nic(data_address))
+    return box
+
+
+def k3s_config(box: Box) -> dict[str, object]:
+    """The k3s config.yaml the agent rendered, as an independent YAML parser reads it."""
+    return dict(yaml.safe_load((box.root / "etc/rancher/k3s/config.yaml").read_text()))
+
+
+def restarts(box: Box) -> int:
+    """How many ``systemctl restart`` the box has seen so far."""
+    return len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"])
 
 
 def node_json(box: Box) -> dict[str, object]:
@@ -53,12 +69,9 @@ def node_json(box: Box) -> dict[str, object]:
 
 
 async def test_the_data_port_is_the_node_ip_and_the_node_shows_it(make_box: Callable[..., Box]) -> None:
-    box = make_box("multi")
-    box.bundle("k3s")
-    configure(box)
-    box.ctx.inventory.set(multi_nic())
+    box = multi_nic_box(make_box, "multi")
     await box.converge(box.controller())
-    config = yaml.safe_load((box.root / "etc/rancher/k3s/config.yaml").read_text())
+    config = k3s_config(box)
     assert config["node-ip"] == ["198.51.100.7"] and config["flannel-iface"] == "ens1f0"
     assert config["advertise-address"] == "198.51.100.7"  # a server advertises the chosen address
     addresses = node_json(box)["status"]["addresses"]  # type: ignore[index]
@@ -78,10 +91,7 @@ async def test_the_data_port_is_the_node_ip_and_the_node_shows_it(make_box: Call
 
 
 async def test_a_data_port_without_an_address_yet_waits_and_nothing_starts(make_box: Callable[..., Box]) -> None:
-    box = make_box("late")
-    box.bundle("k3s")
-    configure(box)
-    box.ctx.inventory.set(multi_nic(data_address=()))  # DHCP late at boot
+    box = multi_nic_box(make_box, "late", data_address=())  # DHCP late at boot
     ctl = box.controller()
     await ctl.reconcile()
     configured = box.cond("Configured")
@@ -91,14 +101,11 @@ async def test_a_data_port_without_an_address_yet_waits_and_nothing_starts(make_
     assert [c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] in ("start", "restart")] == []
     box.ctx.inventory.set(multi_nic())  # the address arrives
     await box.converge(ctl)
-    assert yaml.safe_load((box.root / "etc/rancher/k3s/config.yaml").read_text())["node-ip"] == ["198.51.100.7"]
+    assert k3s_config(box)["node-ip"] == ["198.51.100.7"]
 
 
 async def test_a_hot_added_gpu_shows_on_the_registered_node(make_box: Callable[..., Box]) -> None:
-    box = make_box("hot")
-    box.bundle("k3s")
-    configure(box)
-    box.ctx.inventory.set(multi_nic())
+    box = multi_nic_box(make_box, "hot")
     ctl = box.controller()
     await box.converge(ctl)
 
@@ -107,22 +114,19 @@ async def test_a_hot_added_gpu_shows_on_the_registered_node(make_box: Callable[.
         return labels.get("edge-agent.io/gpu.count")  # type: ignore[no-any-return]
 
     assert label() == "0"
-    restarts = len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"])
+    before = restarts(box)
     a2 = Gpu(kind="pci", name="NVIDIA A2", vendor_id="10de", device_id="25b6")
     box.ctx.inventory.set(multi_nic(gpus=(a2,)))
     await box.converge(ctl, until=lambda: label() == "1")
-    assert len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"]) == restarts
+    assert restarts(box) == before
 
 
 async def test_a_changed_address_restarts_k3s_once_and_the_node_shows_it(make_box: Callable[..., Box]) -> None:
     """DHCP hands the data port a new address (or it is replugged elsewhere): re-plan, restart once, check."""
-    box = make_box("renew")
-    box.bundle("k3s")
-    configure(box)
-    box.ctx.inventory.set(multi_nic())
+    box = multi_nic_box(make_box, "renew")
     ctl = box.controller()
     await box.converge(ctl)
-    restarts = len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"])
+    before = restarts(box)
     box.ctx.inventory.set(multi_nic(data_address=("198.51.100.99/24",)))
 
     def shown() -> bool:
@@ -130,10 +134,9 @@ async def test_a_changed_address_restarts_k3s_once_and_the_node_shows_it(make_bo
         return {"type": "InternalIP", "address": "198.51.100.99"} in addresses
 
     await box.converge(ctl, until=shown)
-    assert yaml.safe_load((box.root / "etc/rancher/k3s/config.yaml").read_text())["node-ip"] == ["198.51.100.99"]
-    after = len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"])
-    assert after == restarts + 1
+    assert k3s_config(box)["node-ip"] == ["198.51.100.99"]
+    assert restarts(box) == before + 1
     await ctl.reconcile()  # and nothing more once it holds
-    assert len([c for c in box.calls() if c["prog"] == "systemctl" and c["argv"][0] == "restart"]) == after
+    assert restarts(box) == before + 1
     cond = box.cond("NodeAddress")
     assert (cond.status, cond.reason) == ("True", "Chosen") and "198.51.100.99" in cond.message

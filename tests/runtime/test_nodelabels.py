@@ -8,14 +8,12 @@ NodeRestriction (its own Node, no kubernetes.io labels).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from agent.model.config import AgentConfig, KubernetesSection
 from agent.model.desired import DesiredKube, HostFacts
-from agent.model.inventory import Gpu, Inventory
+from agent.model.inventory import Gpu
 from agent.paths import Paths
 from agent.planner import plan
 from agent.runtime.nodelabels import (
@@ -27,6 +25,7 @@ from agent.runtime.nodelabels import (
 from agent.sysexec import ProcessRunner
 
 from .boxes import Box
+from .plans import gpu_inventory, kube_config
 from .test_standins_contract import Service, exe, node, services
 from .test_standins_contract import k3s as box
 
@@ -35,9 +34,9 @@ __all__ = ["box", "services"]  # fixtures, used by name
 
 def planned(distribution: str, *gpus: Gpu, toolkit: bool = True) -> DesiredKube:
     """The planner's decision for a server with these GPUs (and the NVIDIA toolkit, unless told)."""
-    config = AgentConfig(kubernetes=KubernetesSection.model_validate({"distribution": distribution}))
+    config = kube_config(distribution=distribution)
     facts = HostFacts(hostname="gpu-1", nvidia_runtime="/usr/bin/nvidia-container-runtime" if toolkit else "")
-    kube = plan(config, inventory(*gpus), None, facts).kube
+    kube = plan(config, gpu_inventory(*gpus), None, facts).kube
     assert kube is not None
     return kube
 
@@ -139,10 +138,6 @@ def test_k0s_worker_labels_through_kubelet_conf(box: Box, services: list[Service
     result = asyncio.run(labeler(box, "k0s").reconcile(GPU))
     assert result.ok, result
     assert labels(box, "k0s")["edge-agent.io/gpu.model"] == "NVIDIA-L4"
-
-
-def inventory(*gpus: Gpu) -> Inventory:
-    return Inventory(scanned_at=datetime.now(UTC), gpus=gpus)
 
 
 def test_k0s_controllers_get_the_nvidia_runtimeclass_only_with_an_nvidia_gpu(tmp_path: Path) -> None:

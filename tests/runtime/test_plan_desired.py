@@ -5,17 +5,15 @@ runtime and the upgrader alike; a plan that cannot be made keeps the last good o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from agent.context import AgentContext
-from agent.model.config import AgentConfig, AgentSection, ApiSection, KubernetesSection, UpgradeSection
+from agent.model.config import AgentConfig, AgentSection, ApiSection, UpgradeSection
 from agent.model.desired import Desired, HostFacts
-from agent.model.fleet import Assignment
-from agent.model.inventory import Gpu, Inventory
+from agent.model.inventory import Gpu
 from agent.paths import Paths
 from agent.planner import plan
 from agent.planning import PlannerController
@@ -23,6 +21,8 @@ from agent.state import StateStore
 from agent.status import StatusBoard
 from agent.sysexec import ProcessRunner
 from agent.watch import Watch
+
+from .plans import gpu_inventory, joining_agent, kube_config
 
 FACTS = HostFacts(hostname="Edge-7.Berlin.example.com", hostname_source="/etc/hostname")
 TOOLKIT = HostFacts(
@@ -32,16 +32,12 @@ A2 = Gpu(kind="pci", name="NVIDIA A2", vendor_id="10de", device_id="25b6", drive
 BMC = Gpu(kind="pci", name="ASPEED Graphics Family", vendor_id="1a03", device_id="2000", display_only=True)
 
 
-def inventory(*gpus: Gpu) -> Inventory:
-    return Inventory(scanned_at=datetime(2026, 12, 2, tzinfo=UTC), gpus=gpus)
-
-
 def k3s(**kube: object) -> AgentConfig:
-    return AgentConfig(kubernetes=KubernetesSection.model_validate({"distribution": "k3s", **kube}))
+    return kube_config(distribution="k3s", **kube)
 
 
 def test_desired_is_frozen_and_nothing_asked_means_no_kubernetes() -> None:
-    d = plan(AgentConfig(), inventory(A2), None, FACTS)
+    d = plan(AgentConfig(), gpu_inventory(A2), None, FACTS)
     assert d.kube is None and d.refused == ""
     with pytest.raises(ValidationError):
         d.refused = "x"  # type: ignore[misc]
@@ -73,22 +69,15 @@ def test_the_hostname_is_the_node_name_whole_and_lower_cased_and_says_where_it_c
 def test_the_gpu_runtime_is_decided_from_the_inventory(
     gpus: tuple[Gpu, ...], facts: HostFacts, nvidia: bool, reason: str
 ) -> None:
-    kube = plan(k3s(), inventory(*gpus), None, facts).kube
+    kube = plan(k3s(), gpu_inventory(*gpus), None, facts).kube
     assert kube is not None
     assert (kube.gpu.nvidia, kube.gpu.reason) == (nvidia, reason)
     assert kube.gpu.binary == (facts.nvidia_runtime if nvidia else "")
 
 
 def test_hardware_labels_come_from_the_inventory_and_the_fleet_assignment_wins() -> None:
-    assignment = Assignment(
-        cluster="gpu-lab",
-        distribution="k0s",
-        role="agent",
-        server_url="https://10.0.0.1:6443",
-        join_token=SecretStr("tok"),
-        labels={"edge-agent.io/gpu.count": "9"},
-    )
-    d = plan(k3s(role="server"), inventory(A2), assignment, TOOLKIT)
+    assignment = joining_agent(cluster="gpu-lab", labels={"edge-agent.io/gpu.count": "9"})
+    d = plan(k3s(role="server"), gpu_inventory(A2), assignment, TOOLKIT)
     assert d.kube is not None
     assert (d.kube.origin, d.kube.distribution, d.kube.role, d.kube.cluster) == ("fleet", "k0s", "agent", "gpu-lab")
     assert "edge-agent.io/gpu.model" in d.kube.node_labels  # from the inventory

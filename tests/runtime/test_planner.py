@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from agent.errors import ConfigError
 from agent.model.config import AgentConfig, KubernetesSection
-from agent.model.fleet import Assignment
 from agent.planner import config_problems, plan_kube
 
+from .plans import joining_agent, kube_config
+
 NFD = {"feature.node.kubernetes.io/pci-0300_10de.present": "true", "nvidia.com/gpu.present": "true"}
-
-
-def cfg(**kube: object) -> AgentConfig:
-    return AgentConfig(kubernetes=KubernetesSection.model_validate(kube))
 
 
 def test_nothing_asked_means_no_kubernetes() -> None:
@@ -22,7 +19,9 @@ def test_nothing_asked_means_no_kubernetes() -> None:
 
 
 def test_config_server_with_hardware_and_config_labels() -> None:
-    d = plan_kube(cfg(distribution="k3s", node_labels={"site": "lab", "nvidia.com/gpu.present": "false"}), None, NFD)
+    d = plan_kube(
+        kube_config(distribution="k3s", node_labels={"site": "lab", "nvidia.com/gpu.present": "false"}), None, NFD
+    )
     assert d is not None
     assert (d.origin, d.distribution, d.role, d.single) == ("config", "k3s", "server", True)
     # config labels win over hardware labels; keys come out sorted
@@ -34,17 +33,8 @@ def test_config_server_with_hardware_and_config_labels() -> None:
 
 
 def test_fleet_assignment_wins_over_config() -> None:
-    a = Assignment(
-        cluster="c1",
-        distribution="k0s",
-        version="v1.36.3+k0s.1",
-        role="agent",
-        server_url="https://10.0.0.1:6443",
-        join_token=SecretStr("tok"),
-        labels={"site": "fleet"},
-        taints=["edge=true:NoSchedule"],
-    )
-    d = plan_kube(cfg(distribution="k3s", role="server", node_labels={"site": "lab"}), a, {})
+    a = joining_agent(version="v1.36.3+k0s.1", labels={"site": "fleet"}, taints=["edge=true:NoSchedule"])
+    d = plan_kube(kube_config(distribution="k3s", role="server", node_labels={"site": "lab"}), a, {})
     assert d is not None
     assert (d.origin, d.cluster, d.distribution, d.role, d.version) == (
         "fleet",
@@ -64,7 +54,7 @@ def test_fleet_assignment_wins_over_config() -> None:
 )
 def test_reserved_label_refused_naming_the_key(label: str) -> None:
     with pytest.raises(ConfigError) as err:
-        plan_kube(cfg(distribution="k3s", node_labels={label: "x"}), None, {})
+        plan_kube(kube_config(distribution="k3s", node_labels={label: "x"}), None, {})
     assert f"kubernetes.node_labels.{label}" in str(err.value)
     assert "reserved" in str(err.value)
 
@@ -74,7 +64,7 @@ def test_reserved_label_refused_naming_the_key(label: str) -> None:
     ["node.kubernetes.io/instance-type", "feature.node.kubernetes.io/cpu-x", "kubernetes.io/arch", "example.com/a"],
 )
 def test_kubelet_allowed_labels_pass(label: str) -> None:
-    assert plan_kube(cfg(distribution="k3s", node_labels={label: "x"}), None, {}) is not None
+    assert plan_kube(kube_config(distribution="k3s", node_labels={label: "x"}), None, {}) is not None
 
 
 @pytest.mark.parametrize(
@@ -88,17 +78,17 @@ def test_kubelet_allowed_labels_pass(label: str) -> None:
 )
 def test_invalid_label_syntax(labels: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
-        plan_kube(cfg(distribution="k0s", node_labels=labels), None, {})
+        plan_kube(kube_config(distribution="k0s", node_labels=labels), None, {})
 
 
 def test_bad_hardware_label_names_its_source() -> None:
     with pytest.raises(ConfigError, match=r"hardware labels: kubernetes\.io/gpu"):
-        plan_kube(cfg(distribution="k3s"), None, {"kubernetes.io/gpu": "x"})
+        plan_kube(kube_config(distribution="k3s"), None, {"kubernetes.io/gpu": "x"})
 
 
 def test_bad_taint() -> None:
     with pytest.raises(ConfigError, match="invalid taint 'gpu=true'"):
-        plan_kube(cfg(distribution="k3s", node_taints=["gpu=true"]), None, {})
+        plan_kube(kube_config(distribution="k3s", node_taints=["gpu=true"]), None, {})
 
 
 def test_wiring_problems_are_all_listed() -> None:
@@ -118,15 +108,15 @@ def test_wiring_problems_are_all_listed() -> None:
 
 def test_agent_without_server() -> None:
     with pytest.raises(ConfigError, match="an agent needs the URL"):
-        plan_kube(cfg(distribution="k3s", role="agent"), None, {})
+        plan_kube(kube_config(distribution="k3s", role="agent"), None, {})
 
 
 def test_first_k3s_server_refuses_full_token() -> None:
     with pytest.raises(ConfigError, match="short token"):
-        plan_kube(cfg(distribution="k3s", cluster_init=True, token="K10abc::server:s"), None, {})
+        plan_kube(kube_config(distribution="k3s", cluster_init=True, token="K10abc::server:s"), None, {})
 
 
 def test_errors_never_show_the_token() -> None:
     with pytest.raises(ConfigError) as err:
-        plan_kube(cfg(distribution="k3s", role="agent", token="sekrit-123"), None, {})  # no server: refused
+        plan_kube(kube_config(distribution="k3s", role="agent", token="sekrit-123"), None, {})  # no server: refused
     assert "sekrit-123" not in str(err.value)

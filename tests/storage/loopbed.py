@@ -14,10 +14,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from agent.model.storage import NamespaceDecision, StoragePlan
 from agent.storage.select import volume_name
+from tests.needs import skip_or_fail
 
 STANDIN_BIN = Path(__file__).resolve().parent.parent / "standins" / "bin"
 TOOLS = ("losetup", "wipefs", "blkid", "pvcreate", "vgcreate", "mkfs.xfs", "mkfs.ext4", "sfdisk", "mount")
@@ -38,9 +37,7 @@ def loop_unavailable() -> str:
 def require_loop() -> None:
     why = loop_unavailable()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        skip_or_fail(why)
 
 
 def sh(*argv: str, stdin: str | None = None) -> str:

@@ -8,49 +8,32 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from hostfleet import HostRegistrar, add_registrar_address, remove_registrar_address
 from nspawn import Container, Link
+
+from tests.tiers import build_image, call_failed, pytest_runtest_makereport, scratch_workdir, skip_unless
+
+__all__ = ["pytest_runtest_makereport"]  # the shared hook, found here by pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ENABLED = os.environ.get("EDGE_AGENT_SYSTEM_TESTS") == "1"
 # Host side of every link lives in 10.231.0.0/24; box i gets 10.231.0.(4i)/30.
 LINKS = ipaddress.IPv4Network("10.231.0.0/24")
 WORKDIR = Path(os.environ.get("EDGE_AGENT_E2E_WORKDIR", "/var/tmp/edge-agent-e2e"))
+workdir = scratch_workdir(WORKDIR, "EDGE_AGENT_E2E_KEEP")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if ENABLED:
-        return
-    skip = pytest.mark.skip(reason="system tier: run `bash tests/system/run.sh` (root, systemd-nspawn)")
-    for item in items:
-        if item.get_closest_marker("system"):
-            item.add_marker(skip)
+    skip_unless(ENABLED, items, "system", "system tier: run `bash tests/system/run.sh` (root, systemd-nspawn)")
 
 
 def build_tree(variant: str) -> Path:
-    t0 = time.monotonic()
-    res = subprocess.run(
-        ["bash", str(REPO / "image" / "build.sh"), "--variant", variant],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if res.returncode != 0:
-        pytest.fail(f"image/build.sh --variant {variant} failed:\n{res.stderr[-4000:]}", pytrace=False)
-    tree = Path(res.stdout.strip().splitlines()[-1])
-    print(f"\n[image] {variant} tree {tree} ready in {time.monotonic() - t0:.1f}s")
-    return tree
+    argv = ["bash", str(REPO / "image" / "build.sh"), "--variant", variant]
+    return build_image(argv, f"image/build.sh --variant {variant}")
 
 
 @pytest.fixture(scope="session")
@@ -64,27 +47,13 @@ def test_tree() -> Path:
 
 
 @pytest.fixture(scope="session")
-def workdir() -> Iterator[Path]:
-    if WORKDIR.exists():
-        shutil.rmtree(WORKDIR)
-    WORKDIR.mkdir(parents=True)
-    yield WORKDIR
-    if not os.environ.get("EDGE_AGENT_E2E_KEEP"):
-        shutil.rmtree(WORKDIR, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
 def registrar(workdir: Path) -> Iterator[HostRegistrar]:
     """An edge-registrar on 10.231.255.1 (a veth of ours), fresh CA, one cluster of 1 server."""
     add_registrar_address()
-    state = workdir / "registrar" / "state"
-    state.parent.mkdir(parents=True)
-    reg = HostRegistrar(state, REPO)
     try:
-        reg.start()
-        yield reg
+        with HostRegistrar(workdir / "registrar" / "state", REPO) as reg:
+            yield reg
     finally:
-        reg.stop()
         remove_registrar_address()
 
 
@@ -111,8 +80,7 @@ class Boxes:
 def boxes(workdir: Path, request: pytest.FixtureRequest) -> Iterator[Boxes]:
     made = Boxes(workdir)
     yield made
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
+    if call_failed(request):
         for box in made.running:
             dump_box(box)
     made.close()
@@ -124,13 +92,3 @@ def dump_box(box: Container) -> None:
         print(f"===== {box.name}: journal of edge-agent.service\n{box.journal('edge-agent.service')}")
     except Exception as exc:  # the box may be gone; the console tail above is what is left
         print(f"(no journal: {exc})")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    rep = yield
-    if rep.when == "call":
-        item.rep_call = rep  # type: ignore[attr-defined]
-    return rep

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.processes import stop_process
+
 
 def cgroup_roots() -> tuple[Path, ...]:
     """Where a private cgroup for nspawn goes: both hierarchies on a hybrid host, the one on a v2 host."""
@@ -162,16 +164,7 @@ class Container:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Power off (SIGTERM to nspawn), then remove the veth and the private cgroups."""
-        rc = None
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            rc = self.proc.returncode
+        rc = None if self.proc is None else stop_process(self.proc, timeout)
         self.cleanup_host()
         return rc
 

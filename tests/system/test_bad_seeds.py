@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from conftest import Boxes, dump_box
 from fleetbox import seed_on_boot_partition
-from hostfleet import REGISTRAR_ADDR, REGISTRAR_NET, HostRegistrar, free_port, seed_toml
+from hostfleet import REGISTRAR_ADDR, REGISTRAR_NET, HostRegistrar
 from nspawn import Container
 from probes import condition, status, status_text, unit_active, wait_for
+
+from tests.registrar_process import free_port, seed_toml
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 

@@ -27,9 +27,11 @@ from fleetbox import (
     wait_enrolled_and_ready,
     wire,
 )
-from hostfleet import HostRegistrar, seed_toml
+from hostfleet import HostRegistrar
 from nspawn import Container
 from probes import condition, first_boot, status, status_text, unit_active, wait_for
+
+from tests.registrar_process import seed_toml
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 

@@ -8,23 +8,21 @@ OVMF, no swtpm...) fails the tier with one line naming it and its package; it ne
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from qemu import missing_pieces
 from vmboxes import REPO, Vms
 from vmregistrar import Registrar
 
+from tests.tiers import build_image, call_failed, pytest_runtest_makereport, scratch_workdir, skip_unless
+
+__all__ = ["pytest_runtest_makereport"]  # the shared hook, found here by pytest
+
 ENABLED = os.environ.get("EDGE_AGENT_VM_TESTS") == "1"
 WORKDIR = Path(os.environ.get("EDGE_AGENT_VM_WORKDIR", "/var/tmp/edge-agent-vm"))
+workdir = scratch_workdir(WORKDIR, "EDGE_AGENT_VM_KEEP")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,22 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if ENABLED:
-        return
-    skip = pytest.mark.skip(reason="VM tier: run `make vm-test` (root, QEMU)")
-    for item in items:
-        if item.get_closest_marker("vm"):
-            item.add_marker(skip)
-
-
-def run_build(argv: list[str], what: str) -> Path:
-    t0 = time.monotonic()
-    res = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        pytest.fail(f"{what} failed:\n{res.stderr[-4000:]}", pytrace=False)
-    out = Path(res.stdout.strip().splitlines()[-1])
-    print(f"\n[image] {what}: {out} in {time.monotonic() - t0:.1f}s")
-    return out
+    skip_unless(ENABLED, items, "vm", "VM tier: run `make vm-test` (root, QEMU)")
 
 
 @pytest.fixture(scope="session")
@@ -62,35 +45,19 @@ def tier_ready() -> None:
 @pytest.fixture(scope="session")
 def tree(tier_ready: None) -> Path:
     """The test variant's tree (image/build.sh --variant test), cached."""
-    return run_build(["bash", str(REPO / "image/build.sh"), "--variant", "test"], "image/build.sh --variant test")
+    return build_image(["bash", str(REPO / "image/build.sh"), "--variant", "test"], "image/build.sh --variant test")
 
 
 @pytest.fixture(scope="session")
 def disk(tree: Path) -> Path:
     """The test tree's raw disk (image/disk.sh), cached; the qcow2 lies beside it."""
-    return run_build(["bash", str(REPO / "image/disk.sh"), str(tree)], "image/disk.sh")
-
-
-@pytest.fixture(scope="session")
-def workdir() -> Iterator[Path]:
-    if WORKDIR.exists():
-        shutil.rmtree(WORKDIR)
-    WORKDIR.mkdir(parents=True)
-    yield WORKDIR
-    if not os.environ.get("EDGE_AGENT_VM_KEEP"):
-        shutil.rmtree(WORKDIR, ignore_errors=True)
+    return build_image(["bash", str(REPO / "image/disk.sh"), str(tree)], "image/disk.sh")
 
 
 @pytest.fixture(scope="session")
 def registrar(workdir: Path) -> Iterator[Registrar]:
-    state = workdir / "registrar" / "state"
-    state.parent.mkdir(parents=True)
-    reg = Registrar(state, REPO)
-    try:
-        reg.start()
+    with Registrar(workdir / "registrar" / "state", REPO) as reg:
         yield reg
-    finally:
-        reg.stop()
 
 
 @pytest.fixture(scope="session")
@@ -102,13 +69,11 @@ def vms(disk: Path, workdir: Path, registrar: Registrar) -> Iterator[Vms]:
         made.close()
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    rep = yield
-    if rep.when == "call" and rep.failed:
-        made: Vms | None = getattr(item, "funcargs", {}).get("vms")
-        for vm in made.made if made else []:
+@pytest.fixture(autouse=True)
+def console_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that failed with VMs shows the console tail of every VM made so far."""
+    yield
+    made: Vms | None = getattr(request.node, "funcargs", {}).get("vms")
+    if made is not None and call_failed(request):
+        for vm in made.made:
             print(f"\n===== {vm.name}: console tail\n{vm.console_tail(3000)}")
-    return rep

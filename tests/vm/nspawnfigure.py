@@ -20,38 +20,25 @@ REGISTRAR = "10.233.255.1"
 REGISTRAR_VETH = "vmb-reg0"
 
 
-def _veth(up: bool) -> None:
-    subprocess.run(["ip", "link", "del", REGISTRAR_VETH], capture_output=True, check=False)
-    if not up:
-        return
-    peer = f"{REGISTRAR_VETH}p"
-    subprocess.run(["ip", "link", "add", REGISTRAR_VETH, "type", "veth", "peer", "name", peer], check=True)
-    subprocess.run(["ip", "addr", "add", f"{REGISTRAR}/32", "dev", REGISTRAR_VETH], check=True)
-    for dev in (REGISTRAR_VETH, peer):
-        subprocess.run(["ip", "link", "set", dev, "up"], check=True)
-
-
 def nspawn_enrolled_and_ready(tree: Path, workdir: Path, repo: Path) -> float:
     """Seconds from nspawn start to Enrolled and NodeReady for a copy of ``tree``."""
     if str(SYSTEM_TIER) not in sys.path:
         sys.path.insert(0, str(SYSTEM_TIER))
     from fleetbox import seed_as_credential, wait_enrolled_and_ready
+    from hostfleet import add_registrar_address, remove_registrar_address
     from nspawn import Container, Link
 
-    _veth(True)
-    reg = Registrar(workdir / "nspawn-registrar" / "state", repo, listen=REGISTRAR, reached_as=REGISTRAR)
-    reg.state_dir.parent.mkdir(parents=True, exist_ok=True)
-    box = None
+    add_registrar_address(REGISTRAR_VETH, REGISTRAR)
     try:
-        reg.start()
-        box = Container.from_tree("vmfigure", tree, workdir, Link(LINK, routes=(f"{REGISTRAR}/32",)))
-        seed_as_credential(box, reg.seed("nspawn-figure"), workdir)
-        box.start()
-        _doc, took = wait_enrolled_and_ready(box, 180, what="nspawn start")
-        return float(took)
+        with Registrar(workdir / "nspawn-registrar" / "state", repo, listen=REGISTRAR, reached_as=REGISTRAR) as reg:
+            box = Container.from_tree("vmfigure", tree, workdir, Link(LINK, routes=(f"{REGISTRAR}/32",)))
+            try:
+                seed_as_credential(box, reg.seed("nspawn-figure"), workdir)
+                box.start()
+                _doc, took = wait_enrolled_and_ready(box, 180, what="nspawn start")
+                return float(took)
+            finally:
+                box.stop()
+                subprocess.run(["rm", "-rf", str(box.root)], check=False)
     finally:
-        if box is not None:
-            box.stop()
-            subprocess.run(["rm", "-rf", str(box.root)], check=False)
-        reg.stop()
-        _veth(False)
+        remove_registrar_address(REGISTRAR_VETH)

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.processes import stop_process, stopped_on_failure
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -180,11 +181,8 @@ class Vm:
         return args
 
     def start(self) -> None:
-        try:
+        with stopped_on_failure(self.stop):
             self._start()
-        except BaseException:
-            self.stop()
-            raise
 
     def _start(self) -> None:
         d = self.dir
@@ -381,11 +379,5 @@ class Vm:
                 sock.close()
         self._shell = self._qmp = None
         for proc in (self.qemu, self.swtpm):
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            if proc is not None:
+                stop_process(proc, grace=15)

@@ -59,8 +59,7 @@ class Box:
 
 
 def registrar_nodes(registrar: Registrar, site: str) -> list[dict[str, Any]]:
-    doc = json.loads(registrar.cli("nodes", "list", "-o", "json"))
-    return [n for n in doc["nodes"] if n["site"] == site]
+    return [n for n in registrar.nodes() if n["site"] == site]
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +171,7 @@ def test_nvme_hotplug_shows_in_agentctl_and_node_labels(box_a: Box) -> None:
 
 
 def test_umockdev_recording_of_the_vm(box_a: Box) -> None:
-    """Record the VM's devices for the umockdev tier (tests/inventory/test_recorded_qemu.py), with
+    """Record the VM's devices for the umockdev tier (tests/inventory/test_recorded.py), with
     what QEMU was told and what other tools read as its facts."""
     vm = box_a.vm
     t0 = time.monotonic()
