@@ -10,40 +10,20 @@ recording in recorded-qemu-vm.facts.json; not against anything the collectors pr
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .umockbed import FIXTURES, run_recording
+
 pytestmark = pytest.mark.umockdev
 
-HERE = Path(__file__).resolve().parent
-FIXTURES = HERE.parent / "fixtures"
 NAME = "recorded-qemu-vm"
 
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if shutil.which("umockdev-run") is None:
-        why = "umockdev-run not installed (apt-get install umockdev)"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
-    scratch = tmp_path_factory.mktemp("recorded-qemu")
-    proc = subprocess.run(
-        ["umockdev-run", "-d", str(FIXTURES / f"{NAME}.umockdev"), "--", sys.executable, str(HERE / "recordscan.py"),
-         str(scratch)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    return run_recording(NAME, "recordscan.py", tmp_path_factory.mktemp("recorded-qemu"))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

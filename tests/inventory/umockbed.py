@@ -14,6 +14,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 HWBED = HERE / "hwbed.py"
+FIXTURES = HERE.parent / "fixtures"
 
 
 def umockdev_ready() -> str | None:
@@ -44,4 +45,24 @@ def run_hwbed(*args: str, timeout: float = 60) -> Any:
         check=False,
     )
     assert proc.returncode == 0, f"hwbed {args} failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout)
+
+
+def run_recording(name: str, script: str, scratch: Path, timeout: float = 60) -> Any:
+    """``python tests/inventory/SCRIPT SCRATCH`` under umockdev-run on the recording
+    tests/fixtures/NAME.umockdev (no GObject bindings needed); its stdout as JSON."""
+    if shutil.which("umockdev-run") is None:
+        why = "umockdev-run not installed (apt-get install umockdev)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    proc = subprocess.run(
+        ["umockdev-run", "-d", str(FIXTURES / f"{name}.umockdev"), "--", sys.executable, str(HERE / script),
+         str(scratch)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{script} on {name} failed:\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout)
