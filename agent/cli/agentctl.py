@@ -86,12 +86,12 @@ def cmd_inventory(sock: str, ns: Args) -> int:
 
 def cmd_inventory_local(ns: Args) -> int:
     """Scan the box in this process: the document the agent would serve, without the agent."""
-    try:
-        from agent.inventory.blockingexec import BlockingRunner, tool_path
-        from agent.inventory.collect import Collector
-        from agent.inventory.document import encode
-        from agent.inventory.oneshot import scan_document
+    from agent.inventory.blockingexec import BlockingRunner, tool_path
+    from agent.inventory.collect import Collector
+    from agent.inventory.document import encode
+    from agent.inventory.oneshot import scan_document
 
+    try:
         collector = Collector(ns.root or "/")
     except (ImportError, OSError) as exc:  # pyudev finds no libudev
         print(f"agentctl: cannot scan this box: {exc}", file=sys.stderr)

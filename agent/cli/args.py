@@ -78,7 +78,7 @@ COMMANDS: dict[str, tuple[str, tuple[Opt, ...], tuple[tuple[str, bool, str], ...
         "the detected hardware (from the agent; --local scans the box itself, agent running or not)",
         (
             OUTPUT,
-            Opt(("--local",), "flag", False, "scan the hardware in this process instead of asking the agent"),
+            Opt(("--local",), "flag", False, "scan the hardware here instead of asking the agent (works with it down)"),
             Opt(
                 ("--nvidia-smi-timeout",),
                 "float",

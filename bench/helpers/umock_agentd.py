@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,11 +31,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests/inventory"))
+sys.path.insert(0, str(REPO / "bench"))
 sys.path.append("/usr/lib/python3/dist-packages")  # gi (python3-gi) for the umockdev bindings
 
 import gi  # noqa: E402
 
 gi.require_version("UMockdev", "1.0")
+from clientenv import unix_get  # noqa: E402
 from gi.repository import UMockdev  # noqa: E402
 from trees import fixture_path  # noqa: E402
 
@@ -56,15 +57,8 @@ A: type=1
 
 
 def status(sock: Path) -> dict[str, Any]:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(str(sock))
-    s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    return dict(json.loads(data.partition(b"\r\n\r\n")[2]))
+    answer = unix_get(sock, "/v1/status", timeout=10)
+    return dict(json.loads(answer.partition(b"\r\n\r\n")[2]))
 
 
 def main() -> None:

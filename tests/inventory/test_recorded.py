@@ -8,26 +8,13 @@ recorded-firecracker-vm.facts.json — not against anything the collectors produ
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from .umockbed import FIXTURES, run_recording
-
 pytestmark = pytest.mark.umockdev
 
-NAME = "recorded-firecracker-vm"
-
-
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_recording(NAME, "recordscan.py", tmp_path_factory.mktemp("recorded"))  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{NAME}.facts.json").read_text())  # type: ignore[no-any-return]
+NAME = "recorded-firecracker-vm"  # the recording: the scanned and facts fixtures (conftest.py) read it
 
 
 def test_every_pci_function_lspci_saw_with_its_ids(scanned: dict[str, Any], facts: dict[str, Any]) -> None:

@@ -9,26 +9,13 @@ recording in recorded-qemu-vm.facts.json; not against anything the collectors pr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from .umockbed import FIXTURES, run_recording
-
 pytestmark = pytest.mark.umockdev
 
-NAME = "recorded-qemu-vm"
-
-
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_recording(NAME, "recordscan.py", tmp_path_factory.mktemp("recorded-qemu"))  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def facts() -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{NAME}.facts.json").read_text())  # type: ignore[no-any-return]
+NAME = "recorded-qemu-vm"  # the recording: the scanned and facts fixtures (conftest.py) read it
 
 
 def test_nvme_controllers_and_namespaces_are_what_qemu_was_told(scanned: dict[str, Any], facts: dict[str, Any]) -> None:
