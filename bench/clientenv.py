@@ -1,4 +1,4 @@
-"""The agent's programs as a box runs them, and a client's raw request to the agent.
+"""The agent's programs as a box runs them.
 
 The development .venv carries an editable-install finder and other .pth files that
 cost 20+ ms in `site` at every start; an image's venv has none of that. Timing
@@ -15,7 +15,6 @@ goes to a scratch PYTHONPYCACHEPREFIX, shared by every bench.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -76,15 +75,3 @@ def bytecode_env(env: dict[str, str]) -> dict[str, str]:
 def box_python() -> tuple[list[str], dict[str, str]]:
     """Python as agentd runs on a box (python -S, packages on PYTHONPATH, from bytecode): argv and env."""
     return [sys.executable, "-S"], bytecode_env(daemon_command()[1])
-
-
-def unix_get(sock: Path, path: str, timeout: float = 30) -> bytes:
-    """The whole answer (status line, headers, body) to one GET over the agent's unix socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
-        c.settimeout(timeout)
-        c.connect(str(sock))
-        c.sendall(f"GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := c.recv(65536):
-            answer += chunk
-    return answer

@@ -25,11 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clientenv import REPO, agentctl_command, box_python, bytecode_env, daemon_command, python_command, unix_get
+from clientenv import REPO, agentctl_command, box_python, bytecode_env, daemon_command, python_command
 from measure import RUNS, median_ms, verdict, wall
 
 sys.path.insert(0, str(REPO / "scripts"))
 from lab import FleetLab
+
+from agent.cli.transport import request
 
 READY_TARGET = 1.6  # agentd exec -> READY over a bare `import aiohttp.web` (issue #15)
 
@@ -40,9 +42,9 @@ def rss_kib(pid: int) -> int:
 
 
 def first_status(sock: Path) -> None:
-    """One GET /v1/status over the socket, waiting for the whole answer."""
-    answer = unix_get(sock, "/v1/status")
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+    """One GET /v1/status over the socket (agentctl's own client), waiting for the whole answer."""
+    reply = request(str(sock), "GET", "/v1/status", 30)
+    assert reply.status == 200, reply.raw[:80]
 
 
 def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float, float]:

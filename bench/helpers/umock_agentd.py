@@ -20,7 +20,6 @@ more than once here), which is why the count is reported beside N.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -31,15 +30,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests/inventory"))
-sys.path.insert(0, str(REPO / "bench"))
 sys.path.append("/usr/lib/python3/dist-packages")  # gi (python3-gi) for the umockdev bindings
 
 import gi  # noqa: E402
 
 gi.require_version("UMockdev", "1.0")
-from clientenv import unix_get  # noqa: E402
 from gi.repository import UMockdev  # noqa: E402
 from trees import fixture_path  # noqa: E402
+
+from agent.cli.transport import request  # noqa: E402
 
 BATCH = 5  # uevents sent before waiting for agentd to count them (it publishes its count per rescan)
 LOST_AFTER = 2.0  # seconds without agentd counting a batch: umockdev dropped some of it
@@ -57,8 +56,7 @@ A: type=1
 
 
 def status(sock: Path) -> dict[str, Any]:
-    answer = unix_get(sock, "/v1/status", timeout=10)
-    return dict(json.loads(answer.partition(b"\r\n\r\n")[2]))
+    return dict(request(str(sock), "GET", "/v1/status", 10).body)  # agentctl's own client
 
 
 def main() -> None:
