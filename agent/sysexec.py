@@ -9,6 +9,7 @@ timeout expires, and raises errors that carry argv, exit code and stderr.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -65,8 +66,6 @@ class ProcessRunner:
         stdin: bytes | None = None,
         check: bool = True,
     ) -> Completed:
-        import asyncio  # here, not at import: the one-shot scan runs tools without it (agent/inventory/blockingexec.py)
-
         argv = tuple(argv)
         exe = self.which(argv[0])
         if exe is None:

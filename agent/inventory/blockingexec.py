@@ -21,7 +21,7 @@ def tool_path() -> str:
     """The search path agentd gives the tools it runs: its own PATH, else the agent's default."""
     if "PATH" in os.environ:
         return os.environ["PATH"]
-    from agent.sysexec import DEFAULT_PATH
+    from agent.sysexec import DEFAULT_PATH  # (and asyncio with it): only where no PATH is set at all
 
     return DEFAULT_PATH
 
