@@ -50,6 +50,7 @@ def agentctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.umockdev
 @pytest.mark.parametrize("name", [*ALL_SCANS, *RECORDINGS])
 def test_prints_the_document_the_daemon_serves(pairs: dict[str, Any], name: str) -> None:
     pair = pairs[name]
@@ -60,6 +61,7 @@ def test_prints_the_document_the_daemon_serves(pairs: dict[str, Any], name: str)
     assert SCANNED_AT.sub('"scanned_at":"-"', local) == SCANNED_AT.sub('"scanned_at":"-"', pair["daemon"])
 
 
+@pytest.mark.umockdev
 @pytest.mark.parametrize("name", [*ALL_SCANS, *RECORDINGS])
 def test_output_validates_against_the_inventory_schema(pairs: dict[str, Any], name: str) -> None:
     doc = json.loads(pairs[name]["local"])
@@ -69,6 +71,7 @@ def test_output_validates_against_the_inventory_schema(pairs: dict[str, Any], na
     assert any(doc["inventory"][section] for section in ("pci", "gpus", "nvme", "disks", "nics"))
 
 
+@pytest.mark.umockdev
 def test_nvidia_smi_enriches_the_gpus(pairs: dict[str, Any]) -> None:
     gpus = json.loads(pairs["gpu-server:ok"]["local"])["inventory"]["gpus"]
     nvidia = [g for g in gpus if g["vendor_id"] == "10de"]
@@ -76,6 +79,7 @@ def test_nvidia_smi_enriches_the_gpus(pairs: dict[str, Any]) -> None:
     assert {g["name"] for g in nvidia} == {"NVIDIA H100 80GB HBM3"}
 
 
+@pytest.mark.umockdev
 def test_a_hung_nvidia_smi_is_killed_at_its_timeout(pairs: dict[str, Any]) -> None:
     pair = pairs["gpu-server:hang"]
     gpus = json.loads(pair["local"])["inventory"]["gpus"]
