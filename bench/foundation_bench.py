@@ -8,10 +8,7 @@ Every figure is printed beside a peer measured in the same run (a ratio), never 
   /v1/status req/s     over the unix socket with keep-alive, driven by curl (C)   (target >= 10,000)
   /v1/status req/s     over mTLS (remote API, fleet:reader client cert) on an enrolled agent, same driver
 
-Python runs from bytecode, as on a box (pip compiles the venv at install): a developer
-environment with PYTHONDONTWRITEBYTECODE=1 would otherwise compile every agent module from
-source at each start (~70 ms) and time the set-up, not the product. The bytecode goes to a
-scratch PYTHONPYCACHEPREFIX, for the agent and its peer alike.
+Python runs from bytecode, as on a box, for the agent and its peer alike (bench/clientenv.py).
 """
 
 from __future__ import annotations
@@ -28,36 +25,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clientenv import REPO, agentctl_command, daemon_command, python_command
+from clientenv import REPO, agentctl_command, box_python, bytecode_env, daemon_command, python_command
+from measure import RUNS, median_ms, verdict, wall
 
 sys.path.insert(0, str(REPO / "scripts"))
 from lab import FleetLab
 
-RUNS = int(os.environ.get("BENCH_RUNS", "9"))
+from agent.cli.transport import request
+
 READY_TARGET = 1.6  # agentd exec -> READY over a bare `import aiohttp.web` (issue #15)
-PYCACHE = Path(tempfile.gettempdir()) / "edge-agent-bench-pycache"
-
-
-def bytecode_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` running from bytecode (written once under PYCACHE), as an image's venv does."""
-    out = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    out["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-    return out
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
-    return time.perf_counter() - t0
-
-
-def median_ms(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    wall(cmd, env)  # warm the page cache
-    return statistics.median(wall(cmd, env) for _ in range(RUNS)) * 1000
 
 
 def rss_kib(pid: int) -> int:
@@ -66,15 +42,9 @@ def rss_kib(pid: int) -> int:
 
 
 def first_status(sock: Path) -> None:
-    """One GET /v1/status over the socket, waiting for the whole answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
-        c.settimeout(30)
-        c.connect(str(sock))
-        c.sendall(b"GET /v1/status HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
-        answer = b""
-        while chunk := c.recv(65536):
-            answer += chunk
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+    """One GET /v1/status over the socket (agentctl's own client), waiting for the whole answer."""
+    reply = request(str(sock), "GET", "/v1/status", 30)
+    assert reply.status == 200, reply.raw[:80]
 
 
 def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float, float]:
@@ -101,9 +71,9 @@ def start_agent(root: Path) -> tuple[subprocess.Popen[bytes], float, float]:
 
 
 def peer_rss() -> int:
-    cmd, env = daemon_command()
+    box, env = box_python()
     code = "import aiohttp.web,re;print(re.search(r'VmRSS:\\s+(\\d+)',open('/proc/self/status').read()).group(1))"
-    out = subprocess.run([cmd[0], "-S", "-c", code], env=bytecode_env(env), capture_output=True, text=True, check=True)
+    out = subprocess.run([*box, "-c", code], env=env, capture_output=True, text=True, check=True)
     return int(out.stdout)
 
 
@@ -145,8 +115,8 @@ def main() -> int:
     root.mkdir()
     try:
         readies, answers, peers = [], [], []
-        peer_cmd = [sys.executable, "-S", "-c", "import aiohttp.web"]
-        peer_env = bytecode_env(daemon_command()[1])
+        box, peer_env = box_python()
+        peer_cmd = [*box, "-c", "import aiohttp.web"]
         starts = max(6, RUNS + 1)
         for i in range(starts):  # the first start writes the bytecode and the state: not counted
             if i:  # the peer beside each start, so a busy machine slows both alike

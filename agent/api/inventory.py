@@ -15,10 +15,9 @@ from aiohttp import web
 from agent.api.http import CTX, json_etag, problem
 from agent.api.openapi import PROBLEM, model_schema
 from agent.context import AgentContext
+from agent.inventory.document import SCHEMA
 from agent.inventory.labels import node_labels
 from agent.model.inventory import Inventory
-
-SCHEMA = "edge-agent.inventory/v1"
 
 
 class _Rendered:

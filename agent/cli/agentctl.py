@@ -70,6 +70,8 @@ def cmd_status(sock: str, ns: Args) -> int:
 
 
 def cmd_inventory(sock: str, ns: Args) -> int:
+    if ns.local:
+        return cmd_inventory_local(ns)
     reply = request(sock, "GET", "/v1/inventory", ns.request_timeout)
     if reply.status != 200:
         return problem_exit(reply)
@@ -79,6 +81,29 @@ def cmd_inventory(sock: str, ns: Args) -> int:
         from agent.cli.inventory_view import render_inventory
 
         sys.stdout.write(render_inventory(reply.body, color=use_color()))
+    return EXIT_OK
+
+
+def cmd_inventory_local(ns: Args) -> int:
+    """Scan the box in this process: the document the agent would serve, without the agent."""
+    from agent.inventory.blockingexec import BlockingRunner, tool_path
+    from agent.inventory.collect import Collector
+    from agent.inventory.document import encode
+    from agent.inventory.oneshot import scan_document
+
+    try:
+        collector = Collector(ns.root or "/")
+    except (ImportError, OSError) as exc:  # pyudev finds no libudev
+        print(f"agentctl: cannot scan this box: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    doc = scan_document(collector, BlockingRunner(tool_path()), nvidia_timeout=ns.nvidia_smi_timeout)
+    if ns.output == "json":
+        sys.stdout.buffer.write(encode(doc) + b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        from agent.cli.inventory_view import render_inventory
+
+        sys.stdout.write(render_inventory(doc, color=use_color()))
     return EXIT_OK
 
 
@@ -175,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[ns.command](sock, ns)
     except Unreachable as exc:
         print(f"agentctl: {exc}", file=sys.stderr)
+        if ns.command == "inventory":
+            print("agentctl: 'agentctl inventory --local' scans the hardware without the agent", file=sys.stderr)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return 130

@@ -22,6 +22,7 @@ exit codes:
   1  the agent answered and is degraded (some condition is not True; see the list), or refused the request
   2  the agent is unreachable: no socket, nothing listening, no answer in time, or an answer that is not JSON
 for 'doctor': 0 every check passed, 1 warnings, 2 failures
+for 'inventory --local': 0 scanned (unreadable fields are listed, not errors), 2 the box cannot be scanned (no libudev)
 """
 
 
@@ -73,7 +74,20 @@ COMMANDS: dict[str, tuple[str, tuple[Opt, ...], tuple[tuple[str, bool, str], ...
         (Opt(("-f", "--file"), "str", None, "where to write it (default ./edge-agent-support-HOST-TIME.tar.gz)"),),
         (),
     ),
-    "inventory": ("the detected hardware", (OUTPUT,), ()),
+    "inventory": (
+        "the detected hardware (from the agent; --local scans the box itself, agent running or not)",
+        (
+            OUTPUT,
+            Opt(("--local",), "flag", False, "scan the hardware here instead of asking the agent (works with it down)"),
+            Opt(
+                ("--nvidia-smi-timeout",),
+                "float",
+                5.0,  # the agent's [inventory] nvidia_smi_timeout default (tests/inventory/test_local.py)
+                "with --local: give nvidia-smi S seconds, then kill it (default 5)",
+            ),
+        ),
+        (),
+    ),
     "upgrade": (
         "upgrade from a signed bundle, or show upgrade status",
         (

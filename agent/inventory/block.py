@@ -8,7 +8,7 @@ partition, and the disks under it when it is a device-mapper or md device.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyudev
 
@@ -16,8 +16,7 @@ from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.sysfs import listdir
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     device: pyudev.Device
     name: str
     devtype: str

@@ -21,6 +21,7 @@ import pyudev
 
 from agent.context import AgentContext
 from agent.errors import HotplugError
+from agent.inventory.collect import Collector
 from agent.inventory.hotplug import HotplugMonitor, Source, default_source
 from agent.inventory.scan import Scanner
 from agent.model.inventory import Inventory, InventorySummary, Observed
@@ -79,7 +80,9 @@ class InventoryController:
         debounce: float = 0.2,
     ) -> None:
         self.ctx = ctx
-        self.scanner = scanner if scanner is not None else Scanner(ctx.paths, ctx.runner, udev=udev)
+        if scanner is None:
+            scanner = Scanner(Collector(str(ctx.paths.root), udev=udev), ctx.runner)
+        self.scanner = scanner
         self.monitor_source = monitor_source
         self.debounce = debounce
         self.scans = 0

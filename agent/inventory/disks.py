@@ -12,8 +12,8 @@ import pyudev
 
 from agent.inventory.block import Block
 from agent.inventory.pci import pci_parent, udev_property
+from agent.inventory.records import Disk
 from agent.inventory.sysfs import Fields
-from agent.model.inventory import Disk
 
 # ancestor subsystem -> bus name, most specific first
 _BUSES = (("usb", "usb"), ("ata_port", "ata"), ("mmc", "mmc"), ("virtio", "virtio"), ("scsi", "scsi"))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import pyudev
 
 from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.pci import numa_node, udev_property
+from agent.inventory.records import Gpu, PciDevice
 from agent.inventory.sysfs import Fields
-from agent.model.inventory import Gpu, PciDevice
 
 GPU_CLASSES = ("0300", "0302", "0380")
 VENDORS = {"10de": "NVIDIA", "1002": "AMD", "8086": "Intel", "1a03": "ASPEED", "102b": "Matrox"}
@@ -37,10 +36,14 @@ _SOC_GPU = re.compile(
 )
 
 
-@dataclass
 class _Drm:
-    card: str | None = None
-    render: str | None = None
+    """The DRM card and render node of one device."""
+
+    __slots__ = ("card", "render")
+
+    def __init__(self) -> None:
+        self.card: str | None = None
+        self.render: str | None = None
 
 
 def _drm_nodes(udev: pyudev.Context) -> dict[str, _Drm]:
@@ -84,6 +87,10 @@ def _pci_gpu(p: PciDevice, drm: _Drm | None) -> Gpu:
         display_only=(p.vendor_id in DISPLAY_ONLY_VENDORS),
         drm_card=drm.card if drm else None,
         drm_render=drm.render if drm else None,
+        platform_path=None,
+        compatible=None,
+        nvidia=None,
+        problems={},
     )
 
 
@@ -101,13 +108,19 @@ def _platform_gpu(dev: pyudev.Device, drm: _Drm | None) -> Gpu:
     return Gpu(
         kind="platform",
         name=name,
+        vendor_id=None,
+        device_id=None,
         vendor_name=vendor,
+        device_name=None,
         driver=driver,
         platform_path=dev.sys_path,
         compatible=compatible,
         numa_node=numa_node(f),
+        display_only=False,
         drm_card=drm.card if drm else None,
         drm_render=drm.render if drm else None,
+        pci=None,
+        nvidia=None,
         problems=f.problems,
     )
 

@@ -8,6 +8,10 @@ the NVIDIA GPU Operator selects on the vendor-only form
 ``edge-agent.io/``. Every value is a valid Kubernetes label value (at most 63
 characters of ``[A-Za-z0-9._-]``, alphanumeric at both ends), whatever the
 hardware strings hold.
+
+The function reads the daemon's pydantic ``Inventory`` and the collectors' plain
+records (agent/inventory/records.py) alike: their fields have the same names, so a
+one-shot scan labels the box without importing pydantic.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from agent.model.inventory import Inventory
+from agent.inventory import records
+
+if TYPE_CHECKING:
+    from agent.model import inventory as model
 
 NFD = "feature.node.kubernetes.io/"
 OURS = "edge-agent.io/"
@@ -34,7 +42,7 @@ def label_value(text: str) -> str:
     return _EDGES.sub("", value)
 
 
-def node_labels(inv: Inventory) -> dict[str, str]:
+def node_labels(inv: model.Inventory | records.Inventory) -> dict[str, str]:
     labels: dict[str, str] = {}
     for p in inv.pci:
         if p.class_code and p.vendor_id and p.class_code.startswith(NFD_PCI_CLASSES):

@@ -6,18 +6,15 @@ only; a down link or a driver that reports no speed gives null with a reason.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from collections.abc import Mapping
 
-import psutil
 import pyudev
 
 from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.pci import pci_parent, udev_property
+from agent.inventory.records import Nic, NicKind, PciDevice
 from agent.inventory.sysfs import Fields, listdir
-from agent.model.inventory import Nic, NicKind, PciDevice
 
 ARPHRD_LOOPBACK = 772
 _TUNNEL_TYPES = frozenset({768, 769, 776, 778, 823, 65534})  # ipip, ip6ip6, sit, gre, ip6gre, none
@@ -29,25 +26,6 @@ _DEVTYPES: dict[str, NicKind] = {
     "geneve": "tunnel",
     "wireguard": "tunnel",
 }
-
-
-def host_addresses() -> dict[str, tuple[str, ...]]:
-    """Interface name -> its IPv4/IPv6 addresses as CIDR strings (psutil)."""
-    result: dict[str, tuple[str, ...]] = {}
-    for name, addrs in psutil.net_if_addrs().items():
-        cidrs: list[str] = []
-        for a in addrs:
-            if a.family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            try:
-                ip = a.address.split("%", 1)[0]
-                # a netmask as an address ("ffff:ffff:ffff:ffff::" too, which ip_network refuses for IPv6)
-                prefix = bin(int(ipaddress.ip_address(a.netmask))).count("1") if a.netmask else None
-                cidrs.append(f"{ipaddress.ip_address(ip)}/{prefix}" if prefix is not None else ip)
-            except ValueError:
-                continue
-        result[name] = tuple(cidrs)
-    return result
 
 
 def _kind(dev: pyudev.Device, f: Fields, physical: bool) -> NicKind:
@@ -113,6 +91,7 @@ def nic_record(dev: pyudev.Device, pci: Mapping[str, PciDevice], addresses: Mapp
         sriov_num_vfs=num_vfs,
         rdma_devices=rdma,
         addresses=addresses.get(dev.sys_name, ()),
+        default_route=False,  # the scan marks the default-route interfaces (agent/inventory/addresses.py)
         problems=f.problems,
     )
 

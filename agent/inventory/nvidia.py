@@ -1,29 +1,31 @@
 """nvidia-smi enrichment of NVIDIA GPUs: name, memory, driver and CUDA version, UUID, MIG mode.
 
-One ``nvidia-smi -q -x`` run through the subprocess seam, with a timeout.
-Its absence, failure, hang or unparsable output leaves the udev facts in
-place and records why under ``problems["nvidia"]``; it never raises.
+One ``nvidia-smi -q -x`` run through the subprocess seam, with a timeout: the
+daemon's asyncio runner (:func:`query`), or a blocking one for a one-shot scan
+(:func:`query_blocking`). Its absence, failure, hang or unparsable output leaves
+the udev facts in place and records why under ``problems["nvidia"]``; it never raises.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from agent.errors import CommandFailed, CommandNotFound, CommandTimeout, ExecError
-from agent.model.inventory import Gpu, NvidiaDetails
-from agent.sysexec import Runner
+from agent.inventory.records import Gpu, NvidiaDetails
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET  # imported by parse_smi_xml: most boxes have no NVIDIA GPU
+
+    from agent.inventory.blockingexec import BlockingRunner
+    from agent.sysexec import Runner  # imports asyncio: not at run time, the one-shot has none
 
 NVIDIA = "10de"
 ARGV = ("nvidia-smi", "-q", "-x")
 
 
-@dataclass(frozen=True)
-class SmiResult:
+class SmiResult(NamedTuple):
     by_address: dict[str, NvidiaDetails]
     problem: str | None = None
 
@@ -71,19 +73,37 @@ def parse_smi_xml(text: str) -> SmiResult:
     return SmiResult(found)
 
 
+def _failed(exc: ExecError, timeout: float) -> SmiResult:
+    if isinstance(exc, CommandNotFound):
+        return SmiResult({}, "nvidia-smi not found on PATH; udev facts only")
+    if isinstance(exc, CommandTimeout):
+        return SmiResult({}, f"nvidia-smi did not answer within {timeout:g}s and was killed")
+    if isinstance(exc, CommandFailed):
+        tail = exc.stderr_tail.splitlines()[-1:] or exc.stdout.strip().splitlines()[-1:] or [""]
+        return SmiResult({}, f"nvidia-smi exited {exc.returncode}: {tail[0][:200]}")
+    return SmiResult({}, f"nvidia-smi could not run: {exc}")
+
+
 async def query(runner: Runner, timeout: float) -> SmiResult:
     try:
         done = await runner.run(ARGV, timeout=timeout)
-    except CommandNotFound:
-        return SmiResult({}, "nvidia-smi not found on PATH; udev facts only")
-    except CommandTimeout:
-        return SmiResult({}, f"nvidia-smi did not answer within {timeout:g}s and was killed")
-    except CommandFailed as exc:
-        tail = exc.stderr_tail.splitlines()[-1:] or exc.stdout.strip().splitlines()[-1:] or [""]
-        return SmiResult({}, f"nvidia-smi exited {exc.returncode}: {tail[0][:200]}")
     except ExecError as exc:
-        return SmiResult({}, f"nvidia-smi could not run: {exc}")
+        return _failed(exc, timeout)
     return parse_smi_xml(done.stdout)
+
+
+def query_blocking(runner: BlockingRunner, timeout: float) -> SmiResult:
+    """:func:`query` for a process without an event loop (the one-shot scan)."""
+    try:
+        stdout = runner.run_blocking(ARGV, timeout=timeout)
+    except ExecError as exc:
+        return _failed(exc, timeout)
+    return parse_smi_xml(stdout)
+
+
+def gpu_addresses(gpus: Sequence[Gpu]) -> tuple[str, ...]:
+    """PCI addresses of the NVIDIA GPUs: nvidia-smi runs only when there are some."""
+    return tuple(g.pci.address for g in gpus if g.vendor_id == NVIDIA and g.pci)
 
 
 def enrich(gpus: tuple[Gpu, ...], smi: SmiResult) -> tuple[Gpu, ...]:
@@ -95,10 +115,10 @@ def enrich(gpus: tuple[Gpu, ...], smi: SmiResult) -> tuple[Gpu, ...]:
         details = smi.by_address.get(g.pci.address)
         if details is None:
             why = smi.problem or f"nvidia-smi does not list {g.pci.address}"
-            out.append(g.model_copy(update={"problems": {**g.problems, "nvidia": why}}))
+            out.append(g._replace(problems={**g.problems, "nvidia": why}))
             continue
         name = details.name or g.name
         if not name.startswith("NVIDIA"):
             name = f"NVIDIA {name}"
-        out.append(g.model_copy(update={"nvidia": details, "name": name}))
+        out.append(g._replace(nvidia=details, name=name))
     return tuple(out)

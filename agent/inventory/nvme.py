@@ -16,8 +16,8 @@ import pyudev
 from agent.inventory.block import Block
 from agent.inventory.enumerate import subsystem_devices
 from agent.inventory.pci import pci_parent
+from agent.inventory.records import NvmeController, NvmeNamespace, NvmeTransport, PciDevice
 from agent.inventory.sysfs import Fields, listdir
-from agent.model.inventory import NvmeController, NvmeNamespace, NvmeTransport, PciDevice
 
 _NAMESPACE = re.compile(r"^nvme\d+n\d+$")
 _CONTROLLER = re.compile(r"^nvme(\d+)$")

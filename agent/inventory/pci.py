@@ -8,8 +8,8 @@ from collections.abc import Iterable
 import pyudev
 
 from agent.inventory.hwdb import Hwdb
+from agent.inventory.records import PciDevice
 from agent.inventory.sysfs import Fields
-from agent.model.inventory import PciDevice
 
 _SPEED = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*GT/s")
 

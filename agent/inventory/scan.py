@@ -1,113 +1,55 @@
-"""One full inventory scan: every collector, then nvidia-smi enrichment.
+"""The daemon's scanner: the collectors' records (agent/inventory/collect.py), nvidia-smi
+enrichment through the asyncio runner, and the pydantic :class:`Inventory` the daemon publishes.
 
-Collectors record unreadable fields as null with a reason. Should a collector
-fail as a whole (libudev gone, a device list that changes under it in a way
-it cannot follow), the scan still completes: that section is empty and
-``Inventory.problems[<section>]`` says why.
+A collector that failed as a whole is logged here, once per scan; its reason is in
+``Inventory.problems[<section>]``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TypeVar
 
-import pyudev
-
-from agent.inventory import nvidia
-from agent.inventory.addresses import default_route_interfaces, with_default_routes
-from agent.inventory.block import root_devnum, root_disks, scan_blocks
-from agent.inventory.disks import collect_disks
-from agent.inventory.enumerate import subsystem_devices
-from agent.inventory.gpu import collect_gpus
-from agent.inventory.hwdb import Hwdb
-from agent.inventory.nic import collect_nics, host_addresses
-from agent.inventory.nvme import collect_nvme
-from agent.inventory.pci import collect_pci
-from agent.inventory.system import collect_system
-from agent.inventory.tpm import collect_tpms
-from agent.inventory.udevctx import udev_context
-from agent.model.inventory import Inventory, Nic, PciDevice, System
-from agent.paths import Paths
+from agent.inventory import nvidia, records
+from agent.inventory.collect import Collector
+from agent.model.inventory import Inventory
 from agent.sysexec import Runner
 
 log = logging.getLogger("agent.inventory")
-T = TypeVar("T")
+
+
+def modelled(inv: records.Inventory) -> Inventory:
+    """The pydantic model of a scan (validated: its JSON schema is the API's)."""
+    return Inventory.model_validate(inv, from_attributes=True)
 
 
 class Scanner:
-    """Builds :class:`Inventory` records from udev/sysfs (``udev`` injectable: umockdev tests)."""
+    """Scans with ``collector`` (its udev is injectable: umockdev tests) and runs nvidia-smi with ``runner``."""
 
-    def __init__(
-        self,
-        paths: Paths,
-        runner: Runner,
-        *,
-        udev: pyudev.Context | None = None,
-        root_dev: str | None = None,
-        addresses: Callable[[], Mapping[str, tuple[str, ...]]] = host_addresses,
-        kernel_root: str = "/",
-    ) -> None:
-        self.paths = paths
-        # /proc describes the running kernel, not the tree under --root (tests point it at a fixture)
-        self.kernel_root = kernel_root
+    def __init__(self, collector: Collector, runner: Runner) -> None:
+        self.collector = collector
         self.runner = runner
-        self.udev = udev if udev is not None else udev_context()
-        self.hwdb = Hwdb(self.udev)
-        self.root_dev = root_dev
-        self.addresses = addresses
+        self.udev = collector.udev
         self._smi: tuple[tuple[str, ...], nvidia.SmiResult] | None = None
 
-    def _guard(self, section: str, problems: dict[str, str], fn: Callable[[], T]) -> T | None:
-        try:
-            return fn()
-        except Exception as exc:  # a collector must never take the scan down; the reason is published
-            log.warning("inventory: %s collector failed: %s: %s", section, type(exc).__name__, exc)
-            problems[section] = f"collector failed: {type(exc).__name__}: {exc}"
-            return None
+    def _collect(self) -> records.Inventory:
+        inv = self.collector.collect()
+        for section, why in inv.problems.items():
+            log.warning("inventory: %s %s", section, why)
+        return inv
 
     def scan_hardware(self) -> Inventory:
         """Everything udev and sysfs tell, without running any tool."""
-        problems: dict[str, str] = {}
-        udev = self.udev
-        pci_devices = self._guard("pci", problems, lambda: subsystem_devices(udev, "pci")) or []
-        pci_list = self._guard("pci", problems, lambda: collect_pci(pci_devices, self.hwdb)) or ()
-        pci = {p.address: p for p in pci_list}
-        blocks = self._guard("disks", problems, lambda: scan_blocks(udev)) or []
-        devnum = self.root_dev if self.root_dev is not None else root_devnum(str(self.paths.root))
-        root = root_disks(blocks, devnum)
-        addresses = self._guard("nics", problems, self.addresses) or {}
-        return Inventory(
-            scanned_at=datetime.now(UTC),
-            system=self._guard("system", problems, lambda: collect_system(udev, self.paths, self.kernel_root))
-            or System(),
-            pci=pci_list,
-            nvme=self._guard("nvme", problems, lambda: collect_nvme(udev, blocks, pci, root)) or (),
-            disks=self._guard("disks", problems, lambda: collect_disks(blocks, root)) or (),
-            gpus=self._guard("gpus", problems, lambda: collect_gpus(udev, pci, pci_devices)) or (),
-            nics=self._guard("nics", problems, lambda: self._nics(udev, pci, addresses)) or (),
-            tpms=self._guard("tpms", problems, lambda: collect_tpms(udev)) or (),
-            problems=problems,
-        )
-
-    def _nics(
-        self, udev: pyudev.Context, pci: Mapping[str, PciDevice], addresses: Mapping[str, tuple[str, ...]]
-    ) -> tuple[Nic, ...]:
-        """The NICs, each marked when it holds a default route (the network policy's not_default_route)."""
-        routes = default_route_interfaces(Path(self.kernel_root) / "proc")
-        return with_default_routes(collect_nics(udev, pci, addresses), routes)
+        return modelled(self._collect())
 
     async def scan(self, *, nvidia_timeout: float, refresh_tools: bool = True) -> Inventory:
         """A full scan. nvidia-smi runs when NVIDIA GPUs are present and either
         ``refresh_tools`` is set or the set of NVIDIA GPUs changed since its last run."""
-        inv = self.scan_hardware()
-        nv = tuple(g.pci.address for g in inv.gpus if g.vendor_id == nvidia.NVIDIA and g.pci)
+        inv = self._collect()
+        nv = nvidia.gpu_addresses(inv.gpus)
         if not nv:
-            return inv
+            return modelled(inv)
         if refresh_tools or self._smi is None or self._smi[0] != nv:
             self._smi = (nv, await nvidia.query(self.runner, nvidia_timeout))
             if self._smi[1].problem:
                 log.warning("inventory: %s", self._smi[1].problem)
-        return inv.model_copy(update={"gpus": nvidia.enrich(inv.gpus, self._smi[1])})
+        return modelled(inv._replace(gpus=nvidia.enrich(inv.gpus, self._smi[1])))

@@ -1,9 +1,9 @@
 """The box itself: identity (machine id, DMI or device tree), CPU, memory, kernel, OS, boot mode.
 
-Files under /etc are read through :class:`~agent.paths.Paths` (the OS installed
-under --root); /proc is read under ``kernel_root`` ("/" on a box, a scratch tree
-in tests), because it describes the running kernel wherever the agent's root is;
-sysfs is read at /sys (which umockdev redirects to a recorded tree).
+Files under /etc are read under ``root`` (the OS installed under --root, ``Paths.root``);
+/proc is read under ``kernel_root`` ("/" on a box, a scratch tree in tests), because it
+describes the running kernel wherever the agent's root is; sysfs is read at /sys (which
+umockdev redirects to a recorded tree).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import shlex
 
 import pyudev
 
+from agent.inventory.records import BootMode, System
 from agent.inventory.sysfs import Fields, listdir, read_raw
-from agent.model.inventory import BootMode, System
-from agent.paths import Paths
 
 DMI = "class/dmi/id"
 EFI = "firmware/efi"
@@ -71,9 +70,9 @@ def _memory(f: Fields) -> int | None:
     return int(m.group(1)) * 1024
 
 
-def _os_release(paths: Paths, problems: dict[str, str]) -> str | None:
+def _os_release(root: str, problems: dict[str, str]) -> str | None:
     for rel in ("etc/os-release", "usr/lib/os-release"):
-        f = Fields(str(paths.root), {})
+        f = Fields(root, {})
         text = f.document(rel, "os_release")
         if text is None:
             continue
@@ -138,9 +137,9 @@ def _boot_mode(sys_root: str, arch: str | None, problems: dict[str, str]) -> Boo
     return None
 
 
-def collect_system(udev: pyudev.Context, paths: Paths, kernel_root: str = "/") -> System:
+def collect_system(udev: pyudev.Context, root: str, kernel_root: str = "/") -> System:
     problems: dict[str, str] = {}
-    host = Fields(str(paths.root), problems)
+    host = Fields(root, problems)
     kernel = Fields(kernel_root, problems)
     sys_root = udev.sys_path
     dmi_dir, dt_model = f"{sys_root}/{DMI}", f"{sys_root}/{DT_MODEL}"
@@ -176,7 +175,7 @@ def collect_system(udev: pyudev.Context, paths: Paths, kernel_root: str = "/") -
         threads=threads,
         memory_bytes=_memory(kernel),
         kernel=kernel.text("proc/sys/kernel/osrelease", "kernel"),
-        os_release=_os_release(paths, problems),
+        os_release=_os_release(root, problems),
         boot_mode=_boot_mode(sys_root, arch, problems),
         architecture=arch,
         problems=problems,

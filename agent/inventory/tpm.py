@@ -12,8 +12,8 @@ import os
 
 import pyudev
 
+from agent.inventory.records import Tpm
 from agent.inventory.sysfs import Fields, listdir
-from agent.model.inventory import Tpm
 
 
 def tpm_record(sys_root: str, name: str) -> Tpm:

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-INVENTORY_SCHEMA = 1
+# the collectors' records (agent/inventory/records.py) are the same facts without pydantic
+from agent.inventory.records import INVENTORY_SCHEMA, BootMode, GpuKind, NicKind, NvmeTransport
 
 
 class _Record(BaseModel):
@@ -52,9 +53,6 @@ class NvmeNamespace(Observed):
     wwid: str | None = None
     remote: bool = Field(description="fabric-attached (tcp, rdma, fc): not a local disk")
     holds_root: bool = Field(description="the root filesystem lives on this namespace")
-
-
-NvmeTransport = Literal["pcie", "tcp", "rdma", "fc", "loop"]
 
 
 class NvmeController(Observed):
@@ -97,7 +95,7 @@ class NvidiaDetails(_Record):
 
 
 class Gpu(Observed):
-    kind: Literal["pci", "platform"]
+    kind: GpuKind
     name: str = Field(description="best human name: nvidia-smi, else hwdb, else ids or compatible")
     vendor_id: str | None = None
     device_id: str | None = None
@@ -112,10 +110,6 @@ class Gpu(Observed):
     drm_card: str | None = None
     drm_render: str | None = None
     nvidia: NvidiaDetails | None = None
-
-
-BootMode = Literal["uefi", "bios"]
-NicKind = Literal["physical", "virtual", "bridge", "bond", "vlan", "veth", "loopback", "tunnel"]
 
 
 class Nic(Observed):

@@ -20,9 +20,7 @@ more than once here), which is why the count is reported beside N.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +38,8 @@ gi.require_version("UMockdev", "1.0")
 from gi.repository import UMockdev  # noqa: E402
 from trees import fixture_path  # noqa: E402
 
+from agent.cli.transport import request  # noqa: E402
+
 BATCH = 5  # uevents sent before waiting for agentd to count them (it publishes its count per rescan)
 LOST_AFTER = 2.0  # seconds without agentd counting a batch: umockdev dropped some of it
 NIC_PATH = "/sys/devices/virtual/net/soak0"
@@ -56,15 +56,7 @@ A: type=1
 
 
 def status(sock: Path) -> dict[str, Any]:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(str(sock))
-    s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    return dict(json.loads(data.partition(b"\r\n\r\n")[2]))
+    return dict(request(str(sock), "GET", "/v1/status", 10).body)  # agentctl's own client
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ system's dist-packages since the project's Python does not ship ``gi``.
 
 Modes (each prints one JSON document on stdout):
   scan NAME[:SMI]...             inventory + labels of each fixture (SMI: nvidia-smi stand-in)
+  local NAME[:SMI]...            `agentctl inventory --local` beside the daemon's document (pairscan.py)
   vanish                         devices removed between enumeration and reading
   hotplug                        controller + uevents: add/remove a GPU, NVMe and NIC
 """
@@ -35,6 +36,8 @@ import pyudev  # noqa: E402
 from gi.repository import UMockdev  # noqa: E402
 from trees import TREES, fixture_path  # noqa: E402
 
+from agent.inventory.collect import Collector  # noqa: E402
+from agent.inventory.document import to_json  # noqa: E402
 from agent.inventory.labels import node_labels  # noqa: E402
 from agent.inventory.scan import Scanner  # noqa: E402
 from agent.inventory.udevctx import udev_context  # noqa: E402
@@ -76,14 +79,12 @@ def runner(smi: str, scratch: Path) -> ProcessRunner:
 
 def make_scanner(name: str, tb: Any, scratch: Path, smi: str = "none") -> Scanner:
     paths, root_dev = host_root(name, Path(tb.get_root_dir()), scratch)
-    return Scanner(
-        paths,
-        runner(smi, scratch),
-        udev=udev_context(),
-        root_dev=root_dev,
-        addresses=dict,
-        kernel_root=str(paths.root),
-    )
+    return Scanner(collector(paths, root_dev), runner(smi, scratch))
+
+
+def collector(paths: Paths, root_dev: str | None) -> Collector:
+    root = str(paths.root)
+    return Collector(root, udev=udev_context(), root_dev=root_dev, addresses=dict, kernel_root=root)
 
 
 def testbed(name: str) -> Any:
@@ -111,6 +112,22 @@ async def mode_scan(args: list[str]) -> dict[str, Any]:
     return out
 
 
+async def mode_local(args: list[str]) -> dict[str, Any]:
+    """Each argument is NAME or NAME:SMI, as for mode_scan; the pair of pairscan.pair per fixture."""
+    from pairscan import pair
+
+    out: dict[str, Any] = {}
+    for arg in args:
+        name, _, smi = arg.partition(":")
+        tb = testbed(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths, _ = host_root(name, Path(tb.get_root_dir()), Path(tmp))
+            tools = runner(smi or "none", Path(tmp)).path
+            out[arg] = await asyncio.to_thread(pair, paths.root, tools, tb.get_root_dir())
+        del tb
+    return out
+
+
 async def mode_vanish(args: list[str]) -> dict[str, Any]:
     """Enumerate, then remove devices before their attributes are read."""
     from agent.inventory.nic import nic_record
@@ -123,8 +140,8 @@ async def mode_vanish(args: list[str]) -> dict[str, Any]:
     tb.remove_device(gpu.sys_path)
     tb.remove_device(nic.sys_path)
     return {
-        "pci": pci_device(gpu).model_dump(mode="json"),
-        "nic": nic_record(nic, {}, {}).model_dump(mode="json"),
+        "pci": to_json(pci_device(gpu)),
+        "nic": to_json(nic_record(nic, {}, {})),
     }
 
 
@@ -202,7 +219,7 @@ async def mode_hotplug(args: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         scanner = make_scanner("gpu-server", tb, Path(tmp))
         ctx = AgentContext(
-            paths=scanner.paths,
+            paths=Paths(Path(scanner.collector.root)),
             runner=scanner.runner,
             board=StatusBoard(),
             store=StateStore(Path(tmp) / "state.json"),
@@ -255,7 +272,7 @@ async def mode_hotplug(args: list[str]) -> dict[str, Any]:
     return {"steps": steps, "conditions": conds, "hotplug_events": ctrl.hotplug_events}
 
 
-MODES = {"scan": mode_scan, "vanish": mode_vanish, "hotplug": mode_hotplug}
+MODES = {"scan": mode_scan, "local": mode_local, "vanish": mode_vanish, "hotplug": mode_hotplug}
 
 
 def main() -> None:

@@ -14,22 +14,16 @@ from pathlib import Path
 
 import pyudev
 
+from agent.inventory.collect import Collector
 from agent.inventory.scan import Scanner
-from agent.paths import Paths
 from agent.sysexec import ProcessRunner
 
 
 async def main(scratch: Path) -> None:
     tools = scratch / "no-tools"  # no nvidia-smi: the recording is of sysfs only
     tools.mkdir(exist_ok=True)
-    scanner = Scanner(
-        Paths(scratch),
-        ProcessRunner(path=f"{tools}:/usr/bin:/bin"),
-        udev=pyudev.Context(),
-        root_dev="",
-        addresses=dict,
-        kernel_root=str(scratch),
-    )
+    collector = Collector(str(scratch), udev=pyudev.Context(), root_dev="", addresses=dict, kernel_root=str(scratch))
+    scanner = Scanner(collector, ProcessRunner(path=f"{tools}:/usr/bin:/bin"))
     inv = await scanner.scan(nvidia_timeout=0.5)
     print(inv.model_dump_json())
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.inventory.collect import Collector
 from agent.inventory.scan import Scanner
 from agent.model.inventory import Inventory
-from agent.paths import Paths
 from agent.sysexec import ProcessRunner
 
 SYS = Path("/sys")
@@ -21,7 +21,7 @@ SYS = Path("/sys")
 
 @pytest.fixture(scope="module")
 def inv() -> Inventory:
-    return Scanner(Paths(), ProcessRunner()).scan_hardware()
+    return Scanner(Collector(), ProcessRunner()).scan_hardware()
 
 
 def real_disks() -> set[str]:
@@ -86,7 +86,7 @@ def test_a_failing_collector_does_not_stop_the_scan() -> None:
     def broken() -> dict[str, tuple[str, ...]]:
         raise RuntimeError("netlink unavailable")
 
-    inv = Scanner(Paths(), ProcessRunner(), addresses=broken).scan_hardware()
+    inv = Scanner(Collector(addresses=broken), ProcessRunner()).scan_hardware()
     assert inv.problems == {"nics": "collector failed: RuntimeError: netlink unavailable"}
     assert inv.system.kernel == os.uname().release  # the rest of the scan is there
     assert all(n.addresses == () for n in inv.nics)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import CommandTimeout
 from agent.inventory import nvidia
+from agent.inventory.blockingexec import BlockingRunner
 from agent.sysexec import ProcessRunner
 
 STANDINS = Path(__file__).resolve().parent / "standins"
@@ -60,3 +62,32 @@ def test_bus_ids_in_any_spelling() -> None:
     )
     res = nvidia.parse_smi_xml(xml)
     assert sorted(res.by_address) == ["0000:3b:00.0", "0001:af:00.1"]
+
+
+@pytest.mark.parametrize("variant", ["ok", "none", "fail", "garbage", "hang"])
+async def test_the_one_shot_runner_gives_the_daemons_answer(tmp_path: Path, variant: str) -> None:
+    daemon = await nvidia.query(runner(variant, tmp_path), timeout=0.3)
+    one_shot = nvidia.query_blocking(BlockingRunner(runner(variant, tmp_path).path), timeout=0.3)
+    assert one_shot == daemon
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_one_shot_timeout_kills_what_the_tool_started(tmp_path: Path) -> None:
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\nsleep 600 &\necho $! > {tmp_path}/child\nwait\n")
+    tool.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        BlockingRunner(f"{tmp_path}:/usr/bin:/bin").run_blocking(nvidia.ARGV, timeout=0.5)
+    assert time.monotonic() - started < 30
+    child = int((tmp_path / "child").read_text())
+    deadline = time.monotonic() + 5
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(child)  # the tool's own child went with it: nothing left holding the pipes

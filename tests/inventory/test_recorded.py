@@ -15,20 +15,15 @@ must satisfy is one test parametrised over all of them; what only one machine ha
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.needs import need_tool
+from .umockbed import FIXTURES, run_recording
 
 pytestmark = pytest.mark.umockdev
 
-HERE = Path(__file__).resolve().parent
-FIXTURES = HERE.parent / "fixtures"
 FIRECRACKER = "recorded-firecracker-vm"
 QEMU = "recorded-qemu-vm"
 
@@ -48,12 +43,8 @@ class Recording:
 def recording(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Recording:
     """``recordscan.py`` under ``umockdev-run -d`` on tests/fixtures/<name>.umockdev (once per recording)."""
     name: str = request.param
-    umockdev_run = need_tool("umockdev-run", "umockdev")
-    scratch = tmp_path_factory.mktemp(name)
-    argv = [umockdev_run, "-d", str(FIXTURES / f"{name}.umockdev"), "--", sys.executable, str(HERE / "recordscan.py")]
-    proc = subprocess.run([*argv, str(scratch)], capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return Recording(json.loads(proc.stdout), json.loads((FIXTURES / f"{name}.facts.json").read_text()))
+    scanned = run_recording(name, "recordscan.py", tmp_path_factory.mktemp(name))
+    return Recording(scanned, json.loads((FIXTURES / f"{name}.facts.json").read_text()))
 
 
 @on(FIRECRACKER, QEMU)

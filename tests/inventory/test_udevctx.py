@@ -22,14 +22,14 @@ def hook(event, args):
     if event in ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.fork"):
         started.append([event, str(args[0])])
 sys.addaudithook(hook)
+from agent.inventory.collect import Collector
 from agent.inventory.scan import Scanner
-from agent.paths import Paths
 from agent.sysexec import ProcessRunner
-scanner = Scanner(Paths(), ProcessRunner())
+scanner = Scanner(Collector(), ProcessRunner())
 built = list(started)
 import pyudev
 mine = scanner.scan_hardware().model_dump(mode="json", exclude={"scanned_at"})
-theirs = Scanner(Paths(), ProcessRunner(), udev=pyudev.Context()).scan_hardware()
+theirs = Scanner(Collector(udev=pyudev.Context()), ProcessRunner()).scan_hardware()
 print(json.dumps({
     "started": built,
     "context": type(scanner.udev).__name__,

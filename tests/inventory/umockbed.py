@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.needs import skip_or_fail
+from tests.needs import need_tool, skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 HWBED = HERE / "hwbed.py"
+FIXTURES = HERE.parent / "fixtures"
 
 
 def umockdev_ready() -> str | None:
@@ -41,4 +42,14 @@ def run_hwbed(*args: str, timeout: float = 60) -> Any:
         check=False,
     )
     assert proc.returncode == 0, f"hwbed {args} failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout)
+
+
+def run_recording(name: str, script: str, scratch: Path, timeout: float = 60) -> Any:
+    """``python tests/inventory/SCRIPT SCRATCH`` under umockdev-run on the recording
+    tests/fixtures/NAME.umockdev (no GObject bindings needed); its stdout as JSON."""
+    umockdev_run = need_tool("umockdev-run", "umockdev")
+    argv = [umockdev_run, "-d", str(FIXTURES / f"{name}.umockdev"), "--", sys.executable, str(HERE / script)]
+    proc = subprocess.run([*argv, str(scratch)], capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, f"{script} on {name} failed:\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout)
