@@ -176,7 +176,11 @@ class EnrollmentDenied(FleetError):
 
 
 class FleetUnavailable(FleetError):
-    pass
+    """``retry_after``: the seconds the registrar asked for (a 503's or 429's Retry-After), else None."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NoMachineId(FleetError):
@@ -188,8 +192,8 @@ class RegistrarDown(FleetUnavailable):
 
     ``reason`` is the short why, e.g. "connection refused", for the status line."""
 
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
         self.reason = reason
 
 
