@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from agent.api.http import problem
 from agent.errors import AgentError, RegistryUnavailable
 from agent.registrar import est, membership
+from agent.registrar.rollout_shard import RolloutWorker
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
 from agent.registrar.shards import ShardPoller
 
@@ -72,12 +73,20 @@ async def _keep_serving_cert(reg: Registrar, ctx: ssl.SSLContext, names: list[st
 
 
 async def serve_forever(
-    reg: Registrar, host: str, port: int, sans: list[str], poller: ShardPoller | None = None
+    reg: Registrar,
+    host: str,
+    port: int,
+    sans: list[str],
+    poller: ShardPoller | None = None,
+    rollouts: RolloutWorker | None = None,
 ) -> None:
+    """Serve until SIGTERM/SIGINT; with ``poller`` and ``rollouts`` this replica also polls and drives
+    rollouts for its shard of the fleet."""
     names = serving_names(host, sans)
     runner, bound, ctx = await _start(reg, host, port, names)
     renew = asyncio.create_task(_keep_serving_cert(reg, ctx, names))
-    polling = asyncio.create_task(poller.run()) if poller is not None else None
+    work = [w for w in (poller, rollouts) if w is not None]
+    background = [asyncio.create_task(w.run()) for w in work]
     log.info("edge-registrar listening on %s:%d (CA %s)", host, bound, reg.ca.pin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,8 +96,8 @@ async def serve_forever(
         await stop.wait()
     finally:
         renew.cancel()
-        if polling is not None:
-            polling.cancel()
+        for task in background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await polling
+                await task
         await runner.cleanup()
