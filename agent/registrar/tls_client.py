@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 
 READ_CHUNK = 256 * 1024
@@ -216,13 +217,22 @@ class SessionClient:
         return conn
 
     def _keep(self, node_id: str, conn: BoxConnection, answer: Answer) -> Answer:
-        if self.resume and conn.tls.session is not None:
-            self.sessions[node_id] = conn.tls.session  # the newest ticket: read with the answer
+        if self.resume and not answer.reused and self._stale(node_id):
+            # read once per handshake, and only when needed: CPython copies the session (with the
+            # box's certificate) on every read of SSLObject.session, about a third of a millisecond
+            session = conn.tls.session  # its ticket arrived with the answer
+            if session is not None:
+                self.sessions[node_id] = session
         if self.keep and not conn.closed:
             self.conns[node_id] = conn
         else:
             conn.close()
         return answer
+
+    def _stale(self, node_id: str) -> bool:
+        """No session for the node yet, or one past half its lifetime (a ticket is good for many resumptions)."""
+        held = self.sessions.get(node_id)
+        return held is None or time.time() > held.time + held.timeout / 2
 
     def close(self) -> None:
         for conn in self.conns.values():

@@ -29,11 +29,12 @@ async def test_a_resumed_session_is_served_as_the_reader_and_kept_connections_ne
             assert row.reachable and row.health in ("healthy", "degraded") and poller.stats.full == 1
             (row,) = await poller.sweep(nodes)
             assert row.reachable and (poller.stats.kept, poller.stats.full) == (1, 0)
-            poller.client.close()  # as when the box's keep-alive ran out: the session is all that is left
-            (row,) = await poller.sweep(nodes)
-            # 200, not 401: the box read the reader certificate from the resumed session and allowed GET
-            assert row.reachable, row.error
-            assert (poller.stats.resumed, poller.stats.full) == (1, 0)
+            for _ in range(3):  # one ticket serves many resumptions
+                poller.client.close()  # as when the box's keep-alive ran out: the session is all that is left
+                (row,) = await poller.sweep(nodes)
+                # 200, not 401: the box read the reader certificate from the resumed session and allowed GET
+                assert row.reachable, row.error
+                assert (poller.stats.resumed, poller.stats.full) == (1, 0)
         finally:
             await poller.close()
 
