@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import ssl
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -14,9 +15,7 @@ from aiohttp.typedefs import Handler
 from agent.api.http import problem
 from agent.errors import AgentError, RegistryUnavailable
 from agent.registrar import est, membership
-from agent.registrar.rollout_shard import RolloutWorker
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
-from agent.registrar.shards import ShardPoller
 
 log = logging.getLogger("edge-registrar")
 
@@ -72,20 +71,17 @@ async def _keep_serving_cert(reg: Registrar, ctx: ssl.SSLContext, names: list[st
             log.error("serving certificate not renewed: %s", exc)
 
 
-async def serve_forever(
-    reg: Registrar,
-    host: str,
-    port: int,
-    sans: list[str],
-    poller: ShardPoller | None = None,
-    rollouts: RolloutWorker | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT; with ``poller`` and ``rollouts`` this replica also polls and drives
-    rollouts for its shard of the fleet."""
+class Background(Protocol):
+    """Work a replica does beside serving: its shard of the poll (ShardPoller), of rollouts (RolloutWorker)."""
+
+    async def run(self) -> None: ...
+
+
+async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str], *work: Background) -> None:
+    """Serve until SIGTERM/SIGINT, running ``work`` beside."""
     names = serving_names(host, sans)
     runner, bound, ctx = await _start(reg, host, port, names)
     renew = asyncio.create_task(_keep_serving_cert(reg, ctx, names))
-    work = [w for w in (poller, rollouts) if w is not None]
     background = [asyncio.create_task(w.run()) for w in work]
     log.info("edge-registrar listening on %s:%d (CA %s)", host, bound, reg.ca.pin)
     stop = asyncio.Event()

@@ -107,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         poller = ShardPoller(reg.registry, client, me, interval=args.poll_interval, timeout=args.poll_timeout,
                              concurrency=args.poll_concurrency)  # fmt: skip
     rollouts = rollout_cli.worker(args, ca, reg.registry, replica_id(port))  # --rollout-interval
-    asyncio.run(serve_forever(reg, host, port, args.san, poller, rollouts))
+    asyncio.run(serve_forever(reg, host, port, args.san, *(w for w in (poller, rollouts) if w is not None)))
     return 0
 
 

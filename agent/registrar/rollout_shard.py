@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,28 +50,22 @@ def left_over(doc: dict[str, Any]) -> str:
     return f"not upgraded: {', '.join(left)}" if left else ""
 
 
+@dataclass
 class RolloutWorker:
-    def __init__(
-        self,
-        registry: Registry,
-        store: RolloutStore,
-        client_dir: Path,
-        me: str,
-        *,
-        interval: float,
-        node_timeout: float = 1800.0,
-        poll_interval: float = 2.0,
-    ) -> None:
-        self.registry = registry
-        self.store = store
-        self.client_dir = client_dir
-        self.me = me
-        self.interval = interval
-        self.ttl = 2 * interval + 5
-        self.node_timeout = node_timeout
-        self.poll_interval = poll_interval
-        self.driving: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._api: AgentApi | None = None
+    registry: Registry
+    store: RolloutStore
+    client_dir: Path
+    me: str
+    interval: float
+    node_timeout: float = 1800.0
+    poll_interval: float = 2.0
+    driving: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)  # (rollout, node) in flight
+    _api: AgentApi | None = None
+
+    @property
+    def ttl(self) -> float:
+        """How long this replica's lease and claims last without a step."""
+        return 2 * self.interval + 5
 
     async def run(self) -> None:
         connector = aiohttp.TCPConnector(ssl=client_context(self.client_dir), force_close=True)

@@ -24,41 +24,43 @@ from agent.registrar.dbfile import open_private, transaction
 DB_NAME = "rollouts.sqlite"
 SCHEMA_LOCK = 0x6564676552656F02  # pg_advisory_lock key of the rollout tables ("edgeReo" 2)
 
-# (table, column, SQLite declaration, PostgreSQL declaration)
-TABLES = {
+TABLES = {  # each table's key; every other column is added when missing (older files, older databases)
     "rollouts": "id TEXT PRIMARY KEY",
     "rollout_nodes": "rollout_id TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (rollout_id, node_id)",
     "rollout_events": "rollout_id TEXT NOT NULL",
 }
-COLUMNS = [
-    ("rollouts", "bundle", "TEXT NOT NULL DEFAULT ''"),
-    ("rollouts", "selector", "TEXT NOT NULL DEFAULT '{}'"),
-    ("rollouts", "force", "INTEGER NOT NULL DEFAULT 0"),
-    ("rollouts", "batch_size", "INTEGER NOT NULL DEFAULT 1"),
-    ("rollouts", "canary", "INTEGER NOT NULL DEFAULT 1"),
-    ("rollouts", "state", "TEXT NOT NULL DEFAULT 'created'"),
-    ("rollouts", "reason", "TEXT NOT NULL DEFAULT ''"),
-    ("rollouts", "created_at", "REAL NOT NULL DEFAULT 0"),
-    ("rollouts", "updated_at", "REAL NOT NULL DEFAULT 0"),
-    ("rollouts", "kind", "TEXT NOT NULL DEFAULT ''"),
-    ("rollouts", "version", "TEXT NOT NULL DEFAULT ''"),
-    ("rollouts", "driver", "TEXT NOT NULL DEFAULT ''"),  # '' the command that made it; 'replicas'
-    ("rollout_nodes", "batch", "INTEGER NOT NULL DEFAULT 0"),
-    ("rollout_nodes", "position", "INTEGER NOT NULL DEFAULT 0"),
-    ("rollout_nodes", "role", "TEXT NOT NULL DEFAULT ''"),
-    ("rollout_nodes", "state", "TEXT NOT NULL DEFAULT 'pending'"),
-    ("rollout_nodes", "upgrade_id", "TEXT NOT NULL DEFAULT ''"),
-    ("rollout_nodes", "reason", "TEXT NOT NULL DEFAULT ''"),
-    ("rollout_nodes", "updated_at", "REAL NOT NULL DEFAULT 0"),
-    ("rollout_nodes", "retry", "INTEGER NOT NULL DEFAULT 0"),
-    ("rollout_nodes", "claimed_by", "TEXT NOT NULL DEFAULT ''"),  # the replica driving it now
-    ("rollout_nodes", "claimed_until", "REAL NOT NULL DEFAULT 0"),
-    ("rollout_nodes", "driven_by", "TEXT NOT NULL DEFAULT ''"),  # who recorded its result
-    ("rollout_events", "at", "REAL NOT NULL DEFAULT 0"),
-    ("rollout_events", "node_id", "TEXT NOT NULL DEFAULT ''"),
-    ("rollout_events", "event", "TEXT NOT NULL DEFAULT ''"),
-    ("rollout_events", "detail", "TEXT NOT NULL DEFAULT ''"),
-]
+# per table, one column a line; REAL is DOUBLE PRECISION on PostgreSQL
+_COLUMNS = {
+    "rollouts": """bundle TEXT NOT NULL DEFAULT ''
+        selector TEXT NOT NULL DEFAULT '{}'
+        force INTEGER NOT NULL DEFAULT 0
+        batch_size INTEGER NOT NULL DEFAULT 1
+        canary INTEGER NOT NULL DEFAULT 1
+        state TEXT NOT NULL DEFAULT 'created'
+        reason TEXT NOT NULL DEFAULT ''
+        created_at REAL NOT NULL DEFAULT 0
+        updated_at REAL NOT NULL DEFAULT 0
+        kind TEXT NOT NULL DEFAULT ''
+        version TEXT NOT NULL DEFAULT ''
+        driver TEXT NOT NULL DEFAULT ''""",  # '' the command that made it drives it; 'replicas'
+    "rollout_nodes": """batch INTEGER NOT NULL DEFAULT 0
+        position INTEGER NOT NULL DEFAULT 0
+        role TEXT NOT NULL DEFAULT ''
+        state TEXT NOT NULL DEFAULT 'pending'
+        upgrade_id TEXT NOT NULL DEFAULT ''
+        reason TEXT NOT NULL DEFAULT ''
+        updated_at REAL NOT NULL DEFAULT 0
+        retry INTEGER NOT NULL DEFAULT 0
+        claimed_by TEXT NOT NULL DEFAULT ''
+        claimed_until REAL NOT NULL DEFAULT 0
+        driven_by TEXT NOT NULL DEFAULT ''""",  # claimed_*: who drives it now; driven_by: who recorded it
+    "rollout_events": """at REAL NOT NULL DEFAULT 0
+        node_id TEXT NOT NULL DEFAULT ''
+        event TEXT NOT NULL DEFAULT ''
+        detail TEXT NOT NULL DEFAULT ''""",
+}
+# (table, column, declaration)
+COLUMNS = [(table, *line.strip().split(" ", 1)) for table, lines in _COLUMNS.items() for line in lines.splitlines()]
 EVENT_COLS = "rollout_id, at, node_id, event, detail"
 
 

@@ -128,23 +128,15 @@ class RolloutStore:
 
     def pause(self, rid: str, reason: str) -> bool:
         """Pause a running rollout (the first failure seen by any replica); False when it was not running."""
-        return (
-            self.sql.run(
-                "UPDATE rollouts SET state='paused', reason=?, updated_at=? WHERE id=? AND state='running'",
-                (reason, time.time(), rid),
-            )
-            == 1
-        )
+        return self._end_run(rid, "paused", reason)
 
     def finish(self, rid: str, reason: str) -> bool:
         """Mark a running rollout done (every node final); False when another replica did first."""
-        return (
-            self.sql.run(
-                "UPDATE rollouts SET state='done', reason=?, updated_at=? WHERE id=? AND state='running'",
-                (reason, time.time(), rid),
-            )
-            == 1
-        )
+        return self._end_run(rid, "done", reason)
+
+    def _end_run(self, rid: str, state: str, reason: str) -> bool:
+        sql = "UPDATE rollouts SET state=?, reason=?, updated_at=? WHERE id=? AND state='running'"
+        return self.sql.run(sql, (state, reason, time.time(), rid)) == 1
 
     def set_target(self, rid: str, kind: str, version: str) -> None:
         """What the bundle is, as the first box to read its manifest reported it."""
