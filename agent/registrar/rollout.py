@@ -241,6 +241,12 @@ async def drive_node(
     return result
 
 
+def left_over(doc: dict[str, Any]) -> str:
+    """Why a finished rollout is not complete: its failed and blocked nodes ('' when none)."""
+    left = [f"{n['node_id']} ({n['state']})" for n in doc["nodes"] if n["state"] in ("failed", "blocked")]
+    return f"not upgraded: {', '.join(left)}" if left else ""
+
+
 async def drive(
     store: RolloutStore,
     rid: str,
@@ -301,9 +307,7 @@ async def drive(
                 )
                 return "paused"
             doc = store.get(rid) or doc
-    final = store.get(rid) or doc
-    left = [f"{n['node_id']} ({n['state']})" for n in final["nodes"] if n["state"] in ("failed", "blocked")]
-    reason = f"not upgraded: {', '.join(left)}" if left else ""
+    reason = left_over(store.get(rid) or doc)
     store.set_state(rid, "done", reason)
     say(f"{rid}: done" + (f"; {reason}" if reason else ""))
     return "done"

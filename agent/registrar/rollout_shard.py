@@ -28,7 +28,7 @@ import aiohttp
 from agent.errors import AgentError
 from agent.registrar.poll import client_context
 from agent.registrar.registry import Node, Registry
-from agent.registrar.rollout import AgentApi, NodeResult, Target, drive_node
+from agent.registrar.rollout import AgentApi, NodeResult, Target, drive_node, left_over
 from agent.registrar.rollout_store import FINAL, RolloutStore
 from agent.registrar.shards import owner, pollable
 
@@ -43,11 +43,6 @@ def current_batch(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if not open_:
         return []
     return [n for n in doc["nodes"] if n["batch"] == min(open_)]
-
-
-def left_over(doc: dict[str, Any]) -> str:
-    left = [f"{n['node_id']} ({n['state']})" for n in doc["nodes"] if n["state"] in ("failed", "blocked")]
-    return f"not upgraded: {', '.join(left)}" if left else ""
 
 
 @dataclass

@@ -124,7 +124,8 @@ class BoxConnection(asyncio.Protocol):
     async def get(self, path: str, host: str) -> tuple[int, bytes]:
         """GET ``path``; the status and the body (Content-Length or chunked). The connection stays
         open unless the box says ``Connection: close``."""
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n"
+        name = f"[{host}]" if ":" in host else host  # an IPv6 address
+        request = f"GET {path} HTTP/1.1\r\nHost: {name}\r\nAccept: application/json\r\n\r\n"
         try:
             self.tls.write(request.encode())
         except ssl.SSLError as exc:
