@@ -42,6 +42,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
         ├── BadCsr             an EST body that is not a PKCS#10 request with a valid signature
         ├── BadRequirement     a policy/class requirement that cannot be understood (names it, says what was expected)
         ├── RolloutError       a rollout cannot be created or resumed (named why)
+        ├── BoxAnswerError     the poll's connection to a box failed, or its answer was not HTTP/1.1 as expected
         └── UsageError         edge-registrar was called with arguments it cannot act on
 """
 
@@ -273,6 +274,10 @@ class BadRequirement(RegistrarError):
 
 class RolloutError(RegistrarError):
     """A rollout cannot be created or resumed (named why)."""
+
+
+class BoxAnswerError(RegistrarError):
+    """The fleet poll's connection to a box failed, or the box's answer was not HTTP/1.1 as expected."""
 
 
 class UsageError(RegistrarError):

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agent.errors import BoxAnswerError
 from agent.registrar.assign import node_address
 from agent.registrar.registry import Node
-from agent.registrar.tls_client import Answer, HttpError, SessionClient
+from agent.registrar.tls_client import Answer, SessionClient
 
 K8S_READY_CONDITIONS = ("NodeReady",)
 
@@ -101,11 +102,11 @@ async def _one(client: SessionClient, node: Node, timeout: float) -> tuple[PollR
     try:
         answer = await client.get(node.node_id, address, node.api_port, "/v1/status", timeout)
         if answer.status != 200:
-            raise HttpError(f"HTTP {answer.status}")
+            raise BoxAnswerError(f"HTTP {answer.status}")
         status = json.loads(answer.body)
         if not isinstance(status, dict):
             raise ValueError("the status is not a JSON object")
-    except (HttpError, OSError, TimeoutError, ValueError) as exc:  # ssl.SSLError is an OSError
+    except (BoxAnswerError, OSError, TimeoutError, ValueError) as exc:  # ssl.SSLError is an OSError
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return replace(row, health="unreachable", error=error[:200]), None
     reached = replace(

@@ -21,13 +21,11 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from agent.errors import BoxAnswerError
+
 READ_CHUNK = 256 * 1024
 MAX_HEADER = 64 * 1024
 MAX_BODY = 4 << 20
-
-
-class HttpError(Exception):
-    """The connection failed or the answer was not HTTP/1.1 as expected."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +60,11 @@ class BoxConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self._in.write_eof()
-        self._fail(HttpError("the box closed the connection"))
+        self._fail(BoxAnswerError("the box closed the connection"))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(HttpError(f"connection lost: {exc}" if exc else "connection closed"))
+        self._fail(BoxAnswerError(f"connection lost: {exc}" if exc else "connection closed"))
 
     # -- TLS --------------------------------------------------------------------------------
     def _step(self) -> None:
@@ -84,7 +82,7 @@ class BoxConnection(asyncio.Protocol):
                 except ssl.SSLWantReadError:
                     break
                 if not chunk:  # close_notify
-                    self._fail(HttpError("the box closed the connection"))
+                    self._fail(BoxAnswerError("the box closed the connection"))
                     break
                 self._buf += chunk
         except (ssl.SSLError, ssl.CertificateError) as exc:
@@ -134,20 +132,20 @@ class BoxConnection(asyncio.Protocol):
         self._flush()
         while (end := self._buf.find(b"\r\n\r\n")) < 0:
             if len(self._buf) > MAX_HEADER:
-                raise HttpError("answer headers too long")
+                raise BoxAnswerError("answer headers too long")
             await self._more()
         head = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
         del self._buf[: end + 4]
         parts = head[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise HttpError(f"not an HTTP/1.1 answer: {head[0][:80]!r}")
+            raise BoxAnswerError(f"not an HTTP/1.1 answer: {head[0][:80]!r}")
         headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
         if headers.get("transfer-encoding", "").lower() == "chunked":
             body = await self._chunked()
         else:
             length = int(headers.get("content-length", "0"))
             if length > MAX_BODY:
-                raise HttpError(f"answer of {length} bytes is too big")
+                raise BoxAnswerError(f"answer of {length} bytes is too big")
             while len(self._buf) < length:
                 await self._more()
             body = bytes(self._buf[:length])
@@ -168,7 +166,7 @@ class BoxConnection(asyncio.Protocol):
             body += self._buf[eol + 2 : eol + 2 + size]
             del self._buf[: eol + 2 + size + 2]
             if len(body) > MAX_BODY:
-                raise HttpError("answer too big")
+                raise BoxAnswerError("answer too big")
             if size == 0:
                 return bytes(body)
 
@@ -196,7 +194,7 @@ class SessionClient:
                 try:
                     status, body = await conn.get(path, host)
                     return self._keep(node_id, conn, Answer(status, body, conn.tls.session_reused, reused=True))
-                except (HttpError, OSError, ssl.SSLError):
+                except (BoxAnswerError, OSError):  # ssl.SSLError included
                     conn.close()  # the box closed it meanwhile (its keep-alive ran out): a new one
             conn = await self._connect(node_id, host, port)
             try:

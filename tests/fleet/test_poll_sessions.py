@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from agent.api.app import ApiInfo, build_app
 from agent.api.mtls import require_role
+from agent.errors import BoxAnswerError
 from agent.registrar.poll import FleetPoller, client_context
-from agent.registrar.tls_client import HttpError, SessionClient
+from agent.registrar.tls_client import SessionClient
 
 from .harness import client_cert, wait_for
 from .test_remote_api import start_box
@@ -55,7 +56,7 @@ async def test_role_and_revocation_checks_hold_on_a_resumed_session(registrar, r
         async def refused() -> bool:
             try:
                 return (await fresh.get(b1.node_id, "127.0.0.1", b1.port, "/v1/status", 5)).status == 403
-            except (OSError, HttpError):  # refused in the handshake (TLS 1.3: the box hangs up after it)
+            except (OSError, BoxAnswerError):  # refused in the handshake (TLS 1.3: the box hangs up after it)
                 return True
 
         await wait_for(refused, timeout=5, what="the box to learn the revocation")
