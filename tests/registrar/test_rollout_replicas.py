@@ -66,6 +66,20 @@ class Boxes:
         return app
 
 
+def box_tls(ca: CertificateAuthority, node_id: str, client_ca: Path, d: Path) -> ssl.SSLContext:
+    """A box's serving context: its fleet:node certificate, client certificates of the fleet CA required."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = ca.issue(key.public_key(), common_name=node_id, role="fleet:node", lifetime=timedelta(hours=1),
+                    names=[x509.DNSName(node_id)], server=True)  # fmt: skip
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(client_ca))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    d.mkdir(parents=True)
+    write_key(d / "key.pem", key)
+    (d / "cert.pem").write_bytes(cert_pem(cert))
+    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    return ctx
+
+
 async def serve_boxes(fleet: ReplicaSet, boxes: Boxes, names: list[str], work: Path) -> list[web.AppRunner]:
     """Every box listening on loopback with a fleet:node certificate, recorded approved in the registry."""
     ca = CertificateAuthority.load(fleet.dirs[0])
@@ -73,25 +87,13 @@ async def serve_boxes(fleet: ReplicaSet, boxes: Boxes, names: list[str], work: P
     runners = []
     try:
         for node_id in names:
-            key = ec.generate_private_key(ec.SECP256R1())
-            cert = ca.issue(key.public_key(), common_name=node_id, role="fleet:node", lifetime=timedelta(hours=1),
-                            names=[x509.DNSName(node_id)], server=True)  # fmt: skip
-            d = work / node_id
-            d.mkdir(parents=True)
-            write_key(d / "key.pem", key)
-            (d / "cert.pem").write_bytes(cert_pem(cert))
-            sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(fleet.ca_pem))
-            sctx.verify_mode = ssl.CERT_REQUIRED
-            sctx.load_cert_chain(d / "cert.pem", d / "key.pem")
-            runner = web.AppRunner(boxes.app(node_id))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=sctx)
-            await site.start()
-            runners.append(runner)
-            port = int(runner.addresses[0][1])
-            node = Node(node_id, "approved", "t", "f", site="lab", role="agent", cluster="c1", serial="1",
-                        addresses=["127.0.0.1"], api_port=port)  # fmt: skip
-            reg.create_node(node)
+            runners.append(web.AppRunner(boxes.app(node_id)))
+            await runners[-1].setup()
+            tls = box_tls(ca, node_id, fleet.ca_pem, work / node_id)
+            await web.TCPSite(runners[-1], "127.0.0.1", 0, ssl_context=tls).start()
+            port = int(runners[-1].addresses[0][1])
+            reg.create_node(Node(node_id, "approved", "t", "f", site="lab", role="agent", cluster="c1", serial="1",
+                                 addresses=["127.0.0.1"], api_port=port))  # fmt: skip
     finally:
         reg.close()
     return runners
