@@ -42,6 +42,7 @@ sees them, with ``raise X(...) from exc``, so callers only ever catch these.
         ├── BadCsr             an EST body that is not a PKCS#10 request with a valid signature
         ├── BadRequirement     a policy/class requirement that cannot be understood (names it, says what was expected)
         ├── RolloutError       a rollout cannot be created or resumed (named why)
+        ├── BoxAnswerError     the poll's connection to a box failed, or its answer was not HTTP/1.1 as expected
         └── UsageError         edge-registrar was called with arguments it cannot act on
 """
 
@@ -176,7 +177,11 @@ class EnrollmentDenied(FleetError):
 
 
 class FleetUnavailable(FleetError):
-    pass
+    """``retry_after``: the seconds the registrar asked for (a 503's or 429's Retry-After), else None."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NoMachineId(FleetError):
@@ -188,8 +193,8 @@ class RegistrarDown(FleetUnavailable):
 
     ``reason`` is the short why, e.g. "connection refused", for the status line."""
 
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
         self.reason = reason
 
 
@@ -269,6 +274,10 @@ class BadRequirement(RegistrarError):
 
 class RolloutError(RegistrarError):
     """A rollout cannot be created or resumed (named why)."""
+
+
+class BoxAnswerError(RegistrarError):
+    """The fleet poll's connection to a box failed, or the box's answer was not HTTP/1.1 as expected."""
 
 
 class UsageError(RegistrarError):

@@ -6,10 +6,11 @@
   heartbeats        boxes heartbeating with an unchanged status: registrar CPU per heartbeat (and
                     PostgreSQL's), projected to 10,000 boxes at a 60 s interval (target < 10% of a core);
                     once as the agent sends them (a new TLS connection each) and once kept alive
-  poll sweep        `edge-registrar poll -o json` (start-up included) over simulated mTLS agents, each
-                    with its own node certificate (one loopback port, chosen by SNI), beside the floor:
-                    one full mTLS handshake's cost, measured here, x the agents   (target <= 10 s)
-                    and a second sweep over the kept-alive connections of a FleetPoller
+  poll sweep        simulated mTLS agents, each with its own node certificate: `edge-registrar poll`
+                    (full handshakes), then FleetPoller sweeps over full handshakes, resumed TLS
+                    sessions and kept-alive connections, in 1 process and sharded across 2, beside
+                    the floor: one full mTLS handshake's cost x the agents (bench/helpers/pollbench.py;
+                    target <= 10 s)
 
 Usage: python bench/fleet_bench.py [--agents 400] [--poll-agents 10000] [--clients 2]
 """
@@ -18,34 +19,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import os
 import resource
 import shutil
-import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
-
-from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.fleet.registrar_client import RegistrarClient
 from agent.fleet.transport import AiohttpTransport
 from agent.model.wire import HeartbeatRequest
-from agent.registrar.ca import NODE_URI_PREFIX, CertificateAuthority, cert_pem, write_key
-from agent.registrar.poll import FleetPoller
-from agent.registrar.registry import Node
-from agent.registrar.sqlite import SqliteRegistry
 from bench.helpers import pgcluster
+from bench.helpers.pollbench import poll_sweep
 from bench.helpers.replicas import ReplicaSet
 from bench.helpers.simbox import SimBox, join
 
@@ -209,149 +199,6 @@ def heartbeats(work: Path, label: str, database: str, boxes: int, rounds: int, p
         fleet.stop()
 
 
-# -- poll sweep -----------------------------------------------------------------------------------
-STATUS_DOC = {
-    "schema": "edge-agent.status/v1",
-    "health": "healthy",
-    "conditions": [
-        {"type": t, "status": "True", "reason": "Ok", "message": "", "severity": "error"}
-        for t in ("Enrolled", "Assigned", "NodeReady", "ConfigValid", "InventoryReady")
-    ],
-    "sections": {
-        "inventory": {"gpus": 1, "summary": "1 GPU"},
-        "kubernetes": {"ready": True},
-        "fleet": {"role": "agent"},
-    },
-}
-
-
-def _serve_agents(certs_dir: str, ids: list[str], ca: str, port: int, ready: mp.Event) -> None:  # type: ignore[valid-type]
-    """Every simulated agent on one port: the node certificate chosen by SNI (the poller asks for
-    ``server_hostname=<node id>``), client certificates of the fleet CA required."""
-    contexts: dict[str, ssl.SSLContext] = {}
-    for node_id in ids:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(cafile=ca)
-        ctx.load_cert_chain(f"{certs_dir}/{node_id}.pem", f"{certs_dir}/key.pem")
-        contexts[node_id] = ctx
-    front = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    front.load_cert_chain(f"{certs_dir}/{ids[0]}.pem", f"{certs_dir}/key.pem")
-
-    def pick(sock: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
-        if name in contexts:
-            sock.context = contexts[name]
-
-    front.sni_callback = pick  # type: ignore[assignment]
-
-    async def status(request: web.Request) -> web.Response:
-        return web.json_response(STATUS_DOC)
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/v1/status", status)
-        runner = web.AppRunner(app, access_log=None, keepalive_timeout=300)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=front, backlog=4096).start()
-        ready.set()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def _handshake_floor(port: int, node_id: str, client_dir: Path, ca: str, samples: int) -> float:
-    """Seconds of one full mTLS handshake (fresh context: no resumption), the median of ``samples``."""
-    times = []
-    for _ in range(samples):
-        ctx = ssl.create_default_context(cafile=ca)
-        ctx.load_cert_chain(client_dir / "client.pem", client_dir / "client.key")
-        t0 = time.perf_counter()
-        with socket.create_connection(("127.0.0.1", port)) as raw, ctx.wrap_socket(raw, server_hostname=node_id) as s:
-            s.do_handshake()
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
-
-
-def poll_sweep(work: Path, agents: int) -> None:
-    state = work / "poll"
-    subprocess.run([*REGISTRAR, "--state-dir", str(state), "init"], check=True, capture_output=True)
-    ca = CertificateAuthority.load(state)
-    registry = SqliteRegistry(state / "registry.sqlite")
-    certs_dir = work / "agents"
-    certs_dir.mkdir()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    key = ec.generate_private_key(ec.SECP256R1())  # one key for all simulated boxes; one cert each
-    write_key(certs_dir / "key.pem", key)
-    ids = [f"sim-{i:05d}" for i in range(agents)]
-    nodes = []
-    for i, node_id in enumerate(ids):
-        names = [x509.DNSName(node_id), x509.UniformResourceIdentifier(NODE_URI_PREFIX + node_id)]
-        cert = ca.issue(key.public_key(), common_name=node_id, role="fleet:node", lifetime=timedelta(days=1),
-                        names=names)  # fmt: skip
-        (certs_dir / f"{node_id}.pem").write_bytes(cert_pem(cert))
-        site = f"site-{i % 20:02d}"
-        node = Node(node_id, "approved", "t", "fp", site=site, cluster=site, role="agent", addresses=["127.0.0.1"],
-                    api_port=port, last_seen=time.time(), serial=f"{cert.serial_number:x}")  # fmt: skip
-        registry.create_node(node)
-        registry.add_cert(cert.serial_number, node_id, cert.not_valid_after_utc.timestamp())
-        nodes.append(node)
-    registry.close()
-
-    ready = mp.Event()
-    server = mp.Process(target=_serve_agents, args=(str(certs_dir), ids, str(state / "ca.pem"), port, ready),
-                        daemon=True)  # fmt: skip
-    server.start()
-    if not ready.wait(600):
-        raise SystemExit("simulated agents did not come up")
-    try:
-        t0 = time.perf_counter()
-        out = subprocess.run([*REGISTRAR, "--state-dir", str(state), "poll", "-o", "json"], capture_output=True,
-                             text=True, check=True)  # fmt: skip
-        elapsed = time.perf_counter() - t0
-        floor_one = _handshake_floor(port, ids[0], state / "poller", str(state / "ca.pem"), 100)
-
-        async def warm() -> tuple[float, float, int]:
-            poller = FleetPoller(state / "poller", timeout=30, concurrency=200, keep_alive=300)
-            try:
-                t0 = time.perf_counter()
-                await poller.sweep(nodes)
-                cold = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                rows = await poller.sweep(nodes)
-                return cold, time.perf_counter() - t0, sum(r.reachable for r in rows)
-            finally:
-                await poller.close()
-
-        cold, warm_s, warm_ok = asyncio.run(warm())
-    finally:
-        server.terminate()
-        server.join(10)
-    polled = json.loads(out.stdout)["nodes"]
-    reachable = sum(n["reachable"] for n in polled)
-    errors: dict[str, int] = {}
-    for n in polled:
-        if n["error"]:
-            kind = n["error"].split(":")[0]
-            errors[kind] = errors.get(kind, 0) + 1
-    floor = floor_one * agents
-    print(f"poll sweep: {agents} simulated mTLS agents, each its own node certificate")
-    print(f"  edge-registrar poll: {reachable}/{len(polled)} reachable in {elapsed:.2f} s (target <= 10 s: "
-          f"{'met' if elapsed <= 10 else 'NOT met'})")  # fmt: skip
-    print(
-        f"  floor: one full mTLS handshake {floor_one * 1000:.2f} ms (both ends, this machine) x {agents} = "
-        f"{floor:.2f} s; sweep / floor = {elapsed / floor:.2f}"
-    )
-    print(
-        f"  FleetPoller in-process: first sweep {cold:.2f} s, second sweep over kept-alive connections "
-        f"{warm_s:.2f} s ({warm_ok}/{agents} reachable; no handshakes)"
-    )
-    if errors:
-        print(f"  unreachable: {errors}")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", type=int, default=400, help="boxes in the enrollment storm")
@@ -359,6 +206,7 @@ def main() -> None:
     p.add_argument("--heartbeat-boxes", type=int, default=200)
     p.add_argument("--heartbeat-rounds", type=int, default=5)
     p.add_argument("--poll-agents", type=int, default=10_000)
+    p.add_argument("--poll-processes", type=int, default=2, help="poller processes (replicas) for the sharded sweep")
     p.add_argument("--skip-storm", action="store_true")
     p.add_argument("--skip-heartbeats", action="store_true")
     p.add_argument("--skip-poll", action="store_true")
@@ -382,7 +230,7 @@ def main() -> None:
                     heartbeats(work / "hb-pg", "PostgreSQL", pg.new_database(), args.heartbeat_boxes,
                                args.heartbeat_rounds, pg.pid)  # fmt: skip
             if not args.skip_poll:
-                poll_sweep(work, args.poll_agents)
+                poll_sweep(work, args.poll_agents, processes=args.poll_processes)
         finally:
             if pg is not None:
                 pg.remove()

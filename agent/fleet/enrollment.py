@@ -6,7 +6,10 @@ the inventory changes), else heartbeat; publish the assignment into
 ``ctx.assignment`` and report the cluster's join tokens when this box is a
 server. Every failure backs off (capped exponential with jitter, cap
 ``fleet.retry_max``, at most 30 s once enrolled so a box is back within a
-minute of a registrar restart) forever and says why in a condition; nothing blocks the
+minute of a registrar restart) forever and says why in a condition; a 503 or
+429 with ``Retry-After`` waits what the registrar asked instead (up to 20 %
+more, capped by ``fleet.retry_max``, never under the backoff's floor), and the
+log line and ``last_error`` say so; nothing blocks the
 rest of the agent, and nothing here ever needs a restart to recover.
 
 Conditions: ``Enrolled``, ``PendingApproval`` (info), ``Assigned``,
@@ -39,11 +42,13 @@ from agent.errors import (
     EnrollmentDenied,
     EnrollmentPending,
     FleetError,
+    FleetUnavailable,
     NoMachineId,
     PinMismatch,
 )
 from agent.fleet import hardware
 from agent.fleet import identity as ident
+from agent.fleet import retry_after as hint
 from agent.fleet.addresses import local_addresses, split_listen
 from agent.fleet.est_client import EstClient, check_pin, pinned_context
 from agent.fleet.failover import PIN_MISMATCH, Replicas, short_name
@@ -146,10 +151,8 @@ class EnrollmentController:
                 self._cond("Enrolled", "False", "PendingApproval", str(exc), info=True)
             except (FleetError, ConfigError) as exc:
                 attempt += 1
-                # an enrolled box reconnects within a minute of the registrar coming back
-                cap = min(cfg.retry_max, RECONNECT_CAP) if self._section.enrolled else cfg.retry_max
-                delay = backoff_delay(attempt, self.base_delay, cap)
-                self._failed(exc, delay, attempt)
+                delay, why = self._retry_delay(exc, attempt, cfg)
+                self._failed(exc, delay, attempt, why)
             await self._sleep(delay, version)
 
     async def _sleep(self, delay: float, config_version: int) -> None:
@@ -166,7 +169,17 @@ class EnrollmentController:
             for w in waits:
                 w.cancel()
 
-    def _failed(self, exc: Exception, delay: float, attempt: int) -> None:
+    def _retry_delay(self, exc: Exception, attempt: int, cfg: FleetSection) -> tuple[float, str]:
+        """The wait before the next try, and what set it when the registrar did (Retry-After)."""
+        asked = exc.retry_after if isinstance(exc, FleetUnavailable) else None
+        if asked is not None:
+            wait = hint.honoured(asked, floor=self.base_delay, cap=cfg.retry_max)
+            return wait, f", as the registrar asked: {hint.describe(asked)}"
+        # an enrolled box reconnects within a minute of the registrar coming back
+        cap = min(cfg.retry_max, RECONNECT_CAP) if self._section.enrolled else cfg.retry_max
+        return backoff_delay(attempt, self.base_delay, cap), ""
+
+    def _failed(self, exc: Exception, delay: float, attempt: int, why: str = "") -> None:
         reason, info = {
             NoMachineId: ("NoMachineId", True),
             PinMismatch: ("PinMismatch", False),
@@ -175,7 +188,7 @@ class EnrollmentController:
         }.get(type(exc), ("RegistrarUnreachable", True))
         if type(exc) is FleetError:
             reason, info = "RegistrarError", False
-        message = f"{exc} (attempt {attempt}, next in {delay:.1f}s)"
+        message = f"{exc} (attempt {attempt}, next in {delay:.1f}s{why})"
         log.warning("fleet: %s", message)
         if self.ctx.board.condition("Enrolled") is None or not self._section.enrolled:
             self._cond("Enrolled", "False", reason, message, info=info)

@@ -27,6 +27,7 @@ from agent.errors import (
     PinMismatch,
     RegistrarDown,
 )
+from agent.fleet import retry_after as hint
 from agent.fleet.transport import HttpResponse, Transport
 
 PIN_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -57,23 +58,24 @@ def detail_of(resp: HttpResponse) -> str:
 
 
 def raise_for(resp: HttpResponse, what: str) -> None:
-    """Turn a non-success answer into the fleet error it means."""
+    """Turn a non-success answer into the fleet error it means; a 429's or 5xx's Retry-After rides on it."""
     if resp.status in (401, 403):
         raise EnrollmentDenied(f"{what}: refused ({resp.status}): {detail_of(resp)}")
+    wait = hint.asked(resp.headers) if resp.status == 429 or resp.status >= 500 else None
+    asked = f", {hint.describe(wait)}" if wait is not None else ""
     if resp.status in (502, 503, 504):  # a proxy or load balancer in front of a replica that is down
         reason = f"answered {resp.status}"
-        raise RegistrarDown(f"{what}: registrar {reason}: {detail_of(resp)}", reason)
+        raise RegistrarDown(f"{what}: registrar {reason}{asked}: {detail_of(resp)}", reason, retry_after=wait)
     if resp.status == 429 or resp.status >= 500:
-        raise FleetUnavailable(f"{what}: registrar answered {resp.status}: {detail_of(resp)}")
+        raise FleetUnavailable(f"{what}: registrar answered {resp.status}{asked}: {detail_of(resp)}", retry_after=wait)
     if resp.status >= 300:
         raise FleetError(f"{what}: registrar answered {resp.status}: {detail_of(resp)}")
 
 
 def retry_after(resp: HttpResponse, default: float = 60.0) -> float:
-    try:
-        return max(1.0, float(resp.headers.get("Retry-After", default)))
-    except ValueError:
-        return default
+    """A 202's Retry-After (pending approval), at least 1 s; ``default`` without a usable one."""
+    wait = hint.asked(resp.headers)
+    return default if wait is None else max(1.0, wait)
 
 
 def pinned_context(ca: x509.Certificate) -> ssl.SSLContext:

@@ -9,6 +9,11 @@ controller's capped exponential backoff applies before the next round. Any
 other answer (a refusal, approval pending, a 500) comes from a live registrar
 and is not failed over: the box sticks with it.
 
+A replica that answered 503 + Retry-After (its database is unreachable; every replica shares it)
+is failed over like one that is down; when the whole round fails, the raised error carries the
+shortest Retry-After any replica asked for, and the controller waits that long (not less than its
+backoff's floor) instead of its own backoff.
+
 A pin mismatch is never hidden: it is recorded against the replica that
 showed a foreign CA (it stays in the status until that replica passes the pin
 check), the next replica is tried, and when none of them worked the round
@@ -61,6 +66,7 @@ class Replicas:
         """``fn(url)`` on the current replica, then the others in turn while they are down."""
         mismatched: list[PinMismatch] = []
         last: RegistrarDown | None = None
+        asked: list[float] = []
         for step in range(len(self.urls)):
             index = (self.current + step) % len(self.urls)
             url = self.urls[index]
@@ -69,6 +75,8 @@ class Replicas:
             except RegistrarDown as exc:
                 self._failed(url, exc.reason, str(exc))
                 last = exc
+                if exc.retry_after is not None:
+                    asked.append(exc.retry_after)
                 continue
             except PinMismatch as exc:
                 self._failed(url, PIN_MISMATCH, str(exc), level=logging.ERROR)
@@ -83,7 +91,11 @@ class Replicas:
             raise PinMismatch("; ".join(str(e) for e in mismatched))
         assert last is not None
         if len(self.urls) > 1:
-            raise RegistrarDown(f"no registrar answered ({self._others(every=True)})", last.reason) from last
+            raise RegistrarDown(
+                f"no registrar answered ({self._others(every=True)})",
+                last.reason,
+                retry_after=min(asked) if asked else None,
+            ) from last
         raise last
 
     def _failed(self, url: str, reason: str, message: str, *, level: int = logging.INFO) -> None:

@@ -1,26 +1,22 @@
 """Membership calls over mTLS: register, heartbeat, CRL (the wire models: agent.model.wire).
 
-A 503 with Retry-After (the registrar's database is unreachable: every replica shares it) is
-honoured: the call waits that long (at most RETRY_AFTER_CAP) before it fails, so the box's next
-try comes no sooner than the registrar asked, whatever backoff follows."""
+A 503 with Retry-After (the registrar's database is unreachable: every replica shares it) fails
+at once with the asked seconds on the error (``RegistrarDown.retry_after``); the enrollment
+controller waits them (agent.fleet.retry_after) before its next try, in its one place that waits."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
-from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
 
 from agent.errors import FleetError
-from agent.fleet.est_client import raise_for, retry_after
-from agent.fleet.transport import HttpResponse, Transport
+from agent.fleet.est_client import raise_for
+from agent.fleet.transport import Transport
 from agent.model.wire import HeartbeatRequest, MembershipAnswer, RegisterRequest
 
 __all__ = ["MembershipAnswer", "RegistrarClient"]
-
-RETRY_AFTER_CAP = 60.0
 
 
 class RegistrarClient:
@@ -30,18 +26,11 @@ class RegistrarClient:
         transport: Transport,
         mtls: ssl.SSLContext,
         timeout: float = 30.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base = base_url.rstrip("/")
         self.transport = transport
         self.mtls = mtls
         self.timeout = timeout
-        self.sleep = sleep
-
-    async def _check(self, resp: HttpResponse, what: str) -> None:
-        if resp.status == 503 and any(k.lower() == "retry-after" for k in resp.headers):
-            await self.sleep(min(retry_after(resp), RETRY_AFTER_CAP))
-        raise_for(resp, what)
 
     async def _post(self, path: str, doc: BaseModel) -> MembershipAnswer:
         resp = await self.transport.request(
@@ -53,7 +42,7 @@ class RegistrarClient:
             body=json.dumps(doc.model_dump(mode="json", exclude_unset=True)).encode(),
             timeout=self.timeout,
         )
-        await self._check(resp, path)
+        raise_for(resp, path)
         try:
             return MembershipAnswer.model_validate_json(resp.body)
         except ValidationError as exc:
@@ -70,5 +59,5 @@ class RegistrarClient:
         resp = await self.transport.request(
             "GET", f"{self.base}/v1/fleet/crl", ssl_context=self.mtls, timeout=self.timeout
         )
-        await self._check(resp, "crl")
+        raise_for(resp, "crl")
         return resp.body

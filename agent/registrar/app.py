@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import ssl
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,7 +16,6 @@ from agent.api.http import problem
 from agent.errors import AgentError, RegistryUnavailable
 from agent.registrar import est, membership
 from agent.registrar.service import REGISTRAR, Registrar, serving_names
-from agent.registrar.shards import ShardPoller
 
 log = logging.getLogger("edge-registrar")
 
@@ -71,13 +71,18 @@ async def _keep_serving_cert(reg: Registrar, ctx: ssl.SSLContext, names: list[st
             log.error("serving certificate not renewed: %s", exc)
 
 
-async def serve_forever(
-    reg: Registrar, host: str, port: int, sans: list[str], poller: ShardPoller | None = None
-) -> None:
+class Background(Protocol):
+    """Work a replica does beside serving: its shard of the poll (ShardPoller), of rollouts (RolloutWorker)."""
+
+    async def run(self) -> None: ...
+
+
+async def serve_forever(reg: Registrar, host: str, port: int, sans: list[str], *work: Background) -> None:
+    """Serve until SIGTERM/SIGINT, running ``work`` beside."""
     names = serving_names(host, sans)
     runner, bound, ctx = await _start(reg, host, port, names)
     renew = asyncio.create_task(_keep_serving_cert(reg, ctx, names))
-    polling = asyncio.create_task(poller.run()) if poller is not None else None
+    background = [asyncio.create_task(w.run()) for w in work]
     log.info("edge-registrar listening on %s:%d (CA %s)", host, bound, reg.ca.pin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,8 +92,8 @@ async def serve_forever(
         await stop.wait()
     finally:
         renew.cancel()
-        if polling is not None:
-            polling.cancel()
+        for task in background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await polling
+                await task
         await runner.cleanup()

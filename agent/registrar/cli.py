@@ -106,7 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         me = replica_id(port)
         poller = ShardPoller(reg.registry, client, me, interval=args.poll_interval, timeout=args.poll_timeout,
                              concurrency=args.poll_concurrency)  # fmt: skip
-    asyncio.run(serve_forever(reg, host, port, args.san, poller))
+    rollouts = rollout_cli.worker(args, ca, reg.registry, replica_id(port))  # --rollout-interval
+    asyncio.run(serve_forever(reg, host, port, args.san, *(w for w in (poller, rollouts) if w is not None)))
     return 0
 
 
@@ -255,6 +256,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--poll-timeout", type=duration, default=5.0)
     s.add_argument("--poll-concurrency", type=int, default=200)
+    rollout_cli.add_serve_options(s)
     s.set_defaults(func=cmd_serve)
 
     tok = sub.add_parser("token", help="bootstrap tokens").add_subparsers(dest="token_cmd", required=True)

@@ -4,24 +4,27 @@ Connects by address but checks that the certificate the box presents is the
 node certificate issued to that node id (``server_hostname=<node id>``), with
 the registrar's own reader certificate (``<state-dir>/poller``).
 
-``FleetPoller`` keeps one kept-alive connection per box between sweeps (aiohttp keys its pool by
-address and ``server_hostname``, so a connection is only reused for the node it was verified for):
-a replica sweeping its shard every interval pays each box's TLS handshake once, not every sweep.
+``FleetPoller`` speaks through agent.registrar.tls_client: with ``keep_alive`` it keeps one connection
+per box open between sweeps (the next sweep pays no handshake) and each box's TLS session (when the box
+closed the connection meanwhile, the new one resumes the session: no certificates, no signatures), a
+session only ever offered to the node id it was made with. Without ``keep_alive`` (one sweep,
+``edge-registrar poll``) every box costs one full handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from agent.errors import BoxAnswerError
 from agent.registrar.assign import node_address
 from agent.registrar.registry import Node
+from agent.registrar.tls_client import Answer, SessionClient
 
 K8S_READY_CONDITIONS = ("NodeReady",)
 
@@ -80,7 +83,7 @@ def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-async def _one(session: aiohttp.ClientSession, node: Node, timeout: float) -> PollRow:
+async def _one(client: SessionClient, node: Node, timeout: float) -> tuple[PollRow, Answer | None]:
     address = node_address(node)
     row = PollRow(
         node_id=node.node_id,
@@ -95,66 +98,76 @@ async def _one(session: aiohttp.ClientSession, node: Node, timeout: float) -> Po
         gpus=_gpus({}, node.inventory),
     )
     if not address or not node.api_port:
-        return replace(row, error="no address reported")
-    url = f"https://{_url_host(address)}:{node.api_port}/v1/status"
+        return replace(row, error="no address reported"), None
     try:
-        async with session.get(url, server_hostname=node.node_id, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            if resp.status != 200:
-                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status, message=resp.reason or "")
-            status = await resp.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        answer = await client.get(node.node_id, address, node.api_port, "/v1/status", timeout)
+        if answer.status != 200:
+            raise BoxAnswerError(f"HTTP {answer.status}")
+        status = json.loads(answer.body)
+        if not isinstance(status, dict):
+            raise ValueError("the status is not a JSON object")
+    except (BoxAnswerError, OSError, TimeoutError, ValueError) as exc:  # ssl.SSLError is an OSError
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return replace(row, health="unreachable", error=error[:200])
-    return replace(
+        return replace(row, health="unreachable", error=error[:200]), None
+    reached = replace(
         row,
         reachable=True,
         health=str(status.get("health", "unknown")),
         k8s_ready=_k8s_ready(status),
         gpus=_gpus(status, node.inventory),
     )
+    return reached, answer
+
+
+@dataclass
+class SweepStats:
+    """How the last sweep reached the boxes: over a kept connection, a resumed session or a full handshake."""
+
+    kept: int = 0
+    resumed: int = 0
+    full: int = 0
 
 
 class FleetPoller:
-    """Sweeps over one client session whose connections stay open between sweeps (``keep_alive``
-    seconds idle at most)."""
+    """Sweeps whose connections and TLS sessions stay between sweeps when ``keep_alive`` > 0."""
 
     def __init__(
-        self, client_dir: Path, *, timeout: float = 5.0, concurrency: int = 200, keep_alive: float = 0.0
+        self,
+        client_dir: Path,
+        *,
+        timeout: float = 5.0,
+        concurrency: int = 200,
+        keep_alive: float = 0.0,
+        resume: bool | None = None,
     ) -> None:
         self.ctx = client_context(client_dir)
         self.timeout = timeout
         self.concurrency = concurrency
-        self.keep_alive = keep_alive
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            if self.keep_alive > 0:
-                connector = aiohttp.TCPConnector(
-                    ssl=self.ctx, limit=0, limit_per_host=1, keepalive_timeout=self.keep_alive
-                )
-            else:
-                connector = aiohttp.TCPConnector(ssl=self.ctx, limit=self.concurrency, force_close=True)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+        keep = keep_alive > 0
+        self.client = SessionClient(self.ctx, keep=keep, resume=keep if resume is None else resume)
+        self.stats = SweepStats()
 
     async def sweep(self, nodes: Sequence[Node]) -> list[PollRow]:
         """Poll every node, ``concurrency`` at a time; each box gets ``timeout`` from its own start
         (not from the start of the sweep), so a big fleet does not time out in the queue."""
-        session = self._open()
         gate = asyncio.Semaphore(self.concurrency)
+        self.client.forget({n.node_id for n in nodes})
 
-        async def gated(node: Node) -> PollRow:
+        async def gated(node: Node) -> tuple[PollRow, Answer | None]:
             async with gate:
-                return await _one(session, node, self.timeout)
+                return await _one(self.client, node, self.timeout)
 
-        rows = await asyncio.gather(*(gated(n) for n in nodes))
-        return sorted(rows, key=lambda r: (r.site, r.node_id))
+        results = await asyncio.gather(*(gated(n) for n in nodes))
+        answers = [a for _, a in results if a is not None]
+        self.stats = SweepStats(
+            kept=sum(a.reused for a in answers),
+            resumed=sum(a.resumed and not a.reused for a in answers),
+            full=sum(not a.resumed and not a.reused for a in answers),
+        )
+        return sorted((r for r, _ in results), key=lambda r: (r.site, r.node_id))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.client.close()
 
 
 async def poll_fleet(

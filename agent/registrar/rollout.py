@@ -7,7 +7,7 @@ events) asks it again, with force. A box that reports the target version
 blocked (agent.upgrade.blocks) is skipped and reported, never asked again.
 
 The plan is fixed when the rollout is created and kept, with every node's
-progress, in its own SQLite file (``<state-dir>/rollouts.sqlite``), so
+progress, beside the registry (agent.registrar.rollout_store), so
 ``resume`` continues where a failure (or Ctrl-C) stopped it: a node whose
 upgrade was in flight is followed by its upgrade id rather than started again.
 
@@ -34,7 +34,18 @@ from agent.registrar.rollout_store import DB_NAME, RolloutStore
 from agent.upgrade.blocks import BLOCKED
 from agent.upgrade.record import ALREADY_CURRENT
 
-__all__ = ["DB_NAME", "AgentApi", "NodeResult", "RolloutError", "RolloutStore", "drive", "matches", "plan"]
+__all__ = [
+    "DB_NAME",
+    "AgentApi",
+    "NodeResult",
+    "RolloutError",
+    "RolloutStore",
+    "Target",
+    "drive",
+    "drive_node",
+    "matches",
+    "plan",
+]
 
 FINAL_UPGRADE = ("committed", "rolled-back", "failed")
 DONE = ("committed", "skipped", "blocked")  # nothing left to do for the node
@@ -111,9 +122,17 @@ class AgentApi:
             return resp.status, doc if isinstance(doc, dict) else {}
 
     async def upgrade(
-        self, node: Node, bundle: str, *, force: bool, timeout: float, upgrade_id: str = ""
+        self,
+        node: Node,
+        bundle: str,
+        *,
+        force: bool,
+        timeout: float,
+        upgrade_id: str = "",
+        started: Callable[[str], None] = lambda _id: None,
     ) -> NodeResult:
-        """Start (or follow) the node's upgrade until it is final or ``timeout`` passes."""
+        """Start (or follow) the node's upgrade until it is final or ``timeout`` passes; ``started`` is
+        told the upgrade id as soon as the box accepted it (so another driver can follow it)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         last = ""
@@ -129,6 +148,7 @@ class AgentApi:
             else:
                 if status == 202:
                     upgrade_id = str(doc.get("id", ""))
+                    started(upgrade_id)
                     break
                 detail = str(doc.get("detail") or doc.get("title") or f"HTTP {status}")
                 if status != 409:
@@ -172,6 +192,61 @@ def _reported_block(node: Node, kind: str, version: str, rid: str) -> str:
     )
 
 
+@dataclass
+class Target:
+    """What rollout ``rid`` installs: its bundle, and kind/version once a box has read the manifest."""
+
+    rid: str
+    bundle: str
+    force: bool
+    kind: str
+    version: str
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Target:
+        return cls(str(doc["id"]), str(doc["bundle"]), bool(doc["force"]), str(doc["kind"]), str(doc["version"]))
+
+
+async def drive_node(
+    store: RolloutStore,
+    row: dict[str, Any],
+    node: Node,
+    api: AgentApi,
+    target: Target,
+    *,
+    node_timeout: float,
+    by: str = "",
+) -> NodeResult:
+    """Upgrade one node of a rollout and record every step; an upgrade in flight (a resume, or a replica
+    taking over a killed one's node) is followed by its id, not requested again."""
+    rid = target.rid
+    follow = row["upgrade_id"] if row["state"] == "running" else ""
+    why = "" if follow or row["retry"] else _reported_block(node, target.kind, target.version, rid)
+    if why:
+        result = NodeResult("blocked", why, "")
+    else:
+        store.set_node(rid, node.node_id, "running", follow)
+        result = await api.upgrade(
+            node,
+            target.bundle,
+            force=target.force or row["retry"],
+            timeout=node_timeout,
+            upgrade_id=follow,
+            started=lambda uid: store.set_node(rid, node.node_id, "running", uid),
+        )
+    if result.version and not target.version:
+        target.kind, target.version = result.kind, result.version
+        store.set_target(rid, result.kind, result.version)
+    store.set_node(rid, node.node_id, result.state, result.upgrade_id, result.reason, by=by)
+    return result
+
+
+def left_over(doc: dict[str, Any]) -> str:
+    """Why a finished rollout is not complete: its failed and blocked nodes ('' when none)."""
+    left = [f"{n['node_id']} ({n['state']})" for n in doc["nodes"] if n["state"] in ("failed", "blocked")]
+    return f"not upgraded: {', '.join(left)}" if left else ""
+
+
 async def drive(
     store: RolloutStore,
     rid: str,
@@ -194,8 +269,7 @@ async def drive(
     if doc["state"] == "done":
         return "done"
     store.set_state(rid, "running")
-    bundle, force = str(doc["bundle"]), bool(doc["force"])
-    target = {"kind": str(doc["kind"]), "version": str(doc["version"])}
+    target = Target.of(doc)
     ssl_ctx = client_context(client_dir)
     connector = aiohttp.TCPConnector(ssl=ssl_ctx, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -215,25 +289,12 @@ async def drive(
 
             async def one(row: dict[str, Any]) -> tuple[str, NodeResult]:
                 node = nodes[row["node_id"]]
-                # an upgrade in flight when we stopped is followed, not requested again
-                follow = row["upgrade_id"] if row["state"] == "running" else ""
-                why = "" if follow or row["retry"] else _reported_block(node, target["kind"], target["version"], rid)
-                if why:
-                    result = NodeResult("blocked", why, "")
-                else:
-                    store.set_node(rid, node.node_id, "running", follow)
-                    result = await api.upgrade(
-                        node, bundle, force=force or row["retry"], timeout=node_timeout, upgrade_id=follow
-                    )
-                if result.version and not target["version"]:
-                    target.update(kind=result.kind, version=result.version)
-                    store.set_target(rid, result.kind, result.version)
-                store.set_node(rid, node.node_id, result.state, result.upgrade_id, result.reason)
+                result = await drive_node(store, row, node, api, target, node_timeout=node_timeout)
                 say(f"{rid}: {node.node_id}: {result.state}" + (f" ({result.reason})" if result.reason else ""))
                 return node.node_id, result
 
             # until a box has read the bundle's manifest the target is unknown: one box first, then the rest
-            first = [] if target["version"] else [await one(todo[0])]
+            first = [] if target.version else [await one(todo[0])]
             results = first + list(await asyncio.gather(*(one(n) for n in todo[len(first) :])))
             failed = [(nid, r) for nid, r in results if r.state == "failed"]
             if failed:
@@ -246,9 +307,7 @@ async def drive(
                 )
                 return "paused"
             doc = store.get(rid) or doc
-    final = store.get(rid) or doc
-    left = [f"{n['node_id']} ({n['state']})" for n in final["nodes"] if n["state"] in ("failed", "blocked")]
-    reason = f"not upgraded: {', '.join(left)}" if left else ""
+    reason = left_over(store.get(rid) or doc)
     store.set_state(rid, "done", reason)
     say(f"{rid}: done" + (f"; {reason}" if reason else ""))
     return "done"

@@ -1,7 +1,9 @@
 """``edge-registrar rollout create|status|resume`` and ``edge-registrar bundle keygen|build|sign``.
 
 The registrar's CLI calls :func:`add_commands` with its subparsers; every
-command dispatches to :func:`run`.
+command dispatches to :func:`run`. ``serve`` takes :func:`add_serve_options`
+(``--rollout-interval``) and :func:`worker`: a replica that drives its shard of
+the rollouts made with ``rollout create --on-replicas`` (agent.registrar.rollout_shard).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError, RolloutError
+from agent.registrar.ca import CertificateAuthority
 from agent.registrar.database import from_args, url_of
-from agent.registrar.identity import ROLLOUT, own_client
+from agent.registrar.identity import ROLLOUT, ensure_client, own_client
+from agent.registrar.registry import Registry
 from agent.registrar.rollout import RolloutStore, drive, matches, parse_selector, plan
+from agent.registrar.rollout_shard import RolloutWorker
 from agent.upgrade import bundle_tool
 from agent.upgrade.manifest import KINDS
 
@@ -45,6 +50,11 @@ def add_commands(subparsers: Any) -> None:
     s.add_argument("--poll-interval", type=_duration, default=2.0)
     s.add_argument("--client", type=Path, help="operator cert dir (default <state-dir>/rollout)")
     s.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    s.add_argument(
+        "--on-replicas",
+        action="store_true",
+        help="hand it to the serving replicas (serve --rollout-interval), each driving its shard; return at once",
+    )
     s.set_defaults(func=run, _rollout="create")
     s = rsub.add_parser("status", help="rollouts, or one rollout node by node")
     s.add_argument("rollout_id", nargs="?")
@@ -85,12 +95,34 @@ def add_commands(subparsers: Any) -> None:
     s.set_defaults(func=run, _rollout="sign")
 
 
+def add_serve_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--rollout-interval",
+        type=_duration,
+        default=0.0,
+        help="drive this replica's shard of the rollouts made with --on-replicas, stepping this often (0: never)",
+    )
+    s.add_argument("--rollout-node-timeout", type=_duration, default=1800.0, help="per box (default 30m)")
+
+
+def worker(args: argparse.Namespace, ca: CertificateAuthority, registry: Registry, me: str) -> RolloutWorker | None:
+    """The rollout worker of ``serve --rollout-interval S`` (None without it)."""
+    if args.rollout_interval <= 0:
+        return None
+    client = ensure_client(ca, registry, args.state_dir, ROLLOUT)
+    store = RolloutStore.beside(url_of(args), args.state_dir)
+    step = args.rollout_interval
+    return RolloutWorker(
+        registry, store, client, me, interval=step, node_timeout=args.rollout_node_timeout, poll_interval=min(2.0, step)
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     action = args._rollout
     try:
         if action in ("keygen", "build", "sign"):
             return _bundle(action, args)
-        store = RolloutStore(args.state_dir)
+        store = RolloutStore.beside(url_of(args), args.state_dir)
         try:
             if action == "status":
                 return _status(store, args)
@@ -152,9 +184,11 @@ def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace
             print(f"batch {i}: " + ", ".join(f"{n.node_id} ({n.role or 'node'})" for n in b))
         if args.dry_run:
             return 0
+        driver = "replicas" if args.on_replicas else ""
         rid = store.create(
-            args.bundle, selector, batches, force=args.force, batch_size=args.batch_size, canary=args.canary
-        )
+            args.bundle, selector, batches, force=args.force, batch_size=args.batch_size, canary=args.canary,
+            driver=driver,
+        )  # fmt: skip
         print(f"rollout {rid} created")
     else:
         rid = args.rollout_id
@@ -162,6 +196,15 @@ def _create_or_resume(store: RolloutStore, action: str, args: argparse.Namespace
         if doc is None:
             raise RolloutError(f"no rollout {rid!r}; see 'rollout status'")
         _mark_retries(store, doc, args.retry)
+        driver = str(doc["driver"])
+    if driver:
+        if action == "resume":
+            store.set_state(rid, "running")
+        print(
+            f"{rid}: the serving replicas (serve --rollout-interval) drive it, each its shard; "
+            f"see 'rollout status {rid}'"
+        )
+        return 0
     # the registrar's own recorded operator cert
     client = args.client or own_client(args.state_dir, ROLLOUT, url_of(args))
     if not (client / "client.pem").exists():
@@ -210,9 +253,13 @@ def _status(store: RolloutStore, args: argparse.Namespace) -> int:
         print(f"{doc['id']}: {doc['state']}" + (f" ({doc['reason']})" if doc["reason"] else ""))
         target = f"  ({doc['kind']} {doc['version']})" if doc["version"] else ""
         print(f"bundle {doc['bundle']}{target}  selector {' '.join(f'{k}={v}' for k, v in doc['selector'].items())}")
-        print(f"{'BATCH':<6} {'NODE':<24} {'ROLE':<7} {'STATE':<10} REASON")
+        by = bool(doc["driver"])  # driven by replicas: which one recorded each node
+        print(f"{'BATCH':<6} {'NODE':<24} {'ROLE':<7} {'STATE':<10} " + ("BY" + " " * 22 if by else "") + "REASON")
         for n in doc["nodes"]:
-            print(f"{n['batch']:<6} {n['node_id']:<24} {n['role'] or '-':<7} {n['state']:<10} {n['reason']}".rstrip())
+            who = f"{n['driven_by'] or n['claimed_by'] or '-':<24}" if by else ""
+            print(
+                f"{n['batch']:<6} {n['node_id']:<24} {n['role'] or '-':<7} {n['state']:<10} {who}{n['reason']}".rstrip()
+            )
         if doc["events"]:
             print("events:")
         for e in doc["events"]:
