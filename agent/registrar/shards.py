@@ -70,7 +70,7 @@ class ShardPoller:
         self.registry = registry
         self.me = me
         self.interval = interval
-        # connections to this replica's boxes stay open between sweeps: one TLS handshake per box
+        # connections and TLS sessions of this replica's boxes stay between sweeps: one full handshake per box
         self.poller = FleetPoller(client_dir, timeout=timeout, concurrency=concurrency, keep_alive=interval * 3)
 
     async def sweep_once(self) -> int:
