@@ -280,5 +280,10 @@ class BoxAnswerError(RegistrarError):
     """The fleet poll's connection to a box failed, or the box's answer was not HTTP/1.1 as expected."""
 
 
+class Abandon(RegistrarError):
+    """Raised inside a registry write (agent.registrar.sqlstore): the transaction is rolled back and the
+    block left without an error."""
+
+
 class UsageError(RegistrarError):
     """edge-registrar was called with arguments it cannot act on."""

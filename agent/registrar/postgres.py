@@ -29,9 +29,9 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from agent.errors import RegistryUnavailable, StateError
+from agent.errors import Abandon, RegistryUnavailable, StateError
 from agent.registrar.pgschema import migrate, redacted
-from agent.registrar.sqlstore import Abandon, SqlRegistry
+from agent.registrar.sqlstore import SqlRegistry
 from agent.registrar.statements import Dialect, Statements
 
 log = logging.getLogger("edge-registrar.postgres")

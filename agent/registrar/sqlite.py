@@ -19,10 +19,10 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from agent.errors import StateError
+from agent.errors import Abandon, StateError
 from agent.registrar.dbfile import open_private, transaction
 from agent.registrar.schema import MIGRATIONS, SCHEMA
-from agent.registrar.sqlstore import Abandon, SqlRegistry
+from agent.registrar.sqlstore import SqlRegistry
 from agent.registrar.statements import Dialect, Statements
 
 DB_NAME = "registry.sqlite"

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, ClassVar, Protocol
 
-from agent.errors import StateError
+from agent.errors import Abandon, StateError
 from agent.registrar.registry import Cluster, ClusterView, Decide, Node, NodeState, Registration
 from agent.registrar.rows import Row, node_of, record_of, token_of, values_of
 from agent.registrar.statements import Statements
@@ -35,10 +35,6 @@ class Db(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any], /) -> Cursor: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
-
-
-class Abandon(Exception):
-    """Raised inside ``_write``: the transaction is rolled back and the block left without an error."""
 
 
 class SqlRegistry(ABC):
