@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.errors import CommandFailed, CommandNotFound, CommandNotRunnable, CommandTimeout
+from agent.errors import CommandFailed, CommandNotFound, CommandTimeout
+from agent.execspec import BASE_ENV, DEFAULT_PATH, resolve, spawn_error, tool_env
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+__all__ = ["DEFAULT_PATH", "Completed", "ProcessRunner", "Runner"]
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,10 @@ class ProcessRunner:
     """Runs real programs. ``path`` is the search path; ``base_env`` the environment they get."""
 
     path: str = DEFAULT_PATH
-    base_env: Mapping[str, str] = field(default_factory=lambda: {"LC_ALL": "C"})
+    base_env: Mapping[str, str] = field(default_factory=lambda: dict(BASE_ENV))
 
     def which(self, program: str) -> str | None:
-        if "/" in program:
-            return program if os.access(program, os.X_OK) else None
-        return shutil.which(program, path=self.path)
+        return resolve(program, self.path)
 
     async def run(
         self,
@@ -70,7 +68,7 @@ class ProcessRunner:
         exe = self.which(argv[0])
         if exe is None:
             raise CommandNotFound(argv)
-        full_env = {"PATH": self.path, **self.base_env, **(env or {})}
+        full_env = tool_env(self.path, self.base_env, env)
         try:
             proc = await asyncio.create_subprocess_exec(
                 exe,
@@ -81,10 +79,8 @@ class ProcessRunner:
                 env=full_env,
                 start_new_session=True,
             )
-        except (FileNotFoundError, PermissionError) as exc:
-            raise CommandNotFound(argv) from exc
-        except OSError as exc:  # ENOEXEC (not a binary for this machine, truncated), ETXTBSY ...
-            raise CommandNotRunnable(argv, exc.strerror or str(exc)) from exc
+        except OSError as exc:
+            raise spawn_error(argv, exc) from exc
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
         except (TimeoutError, asyncio.CancelledError):

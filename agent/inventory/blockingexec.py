@@ -1,11 +1,11 @@
 """Running a tool without an event loop: the one-shot scan's side of the subprocess seam.
 
 :class:`BlockingRunner` runs a program as :class:`agent.sysexec.ProcessRunner` does
-(resolved on its own search path, that path and ``LC_ALL=C`` in its environment, in
-a session of its own, the whole process group killed when the timeout expires, the
-same errors) but waits in the calling thread: ``agentctl inventory --local`` runs
-nvidia-smi without asyncio. subprocess and shutil are imported only when a tool
-runs: most boxes have no NVIDIA GPU, and a one-shot scan then starts no process.
+(agent.execspec: resolved on its own search path, the same environment and spawn
+errors; in a session of its own, the whole process group killed when the timeout
+expires) but waits in the calling thread: ``agentctl inventory --local`` runs
+nvidia-smi without asyncio. subprocess is imported only when a tool runs: most
+boxes have no NVIDIA GPU, and a one-shot scan then starts no process.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ import contextlib
 import os
 from collections.abc import Sequence
 
-from agent.errors import CommandFailed, CommandNotFound, CommandNotRunnable, CommandTimeout
+from agent.errors import CommandFailed, CommandNotFound, CommandTimeout
+from agent.execspec import BASE_ENV, DEFAULT_PATH, resolve, spawn_error, tool_env
 
 
 def tool_path() -> str:
     """The search path agentd gives the tools it runs: its own PATH, else the agent's default."""
-    if "PATH" in os.environ:
-        return os.environ["PATH"]
-    from agent.sysexec import DEFAULT_PATH  # (and asyncio with it): only where no PATH is set at all
-
-    return DEFAULT_PATH
+    return os.environ.get("PATH", DEFAULT_PATH)
 
 
 class BlockingRunner:
@@ -32,12 +29,11 @@ class BlockingRunner:
 
     def run_blocking(self, argv: Sequence[str], *, timeout: float) -> str:
         """The program's standard output; raises as ProcessRunner.run does (a non-zero exit included)."""
-        import shutil
         import signal
         import subprocess
 
         argv = tuple(argv)
-        exe = shutil.which(argv[0], path=self.path)
+        exe = resolve(argv[0], self.path)
         if exe is None:
             raise CommandNotFound(argv)
         try:
@@ -46,13 +42,11 @@ class BlockingRunner:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env={"PATH": self.path, "LC_ALL": "C"},
+                env=tool_env(self.path, BASE_ENV, None),
                 start_new_session=True,
             )
-        except (FileNotFoundError, PermissionError) as exc:
-            raise CommandNotFound(argv) from exc
-        except OSError as exc:  # ENOEXEC, ETXTBSY ...
-            raise CommandNotRunnable(argv, exc.strerror or str(exc)) from exc
+        except OSError as exc:
+            raise spawn_error(argv, exc) from exc
         with proc:
             try:
                 out, err = proc.communicate(timeout=timeout)
