@@ -31,7 +31,6 @@ from agent.registrar import rollout_cli, rules_cli, sitenet, views
 from agent.registrar.app import serve_forever
 from agent.registrar.ca import ROLES, CertificateAuthority
 from agent.registrar.database import ENV, check_url, from_args
-from agent.registrar.duplicates import IdentityGuard
 from agent.registrar.identity import POLLER, ensure_client, issue_client
 from agent.registrar.poll import poll_fleet
 from agent.registrar.registry import Registry
@@ -141,9 +140,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     db = registry(args)
-    guard = IdentityGuard(args.state_dir)
     try:
-        flagged = guard.flagged()
+        flagged = db.duplicates()
         if args.nodes_cmd == "list":
             print(views.nodes(db.list_nodes(), args.output, flagged))
             return 0
@@ -154,7 +152,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         if args.nodes_cmd == "show":
             print(views.node(node, args.output, flagged.get(node.node_id), db.events(node.node_id)))
         elif args.nodes_cmd == "resolve":
-            if not guard.resolve(node.node_id):
+            if not db.resolve_duplicate(node.node_id):
                 print(f"edge-registrar: node {node.node_id} is not flagged DuplicateIdentity", file=sys.stderr)
                 return 1
             print(f"resolved {node.node_id}: its next box to heartbeat is the node (revoke it to shut both out)")
@@ -173,7 +171,6 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             print(f"revoked {node.node_id} ({n} certificate(s) now on the CRL)")
         return 0
     finally:
-        guard.close()
         db.close()
 
 

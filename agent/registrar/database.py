@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from agent.errors import StateError
+from agent.registrar.legacy_guard import adopt_legacy_guard
 from agent.registrar.registry import Registry
 from agent.registrar.sqlite import SqliteRegistry
 
@@ -43,6 +44,17 @@ def from_args(args: argparse.Namespace) -> Registry:
 
 
 def open_registry(url: str | None, state_dir: Path, *, pool_size: int = 4) -> Registry:
+    """The registry ``url`` names, with what an older registrar kept beside it in ``state_dir`` adopted."""
+    registry = _open(url, state_dir, pool_size)
+    try:
+        adopt_legacy_guard(registry, state_dir)
+    except BaseException:
+        registry.close()
+        raise
+    return registry
+
+
+def _open(url: str | None, state_dir: Path, pool_size: int) -> Registry:
     if not url:
         return SqliteRegistry.in_state_dir(state_dir)
     check_url(url)

@@ -28,7 +28,7 @@ from agent.model.fleet import Assignment
 from agent.model.wire import HeartbeatRequest, MembershipAnswer, RegisterRequest
 from agent.registrar.assign import assignment_for, choose_role
 from agent.registrar.classes import class_from_json, placing
-from agent.registrar.duplicates import IdentityGuard, instance_of
+from agent.registrar.duplicates import instance_of
 from agent.registrar.policy import approving, policy_from_json
 from agent.registrar.registry import ClusterView, Node, Registration
 from agent.registrar.service import REGISTRAR, Registrar, peer_of, source_of
@@ -37,7 +37,6 @@ from agent.registrar.sitenet import site_override
 
 log = logging.getLogger("edge-registrar.membership")
 
-GUARD: web.AppKey[IdentityGuard] = web.AppKey("identity_guard", IdentityGuard)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -171,18 +170,32 @@ def _assigned(reg: Registrar, node_id: str, stored: Node | None = None) -> Node:
 
 async def heartbeat(request: web.Request) -> web.StreamResponse:
     reg = request.app[REGISTRAR]
-    seen = _seen(request, SITE_NETWORK)  # the node and its cluster's answer, in one read
-    if isinstance(seen, web.Response):
-        return seen
-    node, view = seen
+    peer = peer_of(request)
+    if peer is None:
+        return problem(401, "Unauthorized", "a node client certificate of this fleet is required")
     body = await _body(request, HeartbeatRequest)
     if isinstance(body, web.Response):
         return body
-    duplicate = request.app[GUARD].heartbeat(node.node_id, instance_of(body.boot_id, body.hardware))
-    if duplicate is not None:
-        log.warning("node %s: heartbeat refused: %s", node.node_id, duplicate.reason)
-        return problem(409, "Conflict", duplicate.reason)
-    stored = reg.registry.record_heartbeat(node.node_id, body.status, source_of(request))
+    instance = instance_of(body.boot_id, body.hardware)
+    view: ClusterView | None
+    beat = reg.heartbeat(peer, instance, body.status, source_of(request), SITE_NETWORK)  # one statement, mostly
+    if beat is not None:
+        node, view = beat
+        stored: Node | None = node
+    else:  # revoked, unknown, or another box than the one heard as this node: read which, judge the instance
+        seen = _seen(request, SITE_NETWORK)
+        if isinstance(seen, web.Response):
+            return seen
+        node, view, stored = seen[0], None, None  # read before this heartbeat was stored: answered anew
+        verdict = reg.registry.record_instance(node.node_id, instance, body.status, source_of(request))
+        if verdict is None:
+            return problem(403, "Forbidden", "certificate revoked or not a node certificate")
+        if verdict.flag is not None and verdict.new_flag:
+            log.warning("node %s flagged: %s", node.node_id, verdict.flag.reason)
+        if not verdict.accept:
+            assert verdict.flag is not None
+            log.warning("node %s: heartbeat refused: %s", node.node_id, verdict.flag.reason)
+            return problem(409, "Conflict", verdict.flag.reason)
     if body.join_tokens is not None:
         if node.role != "server" or not node.cluster:
             return problem(403, "Forbidden", "only servers of a cluster report its join tokens")
@@ -196,10 +209,9 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
         reg.registry.set_join_tokens(cluster.name, body.join_tokens.server, agent)
         log.info("cluster %s join tokens reported by %s", cluster.name, node.node_id)
         view = None  # the cluster changed since it was read
-    same = stored is not None and (stored.state, stored.cluster, stored.site) == (node.state, node.cluster, node.site)
-    if not (same and node.role):
-        view = None  # placed now, or changed since it was read: its answer is read anew
-    return _answer(reg, _assigned(reg, node.node_id, stored), view)  # approved since the last call: assign now
+    if view is not None and node.role and node.state == "approved":
+        return _answer(reg, node, view)  # placed: answered from what the heartbeat read
+    return _answer(reg, _assigned(reg, node.node_id, stored))  # pending, or approved since: judge or assign now
 
 
 async def assignment(request: web.Request) -> web.StreamResponse:
@@ -213,13 +225,7 @@ async def crl(request: web.Request) -> web.StreamResponse:
     return web.Response(body=request.app[REGISTRAR].crl_der(), content_type="application/pkix-crl")
 
 
-async def _close_guard(app: web.Application) -> None:
-    app[GUARD].close()
-
-
 def add_routes(app: web.Application) -> None:
-    app[GUARD] = IdentityGuard(app[REGISTRAR].state_dir)
-    app.on_cleanup.append(_close_guard)
     app.router.add_post("/v1/fleet/register", register)
     app.router.add_post("/v1/fleet/heartbeat", heartbeat)
     app.router.add_get("/v1/fleet/assignment", assignment)

@@ -42,8 +42,9 @@ Cur = psycopg.Cursor[DictRow]
 
 
 class PostgresRegistry(SqlRegistry):
-    # decisions that read before they write lock the rows they read; the audit trail is in time order
-    SQL = Statements(Dialect(placeholder="%s", least="LEAST", event_order="at", lock=" FOR UPDATE"))
+    # decisions that read before they write lock the rows they read; the audit trail is in time order; a
+    # heartbeat stores its status and reads its answer in one statement
+    SQL = Statements(Dialect(placeholder="%s", least="LEAST", event_order="at", lock=" FOR UPDATE", modifying_cte=True))
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 2.0) -> None:
         self.url = url

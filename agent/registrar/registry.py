@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent.registrar.duplicates import Duplicate, Verdict
 from agent.registrar.tokens import TokenRecord
 
 NodeState = Literal["pending", "approved", "revoked"]
@@ -42,6 +43,7 @@ class Node:
     last_seen: float = 0.0
     dmi_serial: str = ""
     approved_by: str = ""  # "token:<id>", "policy:<name>" or "operator:<user>" (agent.registrar.policy)
+    instance: str = ""  # the box heard as this node now: boot/hardware (agent.registrar.duplicates)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,39 @@ class Registry(Protocol):
     def record_register(self, node_id: str, registration: Registration) -> None: ...
     def record_heartbeat(self, node_id: str, status: dict[str, Any], observed: str) -> Node | None:
         """Store the status a node reports and when; the node as stored now (None: no such node)."""
+        ...
+
+    def heartbeat(
+        self, node_id: str, serial: int, instance: str, status: dict[str, Any], observed: str, rule_kind: str
+    ) -> tuple[Node, ClusterView] | None:
+        """A heartbeat's common case, in one statement where the backend can: the status of node ``node_id``
+        stored when ``serial`` is its certificate and not revoked, it is approved or pending, and
+        ``instance`` is the box it is heard as now (or '': an older agent); then the node as stored and
+        the ``member_view`` its answer needs. None when not so: the caller reads why (``member_view``)
+        and judges a new instance (``record_instance``)."""
+        ...
+
+    def record_instance(self, node_id: str, instance: str, status: dict[str, Any], observed: str) -> Verdict | None:
+        """A heartbeat from an instance the node is not heard as now, judged (agent.registrar.duplicates.judge)
+        against the instances seen and the node's flag, in one transaction holding the node's row; its
+        status stored when the verdict accepts it. None: no such node."""
+        ...
+
+    def duplicates(self) -> dict[str, Duplicate]:
+        """The nodes flagged DuplicateIdentity, by node id."""
+        ...
+
+    def resolve_duplicate(self, node_id: str) -> bool:
+        """The operator's decision: forget the flag and the instances seen, so the node starts afresh.
+        False: it was not flagged."""
+        ...
+
+    def adopt_instances(
+        self, seen: list[tuple[str, str, float, float]], current: list[tuple[str, str]], flags: list[Duplicate]
+    ) -> None:
+        """What an older registrar's per-replica guard file remembered (agent.registrar.legacy_guard), in one
+        transaction: (node_id, instance, first_seen, last_seen), (node_id, instance heard now), and flags;
+        what the registry has already is kept."""
         ...
 
     def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None: ...

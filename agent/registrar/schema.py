@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA = 3
+SCHEMA = 4
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     0: (
         """CREATE TABLE tokens (
@@ -59,6 +59,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL)",
         """CREATE TABLE poll_results (
             node_id TEXT PRIMARY KEY, row TEXT NOT NULL, polled_at REAL NOT NULL, polled_by TEXT NOT NULL)""",
+    ),
+    # the instances a node was heard as and its DuplicateIdentity flags (agent.registrar.duplicates), kept
+    # where every replica judges with them (a registrar before this kept them per replica, in a file)
+    3: (
+        "ALTER TABLE nodes ADD COLUMN instance TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE node_instances (
+            node_id TEXT NOT NULL, instance TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+            PRIMARY KEY (node_id, instance))""",
+        """CREATE TABLE duplicates (
+            node_id TEXT PRIMARY KEY, original TEXT NOT NULL, second TEXT NOT NULL, flagged_at REAL NOT NULL)""",
     ),
 }
 

@@ -8,7 +8,7 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 from aiohttp import web
@@ -74,6 +74,15 @@ class Registrar:
             node = self.registry.certified_node(peer.serial)
             seen = (node, None) if node is not None else None
         return seen if seen is not None and seen[0].node_id == peer.common_name else None
+
+    def heartbeat(
+        self, peer: Peer, instance: str, status: dict[str, Any], observed: str, view_rule: str
+    ) -> tuple[Node, ClusterView] | None:
+        """A heartbeat's common case (``Registry.heartbeat``): stored, and its node and answer's view read, in
+        one statement; None when the caller must read why not (``member``) and judge the instance."""
+        if peer.role != "fleet:node" or not peer.common_name:
+            return None
+        return self.registry.heartbeat(peer.common_name, peer.serial, instance, status, observed, view_rule)
 
     def live_node(self, peer: Peer) -> Node | None:
         """The node behind a node certificate that is neither revoked nor superseded by revocation."""

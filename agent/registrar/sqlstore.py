@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any, ClassVar, Protocol
 
 from agent.errors import Abandon, StateError
+from agent.registrar.duplicates import KEEP, Duplicate, Verdict, judge
 from agent.registrar.registry import Cluster, ClusterView, Decide, Node, NodeState, Registration
 from agent.registrar.rows import Row, node_of, record_of, token_of, values_of
 from agent.registrar.statements import Statements
@@ -133,6 +134,71 @@ class SqlRegistry(ABC):
         with self._single(f"heartbeat of node {node_id}") as db:
             rows = db.execute(self.SQL.heartbeat, (json.dumps(status), observed, time.time(), node_id)).fetchall()
         return node_of(rows[0]) if rows else None
+
+    def heartbeat(
+        self, node_id: str, serial: int, instance: str, status: dict[str, Any], observed: str, rule_kind: str
+    ) -> tuple[Node, ClusterView] | None:
+        beat = (json.dumps(status), observed, time.time(), node_id, instance, instance, f"{serial:x}")
+        what = f"heartbeat of node {node_id}"
+        if self.SQL.beat_view:  # one statement
+            with self._single(what) as db:
+                rows = db.execute(self.SQL.beat_view, (*beat, rule_kind)).fetchall()
+        else:
+            with self._write(what) as db:
+                if db.execute(self.SQL.beat, beat).rowcount != 1:
+                    return None
+                rows = db.execute(self.SQL.member_view, (rule_kind, f"{serial:x}")).fetchall()
+        return (node_of(rows[0]), _view_of(rows)) if rows else None
+
+    def record_instance(self, node_id: str, instance: str, status: dict[str, Any], observed: str) -> Verdict | None:
+        now = time.time()
+        with self._write(f"heartbeat of node {node_id} as {instance or 'no instance'}") as db:
+            row = db.execute(self.SQL.node_instance, (node_id,)).fetchone()
+            if row is None:
+                return None
+            current = str(row["instance"])
+            flagged = db.execute(self.SQL.duplicate_of, (node_id,)).fetchone()
+            rows = db.execute(self.SQL.seen_instances, (node_id,)).fetchall()
+            seen = {str(r["instance"]): float(r["first_seen"]) for r in rows}  # the latest first
+            verdict = judge(node_id, instance, current, seen, _duplicate(flagged) if flagged else None, now)
+            if verdict.new_flag and verdict.flag is not None:
+                f = verdict.flag
+                db.execute(self.SQL.add_duplicate, (f.node_id, f.original, f.second, f.flagged_at))
+            if verdict.current != current:
+                db.execute(self.SQL.set_instance, (verdict.current, node_id))
+            if verdict.seen_now:
+                if current and current != instance:  # the one heard before is left now
+                    db.execute(self.SQL.see_instance, (node_id, current, seen.get(current, now), now))
+                db.execute(self.SQL.see_instance, (node_id, instance, seen.get(instance, now), now))
+                for old in [i for i in seen if i not in (instance, current)][KEEP - 2 :]:
+                    db.execute(self.SQL.forget_instance, (node_id, old))
+            if verdict.accept:
+                db.execute(self.SQL.store_beat, (json.dumps(status), observed, now, node_id))
+            return verdict
+        return None
+
+    def duplicates(self) -> dict[str, Duplicate]:
+        rows = self._all("read DuplicateIdentity flags", self.SQL.duplicates)
+        return {str(r["node_id"]): _duplicate(r) for r in rows}
+
+    def resolve_duplicate(self, node_id: str) -> bool:
+        with self._write(f"resolve DuplicateIdentity of node {node_id}") as db:
+            if db.execute(self.SQL.remove_duplicate, (node_id,)).rowcount != 1:
+                raise Abandon  # not flagged: nothing is forgotten
+            db.execute(self.SQL.forget_instances, (node_id,))
+            db.execute(self.SQL.set_instance, ("", node_id))
+            return True
+        return False
+
+    def adopt_instances(
+        self, seen: list[tuple[str, str, float, float]], current: list[tuple[str, str]], flags: list[Duplicate]
+    ) -> None:
+        with self._write(f"adopt {len(seen)} instances and {len(flags)} DuplicateIdentity flags") as db:
+            db.executemany(self.SQL.adopt_instance, seen)
+            db.executemany(self.SQL.adopt_current, [(instance, node_id) for node_id, instance in current])
+            db.executemany(self.SQL.add_duplicate, [(f.node_id, f.original, f.second, f.flagged_at) for f in flags])
+            # a flagged node is heard as its original
+            db.executemany(self.SQL.set_instance, [(f.original, f.node_id) for f in flags])
 
     def set_assignment(self, node_id: str, cluster: str, role: str, cluster_init: bool) -> None:
         self._run(f"assign node {node_id}", self.SQL.set_assignment, (cluster, role, int(cluster_init), node_id))
@@ -258,6 +324,10 @@ class SqlRegistry(ABC):
     def poll_results(self) -> list[tuple[str, str, float, str]]:
         rows = self._all("read poll results", self.SQL.poll_results)
         return [(str(r["node_id"]), str(r["row"]), float(r["polled_at"]), str(r["polled_by"])) for r in rows]
+
+
+def _duplicate(row: Row) -> Duplicate:
+    return Duplicate(str(row["node_id"]), str(row["original"]), str(row["second"]), float(row["flagged_at"]))
 
 
 def _view_of(rows: list[Row]) -> ClusterView:

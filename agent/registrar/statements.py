@@ -10,7 +10,7 @@ trail, and the row locks a read-then-write decision takes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from agent.registrar.registry import Cluster, Node
 from agent.registrar.rows import NODE_COLS, columns
@@ -23,6 +23,7 @@ class Dialect:
     least: str = "MIN"  # the smaller of two values: MIN(a, b) in SQLite, LEAST(a, b) in PostgreSQL
     event_order: str = "rowid"  # the audit trail in the order it was written
     lock: str = ""  # appended to the reads of a read-then-write decision (" FOR UPDATE")
+    modifying_cte: bool = False  # WITH n AS (UPDATE ... RETURNING *) SELECT ...: a heartbeat in one statement
 
 
 def _values(n: int) -> str:
@@ -41,7 +42,7 @@ class Statements:
         self.use_token = "UPDATE tokens SET uses_left = uses_left - 1 WHERE token_id=? AND uses_left > 0"
         self.list_tokens = "SELECT * FROM tokens ORDER BY created_at"
         # nodes
-        self.add_node = f"INSERT INTO nodes ({NODE_COLS}) VALUES ({_values(20)})"
+        self.add_node = f"INSERT INTO nodes ({NODE_COLS}) VALUES ({_values(len(fields(Node)))})"
         self.enroll_node = self.add_node + " ON CONFLICT (node_id) DO NOTHING"
         self.get_node = nodes + " WHERE node_id=?"
         self.lock_node = self.get_node + d.lock
@@ -52,7 +53,8 @@ class Statements:
             "UPDATE nodes SET addresses=?, observed=?, api_port=?, inventory=?, dmi_serial=?, site=?, labels=?, "
             "last_seen=? WHERE node_id=?"
         )
-        self.heartbeat = f"UPDATE nodes SET status=?, observed=?, last_seen=? WHERE node_id=? RETURNING {NODE_COLS}"
+        self.store_beat = "UPDATE nodes SET status=?, observed=?, last_seen=? WHERE node_id=?"
+        self.heartbeat = f"{self.store_beat} RETURNING {NODE_COLS}"
         self.set_assignment = "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?"
         self.members = nodes + " WHERE cluster=? ORDER BY created_at"
         self.servers = nodes + " WHERE cluster=? AND role='server' ORDER BY created_at"
@@ -87,13 +89,46 @@ class Statements:
             "LEFT JOIN rules r ON r.kind = ? AND r.name = ? LEFT JOIN nodes s ON s.cluster = ? AND s.role = 'server' "
             "WHERE m.key = 'crl_number' ORDER BY s.created_at"
         )
-        self.member_view = (
-            f"SELECT {columns(Node, 'n')}, {view} FROM certs x JOIN nodes n ON n.node_id = x.node_id "
+        joins = (
             "JOIN meta m ON m.key = 'crl_number' LEFT JOIN clusters c ON c.name = n.cluster "
             "LEFT JOIN rules r ON r.kind = ? AND r.name = n.site "
-            "LEFT JOIN nodes s ON s.cluster = n.cluster AND n.cluster <> '' AND s.role = 'server' "
+            "LEFT JOIN nodes s ON s.cluster = n.cluster AND n.cluster <> '' AND s.role = 'server'"
+        )
+        self.member_view = (
+            f"SELECT {columns(Node, 'n')}, {view} FROM certs x JOIN nodes n ON n.node_id = x.node_id {joins} "
             "WHERE x.serial=? AND x.revoked_at IS NULL ORDER BY s.created_at"
         )
+        # a heartbeat from the instance heard now (or from an older agent, which names none) of a node approved
+        # or pending, whose certificate is not revoked: its status stored (agent.registrar.duplicates)
+        self.beat = (
+            f"{self.store_beat} AND (instance=? OR ?='') AND state IN ('approved', 'pending') "
+            "AND node_id IN (SELECT node_id FROM certs WHERE serial=? AND revoked_at IS NULL)"
+        )
+        # ... and what its answer needs, in the same statement (member_view of the row as updated)
+        self.beat_view = (
+            f"WITH n AS ({self.beat} RETURNING *) SELECT {columns(Node, 'n')}, {view} FROM n {joins} "
+            "ORDER BY s.created_at"
+            if d.modifying_cte
+            else ""
+        )
+        # the instances a node was heard as, and its DuplicateIdentity flag
+        self.node_instance = "SELECT instance FROM nodes WHERE node_id=?" + d.lock
+        self.set_instance = "UPDATE nodes SET instance=? WHERE node_id=?"
+        self.seen_instances = (
+            "SELECT instance, first_seen FROM node_instances WHERE node_id=? ORDER BY last_seen DESC, first_seen DESC"
+        )
+        self.see_instance = (
+            "INSERT INTO node_instances VALUES (?,?,?,?) ON CONFLICT (node_id, instance) DO UPDATE SET "
+            "last_seen=excluded.last_seen"
+        )
+        self.adopt_instance = "INSERT INTO node_instances VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
+        self.adopt_current = "UPDATE nodes SET instance=? WHERE node_id=? AND instance=''"
+        self.forget_instance = "DELETE FROM node_instances WHERE node_id=? AND instance=?"
+        self.forget_instances = "DELETE FROM node_instances WHERE node_id=?"
+        self.add_duplicate = "INSERT INTO duplicates VALUES (?,?,?,?) ON CONFLICT (node_id) DO NOTHING"
+        self.duplicate_of = "SELECT node_id, original, second, flagged_at FROM duplicates WHERE node_id=?"
+        self.duplicates = "SELECT node_id, original, second, flagged_at FROM duplicates ORDER BY node_id"
+        self.remove_duplicate = "DELETE FROM duplicates WHERE node_id=?"
         # rules and the audit trail
         self.put_rule = "INSERT INTO rules VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
         self.rules = "SELECT spec FROM rules WHERE kind=? ORDER BY name"

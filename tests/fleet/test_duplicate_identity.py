@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.registrar.cli import main as registrar_main
-from agent.registrar.duplicates import IdentityGuard
+from agent.registrar.database import open_registry
 
 from .harness import box_config, make_box, wait_for
 
@@ -25,11 +25,11 @@ def boot(root: Path, boot_id: str) -> None:
 
 
 def flagged(state_dir: Path) -> set[str]:
-    guard = IdentityGuard(state_dir)
+    registry = open_registry(None, state_dir)  # as an operator's command reads it
     try:
-        return set(guard.flagged())
+        return set(registry.duplicates())
     finally:
-        guard.close()
+        registry.close()
 
 
 async def test_two_boxes_with_one_identity_are_flagged_and_the_second_refused(
@@ -83,25 +83,3 @@ async def test_two_boxes_with_one_identity_are_flagged_and_the_second_refused(
     await wait_for(lambda: registrar.reg.registry.list_nodes()[0].last_seen > seen, what="a heartbeat after resolve")
     assert flagged(registrar.state_dir) == set()
     assert registrar_main([*state, "nodes", "resolve", node.node_id]) == 1  # nothing to resolve any more
-
-
-def test_a_reboot_is_not_a_duplicate_but_instances_that_alternate_are(tmp_path: Path) -> None:
-    guard = IdentityGuard(tmp_path)
-    try:
-        for instance in ("boot-a/hw1", "boot-a/hw1", "boot-b/hw1", "boot-b/hw1", "boot-c/hw1"):  # three boots
-            assert guard.heartbeat("n1", instance) is None
-        assert guard.flagged() == {}
-        assert guard.heartbeat("n1", "") is None  # an older agent that names no instance is not judged
-
-        # the same boot id on two boards: the hardware part alternates
-        assert guard.heartbeat("n2", "boot-x/hw1") is None
-        assert guard.heartbeat("n2", "boot-x/hw2") is None
-        assert guard.heartbeat("n2", "boot-x/hw1") is None  # the original comes back: flagged, and still heard
-        dup = guard.flagged()["n2"]
-        assert (dup.original, dup.second) == ("boot-x/hw1", "boot-x/hw2")
-        refused = guard.heartbeat("n2", "boot-x/hw2")
-        assert refused is not None and "nodes resolve n2" in refused.reason
-        assert guard.heartbeat("n2", "boot-x/hw1") is None
-        assert set(guard.flagged()) == {"n2"}  # n1 untouched
-    finally:
-        guard.close()
