@@ -69,20 +69,25 @@ def _shared(new: list[str], old: set[str]) -> list[str]:
     return [c for c in new if c in old and c != "seq"]
 
 
-def retire(path: Path, rollouts: int, registry: Path) -> Path:
-    """Rename the imported ``path`` (and its WAL files, when left) to ``<name>.imported``, never over another."""
+def retire(path: Path, rollouts: int, registry: Path) -> None:
+    """Rename the imported ``path`` (and its WAL files, when left) to ``<name>.imported``, never over another.
+    The rows are in the registry by now: a rename refused is said and the file left where it is."""
     target = path.with_name(path.name + ".imported")
     n = 0
     while target.exists():
         n += 1
         target = path.with_name(f"{path.name}.imported.{n}")
-    path.rename(target)
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            companion.rename(target.with_name(target.name + suffix))
+    try:
+        path.rename(target)
+        for suffix in ("-wal", "-shm"):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.rename(target.with_name(target.name + suffix))
+    except OSError as exc:
+        log.warning("%s: %d rollouts imported into %s; cannot rename it (%s): it is no longer read", path,
+                    rollouts, registry, exc)  # fmt: skip
+        return
     log.info("%s: %d rollouts imported into %s; the old file is kept as %s", path, rollouts, registry, target)
-    return target
 
 
 def set_aside(conn: psycopg.Connection[DictRow]) -> list[str]:

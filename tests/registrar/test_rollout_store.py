@@ -4,6 +4,7 @@ tables) are taken in by migration 3, nothing lost."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from pathlib import Path
@@ -78,7 +79,10 @@ def schema_3_registry(path: Path) -> None:
     db.close()
 
 
-def test_an_older_rollouts_file_is_imported_into_the_registry_file_and_kept_renamed(tmp_path: Path) -> None:
+def test_an_older_rollouts_file_is_imported_into_the_registry_file_and_kept_renamed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "edge-registrar")
     schema_3_registry(tmp_path / "registry.sqlite")
     old = sqlite3.connect(tmp_path / "rollouts.sqlite")
     old.executescript(OLD_FILE)
@@ -96,6 +100,8 @@ def test_an_older_rollouts_file_is_imported_into_the_registry_file_and_kept_rena
     finally:
         store.close()
     assert not (tmp_path / "rollouts.sqlite").exists()
+    assert f"{tmp_path}/rollouts.sqlite: 1 rollouts imported into {tmp_path}/registry.sqlite; the old file is kept as" \
+        f" {tmp_path}/rollouts.sqlite.imported" in caplog.messages  # fmt: skip
     kept = sqlite3.connect(tmp_path / "rollouts.sqlite.imported")  # renamed, its rows untouched
     assert kept.execute("SELECT id, state FROM rollouts").fetchall() == [("r-old", "paused")]
     assert kept.execute("SELECT count(*) FROM rollout_events").fetchone() == (3,)
