@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +22,23 @@ def open_private(path: Path, *, check_same_thread: bool = True) -> sqlite3.Conne
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=check_same_thread)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
+    _wal(db)
     db.execute("PRAGMA busy_timeout=10000")
     return db
+
+
+def _wal(db: sqlite3.Connection, wait: float = 10.0) -> None:
+    """Switch to WAL; SQLite answers "locked" at once, without waiting, while another connection opening
+    a fresh file does the same, so this waits for it (as busy_timeout does for everything else)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager

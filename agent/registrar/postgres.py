@@ -68,7 +68,8 @@ class PostgresRegistry(SqlRegistry):
             self.pool.close()
             raise StateError(f"database {self.name}: cannot connect: {self._why(exc)}") from exc
         try:
-            migrate(self.pool, self.name)
+            with self.pool.connection() as conn:
+                migrate(conn, self.name)
         except StateError:
             self.pool.close()
             raise

@@ -1,7 +1,7 @@
 """The rollout store: each rollout's plan, every node's progress and an audit trail.
 
-Kept beside the registry (agent.registrar.rollout_sql: ``rollouts.sqlite`` for the embedded SQLite,
-the registry's own database for PostgreSQL):
+Kept in the registry's own store, tables of its versioned schema (agent.registrar.rollout_sql:
+``registry.sqlite`` for the embedded SQLite, the registry's database for PostgreSQL):
 - ``rollouts``: bundle, selector, batch size, state, the target ``kind``/``version`` once the first box
   has read the bundle's manifest (the registrar never downloads it), and ``driver``: '' when the
   command that made it drives it, 'replicas' when the serving replicas do (agent.registrar.rollout_shard);
@@ -9,9 +9,11 @@ the registry's own database for PostgreSQL):
   the agent's upgrade id (recorded as soon as the box accepted the upgrade), the reason, ``retry`` (send
   it with force), and on replicas ``claimed_by``/``claimed_until`` (the replica driving it now) and
   ``driven_by`` (the one that recorded its result);
-- ``rollout_events``: who asked for what and when (create, resume, every ``--retry NODE``).
+- ``rollout_events``: who asked for what and when (create, resume, every ``--retry NODE``), in the
+  order written (``seq``).
 
-Older files are migrated in place (columns added, tables created) when opened.
+Opening the store brings the registry's schema up to date; a ``rollouts.sqlite`` an older release kept
+is imported then (agent.registrar.rollout_import).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.registrar.registry import Node
-from agent.registrar.rollout_sql import DB_NAME, EVENT_COLS, Sql, SqliteSql, open_sql
+from agent.registrar.rollout_sql import EVENT_COLS, Sql, SqliteSql, open_sql
+from agent.registrar.sqlite import DB_NAME  # the file the rollouts are in: the registry's
 
 __all__ = ["DB_NAME", "RolloutStore"]
 
@@ -33,7 +36,7 @@ NODE_COLS = "node_id, batch, position, role, state, upgrade_id, reason, retry, u
 
 class RolloutStore:
     def __init__(self, state_dir: Path | None = None, *, sql: Sql | None = None) -> None:
-        """``RolloutStore(state_dir)``: the embedded SQLite file; ``sql=`` any place rollout_sql opens."""
+        """``RolloutStore(state_dir)``: the state directory's registry.sqlite; ``sql=`` any place rollout_sql opens."""
         if sql is None:
             assert state_dir is not None
             sql = SqliteSql(state_dir / DB_NAME)
@@ -107,8 +110,7 @@ class RolloutStore:
             counts[n["state"]] = counts.get(n["state"], 0) + 1
         doc["counts"] = counts
         doc["events"] = self.sql.rows(
-            f"SELECT at, node_id, event, detail FROM rollout_events WHERE rollout_id=? ORDER BY at, {self.sql.order}",  # noqa: S608
-            (rid,),
+            "SELECT at, node_id, event, detail FROM rollout_events WHERE rollout_id=? ORDER BY seq", (rid,)
         )
         return doc
 

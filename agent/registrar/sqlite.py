@@ -1,7 +1,9 @@
 """The embedded registry: one SQLite file in WAL mode, schema versioned by ``PRAGMA user_version``.
 
-The migrations are the ones every backend shares (agent.registrar.schema); a file
-newer than this code is refused rather than guessed at. The file is 0600:
+The migrations are the ones every backend shares (agent.registrar.schema), applied by ``migrate``
+(SqliteRegistry and the rollout store both call it at open): each step one BEGIN IMMEDIATE transaction
+that reads the version under the file's write lock, so processes opening a file at once migrate it once;
+a file newer than this code is refused rather than guessed at. The file is 0600:
 it holds join tokens the registrar hands to members. BEGIN IMMEDIATE takes the
 file's write lock first, so a read-then-write method (enroll_node, assign_node)
 is serialised against every other process using the file.
@@ -20,13 +22,43 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agent.errors import Abandon, StateError
+from agent.registrar import rollout_import
 from agent.registrar.dbfile import open_private, transaction
 from agent.registrar.schema import MIGRATIONS, SCHEMA
 from agent.registrar.sqlstore import SqlRegistry
 from agent.registrar.statements import Dialect, Statements
 
 DB_NAME = "registry.sqlite"
-__all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA", "SqliteRegistry"]
+__all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA", "SqliteRegistry", "migrate"]
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the registry file ``path`` (open as ``db``, autocommit) to SCHEMA. Step 3 also takes in the
+    ``rollouts.sqlite`` beside it (agent.registrar.rollout_import), renamed once that step committed."""
+    legacy = path.parent / rollout_import.LEGACY_NAME
+    imported = None
+    with rollout_import.attached(db, legacy if _version(db) <= 3 else None) as found:  # ATTACH: before BEGIN
+        while True:
+            with transaction(db):
+                version = _version(db)
+                if version > SCHEMA:
+                    raise StateError(f"{path}: registry schema {version} is newer than this registrar ({SCHEMA})")
+                if version == SCHEMA:
+                    break
+                try:
+                    for stmt in MIGRATIONS[version]:
+                        db.execute(stmt)
+                except sqlite3.Error as exc:
+                    raise StateError(f"{path}: schema migration {version} -> {version + 1}: {exc}") from exc
+                if version == 3 and found:
+                    imported = rollout_import.copy_sqlite(db, legacy)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+    if imported is not None:
+        rollout_import.retire(legacy, imported, path)
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
 class SqliteRegistry(SqlRegistry):
@@ -44,20 +76,9 @@ class SqliteRegistry(SqlRegistry):
             # one connection, used by one thread at a time (the server's loop, or a worker thread)
             self.db = open_private(path, check_same_thread=False)
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            migrate(self.db, path)
         except sqlite3.Error as exc:
             raise StateError(f"{path}: registry unusable: {exc}") from exc
-
-    def _migrate(self) -> None:
-        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA:
-            raise StateError(f"{self.path}: registry schema {version} is newer than this registrar ({SCHEMA})")
-        while version < SCHEMA:
-            with self._write("schema migration") as db:
-                for stmt in MIGRATIONS[version]:
-                    db.execute(stmt)
-                version += 1
-                db.execute(f"PRAGMA user_version = {version}")
 
     def _read(self, what: str) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return contextlib.nullcontext(self.db)
@@ -78,7 +99,7 @@ class SqliteRegistry(SqlRegistry):
         return self._write(what)
 
     def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return _version(self.db)
 
     def close(self) -> None:
         self.db.close()

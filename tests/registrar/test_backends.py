@@ -7,6 +7,7 @@ driven from threads at the same instant, as separate registrar processes would.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +22,12 @@ from agent.registrar.assign import choose_role
 from agent.registrar.database import open_registry
 from agent.registrar.ratelimit import SharedGuessLimiter
 from agent.registrar.registry import Cluster, Node, Registry
+from agent.registrar.rollout_store import RolloutStore
 from agent.registrar.schema import SCHEMA
 from agent.registrar.tokens import TokenRecord, mint
 from bench.helpers.pgcluster import PgCluster
+
+BUNDLE = "https://releases.example/b.tar"
 
 
 def token(reg: Registry, uses: int, **kw: Any) -> str:
@@ -195,17 +199,38 @@ def test_a_lease_has_one_holder_until_it_expires(registry: Registry) -> None:
     assert registry.leases("poll:", now=127.0) == []
 
 
-def test_replicas_starting_together_migrate_once(pg_cluster: PgCluster, tmp_path: Path) -> None:
-    url = pg_cluster.new_database()
-    regs = at_once(4, lambda i: open_registry(url, tmp_path))
+def test_replicas_and_rollout_stores_starting_together_migrate_once(registry_url: str, tmp_path: Path) -> None:
+    """Three registries and three rollout stores opening one fresh store at the same instant, each in its thread."""
+
+    def open_one(i: int) -> int | str:
+        """A registry's schema version, or the id of the rollout a store recorded."""
+        if i % 2:
+            reg = open_registry(registry_url, tmp_path)
+            try:
+                return int(reg.schema_version())  # type: ignore[attr-defined]
+            finally:
+                reg.close()
+        store = RolloutStore.beside(registry_url, tmp_path)
+        try:
+            return store.create(BUNDLE, {}, [[box(f"n{i}", "t")]], force=False, batch_size=1, canary=1)
+        finally:
+            store.close()
+
+    opened = at_once(6, open_one)
+    assert opened[1::2] == [SCHEMA] * 3
+    store = RolloutStore.beside(registry_url, tmp_path)
     try:
-        assert all(r.schema_version() == SCHEMA for r in regs)
-        with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT count(*) FROM meta").fetchone() == (1,)  # schema 0 ran once
-            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA,)]
+        assert sorted(d["id"] for d in store.list()) == sorted(opened[0::2])
     finally:
-        for r in regs:
-            r.close()
+        store.close()
+    if registry_url.startswith("sqlite:"):
+        conn: Any = sqlite3.connect(registry_url.removeprefix("sqlite://"))
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA,)
+    else:
+        conn = psycopg.connect(registry_url)
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA,)]
+    assert conn.execute("SELECT count(*) FROM meta").fetchone() == (1,)  # schema 0 ran once
+    conn.close()
 
 
 def test_a_newer_postgres_schema_is_refused_naming_the_database(pg_cluster: PgCluster, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from agent.registrar.classes import make_class, placing
 from agent.registrar.facts import parse
 from agent.registrar.policy import approving, make_policy, policy_from_json
 from agent.registrar.registry import Node
-from agent.registrar.sqlite import MIGRATIONS, SqliteRegistry
+from agent.registrar.sqlite import MIGRATIONS, SCHEMA, SqliteRegistry
 from tests.registrar.program import registrar
 
 
@@ -168,7 +168,7 @@ def test_a_schema_1_registry_is_migrated_keeping_its_nodes(tmp_path: Path) -> No
     old.close()
     db = SqliteRegistry(path)
     try:
-        assert db.schema_version() == 3  # schema 1 -> 2 (rules, audit) -> 3 (state shared by replicas)
+        assert db.schema_version() == SCHEMA  # 1 -> 2 (rules, audit) -> 3 (replicas' state) -> 4 (rollouts) ...
         kept = db.get_node("old-box")
         assert kept is not None and kept.state == "approved" and kept.approved_by == ""
         assert db.set_state("old-box", "approved", by="operator:alice")
