@@ -5,7 +5,8 @@
                     1 replica on SQLite vs 3 replicas on one PostgreSQL 15      (enrollments/s each)
   heartbeats        boxes heartbeating with an unchanged status: registrar CPU per heartbeat (and
                     PostgreSQL's), projected to 10,000 boxes at a 60 s interval (target < 10% of a core);
-                    once as the agent sends them (a new TLS connection each) and once kept alive
+                    once as agentd once sent them (a new TLS connection each, the whole status each
+                    time) and once as it does now (kept alive, the status only when it changed)
   poll sweep        simulated mTLS agents, each with its own node certificate: `edge-registrar poll`
                     (full handshakes), then FleetPoller sweeps over full handshakes, resumed TLS
                     sessions and kept-alive connections, in 1 process and sharded across 2, beside
@@ -32,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.fleet.registrar_client import RegistrarClient
+from agent.fleet.status_report import StatusReport
 from agent.fleet.transport import AiohttpTransport
 from agent.model.wire import HeartbeatRequest
 from bench.helpers import pgcluster
@@ -165,19 +167,29 @@ def heartbeats(work: Path, label: str, database: str, boxes: int, rounds: int, p
                 for _ in range(rounds):
                     await asyncio.gather(*(one(c) for c in contexts))
 
-            async def as_agent() -> None:  # what agentd does now: one kept-alive transport per box
+            async def as_agent() -> None:  # what agentd does now: one kept-alive transport per box, and
+                # its status only when it changed (agent.fleet.status_report)
                 transports = [AiohttpTransport() for _ in contexts]
+                reports = [StatusReport() for _ in contexts]
+                assert HEARTBEAT.status is not None
+
+                async def one(box: SimBox, t: AiohttpTransport, c: ssl.SSLContext, report: StatusReport) -> None:
+                    status = report.carry(box.node_id, HEARTBEAT.status or {})
+                    beat = HEARTBEAT.model_copy(update={"status": status})
+                    report.answered((await RegistrarClient(url, t, c).heartbeat(beat)).status_kept)
+
                 try:
                     for i in range(rounds + 1):
-                        await asyncio.gather(*(RegistrarClient(url, t, c).heartbeat(HEARTBEAT)
-                                               for t, c in zip(transports, contexts, strict=True)))  # fmt: skip
+                        boxes = zip(sims, transports, contexts, reports, strict=True)
+                        await asyncio.gather(*(one(*box) for box in boxes))
                         if i == 0:  # the handshakes are paid once; measure from the second round
                             marks.append((fleet_cpu(fleet), tree_cpu(pg_pid) if pg_pid else 0.0))
                 finally:
                     for t in transports:
                         await t.close()
 
-            for name, how in (("new TLS connection each (old agentd)", fresh_each), ("kept-alive (agentd)", as_agent)):
+            ways = (("new TLS connection each (old agentd)", fresh_each), ("kept-alive, status on change", as_agent))
+            for name, how in ways:
                 marks.clear()
                 marks.append((fleet_cpu(fleet), tree_cpu(pg_pid) if pg_pid else 0.0))
                 await how()

@@ -54,6 +54,7 @@ from agent.fleet.est_client import EstClient, check_pin, pinned_context
 from agent.fleet.failover import PIN_MISMATCH, Replicas, short_name
 from agent.fleet.registrar_client import MembershipAnswer, RegistrarClient
 from agent.fleet.seed import forget_bootstrap_token
+from agent.fleet.status_report import StatusReport
 from agent.fleet.transport import AiohttpTransport, Transport
 from agent.fsio import atomic_write
 from agent.model.config import FleetSection
@@ -116,6 +117,7 @@ class EnrollmentController:
         self._section = FleetStatus()
         self._token_forgotten = False
         self._replicas = Replicas(())
+        self._status = StatusReport()  # a heartbeat carries the status when it changed
         self._boot_id = hardware.boot_id(ctx.paths)  # with hardware: which box sends this (duplicates)
 
     # -- the loop -------------------------------------------------------------------------
@@ -220,8 +222,13 @@ class EnrollmentController:
             answer = await self._replicas.call(lambda url: self._client(url, mtls).register(reg))
             self._registered_for = registration
         else:
-            beat = self._heartbeat_doc()
-            answer = await self._replicas.call(lambda url: self._client(url, mtls).heartbeat(beat))
+            beat = self._heartbeat_doc(identity.node_id)
+            try:
+                answer = await self._replicas.call(lambda url: self._client(url, mtls).heartbeat(beat))
+            except BaseException:
+                self._status.failed()
+                raise
+            self._status.answered(answer.status_kept)
         await self._refresh_crl(mtls, identity, answer.crl_number)
         self._mark_enrolled(identity, cert)  # in touch again after an outage
         self._apply(identity, answer)
@@ -360,7 +367,7 @@ class EnrollmentController:
         chosen = self.ctx.desired.value.network
         return chosen.internal if isinstance(chosen, NetworkPlan) else ()
 
-    def _heartbeat_doc(self) -> HeartbeatRequest:
+    def _heartbeat_doc(self, node_id: str) -> HeartbeatRequest:
         board = self.ctx.board
         status = HeartbeatStatus(
             health="degraded" if board.degraded() else "healthy",
@@ -368,7 +375,9 @@ class EnrollmentController:
             sections=board.sections(),
         )
         doc = HeartbeatRequest(
-            boot_id=self._boot_id, hardware=hardware.read(self.ctx.paths).key, status=status.model_dump(mode="json")
+            boot_id=self._boot_id,
+            hardware=hardware.read(self.ctx.paths).key,
+            status=self._status.carry(node_id, status.model_dump(mode="json")),
         )
         tokens = self.ctx.join_tokens.value
         assignment = self.ctx.assignment.value

@@ -69,8 +69,10 @@ class HeartbeatStatus(_Wire):
 
 
 class HeartbeatRequest(_Wire):
-    status: dict[str, Any] = Field(
-        default_factory=dict, description="a HeartbeatStatus as JSON; stored as sent (older agents' too)"
+    status: dict[str, Any] | None = Field(
+        None,
+        description="a HeartbeatStatus as JSON, stored as sent (older agents' too); null or left out: the same as "
+        "the last one this node's heartbeats carried, which a registrar that answers status_kept keeps",
     )
     boot_id: str = Field("", max_length=64)  # which box sends it (agent.registrar.duplicates)
     hardware: str = Field("", max_length=64)
@@ -88,6 +90,11 @@ class MembershipAnswer(_Wire):
     assignment: AssignmentWithToken | None = None
     waiting: str = Field("", description="why there is no assignment (yet)")
     crl_number: int = 0
+    status_kept: bool = Field(
+        False,
+        description="a heartbeat may leave out a status that did not change: this registrar keeps the last one "
+        "(false from older registrars, which store what each heartbeat carries)",
+    )
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -3,10 +3,12 @@
 Wire documents (JSON, schema ``edge-registrar.membership/v1``; the models agents use too are in
 agent.model.wire):
 - ``POST /v1/fleet/register``  RegisterRequest {addresses, api_port, inventory, dmi_serial, site, labels}
-- ``POST /v1/fleet/heartbeat`` HeartbeatRequest {status, boot_id, hardware, join_tokens?: {server, agent}};
+- ``POST /v1/fleet/heartbeat`` HeartbeatRequest {status?, boot_id, hardware, join_tokens?: {server, agent}};
+  a status left out keeps the one stored (answers say ``status_kept``: agent.fleet.status_report);
   409 while the node is flagged DuplicateIdentity and this is not its first box (agent.registrar.duplicates)
 - ``GET  /v1/fleet/assignment``
-each answered with a MembershipAnswer {node_id, state, cluster, assignment | null, waiting, crl_number}.
+each answered with a MembershipAnswer {node_id, state, cluster, assignment | null, waiting, crl_number,
+status_kept}.
 ``GET /v1/fleet/crl`` is the DER CRL of revoked serials (``application/pkix-crl``), public.
 
 A pending node (certified only because approval policies exist) may call all three and is told it
@@ -99,6 +101,7 @@ def _answer(reg: Registrar, node: Node, view: ClusterView | None = None) -> web.
         assignment=Assignment.model_validate(assignment) if assignment is not None else None,
         waiting=waiting,
         crl_number=reg.registry.crl_number() if crl_number is None else crl_number,
+        status_kept=True,
     )
     return web.json_response(answer.to_json())
 

@@ -74,7 +74,7 @@ class ClusterView:
     """What a member's answer needs of its cluster, read at once."""
 
     cluster: Cluster | None  # None: not stored yet
-    servers: list[Node]  # by arrival
+    servers: list[Node]  # by arrival; their inventory and status are not read (agent.registrar.rows.UNREAD_IN_VIEW)
     rule: str | None  # the spec of the rule asked for, None when there is none
     crl_number: int
 
@@ -113,7 +113,8 @@ class Registry(Protocol):
         ...
 
     def member_view(self, serial: int, rule_kind: str) -> tuple[Node, ClusterView] | None:
-        """``certified_node`` and the ``cluster_view`` of its cluster (the rule named by its site), in one read."""
+        """``certified_node`` and the ``cluster_view`` of its cluster (the rule named by its site), in one read;
+        the node as an answer needs it: its inventory and status are not read."""
         ...
 
     def list_nodes(self) -> list[Node]: ...
@@ -125,16 +126,18 @@ class Registry(Protocol):
         ...
 
     def heartbeat(
-        self, node_id: str, serial: int, instance: str, status: dict[str, Any], observed: str, rule_kind: str
+        self, node_id: str, serial: int, instance: str, status: dict[str, Any] | None, observed: str, rule_kind: str
     ) -> tuple[Node, ClusterView] | None:
         """A heartbeat's common case, in one statement where the backend can: the status of node ``node_id``
-        stored when ``serial`` is its certificate and not revoked, it is approved or pending, and
-        ``instance`` is the box it is heard as now (or '': an older agent); then the node as stored and
-        the ``member_view`` its answer needs. None when not so: the caller reads why (``member_view``)
-        and judges a new instance (``record_instance``)."""
+        (None: the one stored stays) stored when ``serial`` is its certificate and not revoked, it is approved
+        or pending, and ``instance`` is the box it is heard as now (or '': an older agent); then the node and
+        the view its answer needs, as ``member_view`` reads them. None when not so: the caller reads why
+        (``member_view``) and judges a new instance (``record_instance``)."""
         ...
 
-    def record_instance(self, node_id: str, instance: str, status: dict[str, Any], observed: str) -> Verdict | None:
+    def record_instance(
+        self, node_id: str, instance: str, status: dict[str, Any] | None, observed: str
+    ) -> Verdict | None:
         """A heartbeat from an instance the node is not heard as now, judged (agent.registrar.duplicates.judge)
         against the instances seen and the node's flag, in one transaction holding the node's row; its
         status stored when the verdict accepts it. None: no such node."""

@@ -30,15 +30,21 @@ def _names(record: type[Node | TokenRecord | Cluster]) -> tuple[str, ...]:
     return _FIELDS[record]
 
 
-def columns(record: type[Node | TokenRecord | Cluster], table: str = "", prefix: str = "") -> str:
+def columns(
+    record: type[Node | TokenRecord | Cluster], table: str = "", prefix: str = "", unread: frozenset[str] = frozenset()
+) -> str:
     """The table's column list: the record's field names, in order; of ``table`` (an alias in a join)
-    and named ``<prefix><column>`` when given."""
+    and named ``<prefix><column>`` when given; the JSON columns in ``unread`` as an empty document,
+    not read (a view that has no use for a node's inventory does not carry it)."""
     if not table:
         return ", ".join(_names(record))
-    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in _names(record))
+    cols = ("'{}'" if name in unread else f"{table}.{name}" for name in _names(record))
+    return ", ".join(f"{col} AS {prefix}{name}" for col, name in zip(cols, _names(record), strict=True))
 
 
 NODE_COLS = columns(Node)
+# what an answer to a member does not need of a node: its inventory and its last status (often kilobytes)
+UNREAD_IN_VIEW = frozenset({"inventory", "status"})
 
 
 class Row(Protocol):
@@ -47,12 +53,32 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+def _stored(raw: Any) -> Any:
+    """A JSON column's document; the empty ones, most of a view's, without the parser."""
+    return {} if raw == "{}" else [] if raw == "[]" else json.loads(raw)
+
+
+_READING: dict[tuple[str, str], tuple[tuple[str, str, Any], ...]] = {}
+
+
+def _reading(record: type[Node | TokenRecord | Cluster], prefix: str) -> tuple[tuple[str, str, Any], ...]:
+    """How ``record_of`` reads ``record`` from columns named ``<prefix><column>``: (column, field, convert)."""
+    key = (record.__name__, prefix)
+    plan = _READING.get(key)
+    if plan is None:
+        plan = _READING[key] = tuple(
+            (prefix + name, name, _stored if name in JSON_COLS else bool if name in BOOL_COLS else None)
+            for name in _names(record)
+        )
+    return plan
+
+
 def record_of(record: type[R], row: Row, prefix: str = "") -> R:
     """The ``record`` stored in ``row`` (in its columns named ``<prefix><column>``)."""
     values: dict[str, Any] = {}
-    for name in _names(record):
-        raw = row[prefix + name]
-        values[name] = json.loads(raw) if name in JSON_COLS else bool(raw) if name in BOOL_COLS else raw
+    for column, name, convert in _reading(record, prefix):
+        raw = row[column]
+        values[name] = raw if convert is None else convert(raw)
     return record(**values)
 
 

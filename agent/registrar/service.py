@@ -76,7 +76,7 @@ class Registrar:
         return seen if seen is not None and seen[0].node_id == peer.common_name else None
 
     def heartbeat(
-        self, peer: Peer, instance: str, status: dict[str, Any], observed: str, view_rule: str
+        self, peer: Peer, instance: str, status: dict[str, Any] | None, observed: str, view_rule: str
     ) -> tuple[Node, ClusterView] | None:
         """A heartbeat's common case (``Registry.heartbeat``): stored, and its node and answer's view read, in
         one statement; None when the caller must read why not (``member``) and judge the instance."""

@@ -136,9 +136,9 @@ class SqlRegistry(ABC):
         return node_of(rows[0]) if rows else None
 
     def heartbeat(
-        self, node_id: str, serial: int, instance: str, status: dict[str, Any], observed: str, rule_kind: str
+        self, node_id: str, serial: int, instance: str, status: dict[str, Any] | None, observed: str, rule_kind: str
     ) -> tuple[Node, ClusterView] | None:
-        beat = (json.dumps(status), observed, time.time(), node_id, instance, instance, f"{serial:x}")
+        beat = (_document(status), observed, time.time(), node_id, instance, instance, f"{serial:x}")
         what = f"heartbeat of node {node_id}"
         if self.SQL.beat_view:  # one statement
             with self._single(what) as db:
@@ -150,7 +150,9 @@ class SqlRegistry(ABC):
                 rows = db.execute(self.SQL.member_view, (rule_kind, f"{serial:x}")).fetchall()
         return (node_of(rows[0]), _view_of(rows)) if rows else None
 
-    def record_instance(self, node_id: str, instance: str, status: dict[str, Any], observed: str) -> Verdict | None:
+    def record_instance(
+        self, node_id: str, instance: str, status: dict[str, Any] | None, observed: str
+    ) -> Verdict | None:
         now = time.time()
         with self._write(f"heartbeat of node {node_id} as {instance or 'no instance'}") as db:
             row = db.execute(self.SQL.node_instance, (node_id,)).fetchone()
@@ -173,7 +175,7 @@ class SqlRegistry(ABC):
                 for old in [i for i in seen if i not in (instance, current)][KEEP - 2 :]:
                     db.execute(self.SQL.forget_instance, (node_id, old))
             if verdict.accept:
-                db.execute(self.SQL.store_beat, (json.dumps(status), observed, now, node_id))
+                db.execute(self.SQL.store_beat, (_document(status), observed, now, node_id))
             return verdict
         return None
 
@@ -324,6 +326,11 @@ class SqlRegistry(ABC):
     def poll_results(self) -> list[tuple[str, str, float, str]]:
         rows = self._all("read poll results", self.SQL.poll_results)
         return [(str(r["node_id"]), str(r["row"]), float(r["polled_at"]), str(r["polled_by"])) for r in rows]
+
+
+def _document(status: dict[str, Any] | None) -> str | None:
+    """A heartbeat's status as stored; None keeps the one stored."""
+    return None if status is None else json.dumps(status)
 
 
 def _duplicate(row: Row) -> Duplicate:

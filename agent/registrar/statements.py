@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from agent.registrar.registry import Cluster, Node
-from agent.registrar.rows import NODE_COLS, columns
+from agent.registrar.rows import NODE_COLS, UNREAD_IN_VIEW, columns
 from agent.registrar.tokens import TokenRecord
 
 
@@ -53,7 +53,8 @@ class Statements:
             "UPDATE nodes SET addresses=?, observed=?, api_port=?, inventory=?, dmi_serial=?, site=?, labels=?, "
             "last_seen=? WHERE node_id=?"
         )
-        self.store_beat = "UPDATE nodes SET status=?, observed=?, last_seen=? WHERE node_id=?"
+        # a heartbeat's status: NULL, the one stored stays (the box said it did not change)
+        self.store_beat = "UPDATE nodes SET status=COALESCE(?, status), observed=?, last_seen=? WHERE node_id=?"
         self.heartbeat = f"{self.store_beat} RETURNING {NODE_COLS}"
         self.set_assignment = "UPDATE nodes SET cluster=?, role=?, cluster_init=? WHERE node_id=?"
         self.members = nodes + " WHERE cluster=? ORDER BY created_at"
@@ -83,7 +84,13 @@ class Statements:
         self.join_tokens = "UPDATE clusters SET server_token=?, agent_token=? WHERE name=?"
         # what a member's answer needs, in one read: one row per server of the cluster (one row with no
         # server's columns when there is none); of a cluster and a site given, or of the certificate's node
-        view = f"m.value AS crl_number, r.spec AS rule_spec, {columns(Cluster, 'c', 'c_')}, {columns(Node, 's', 's_')}"
+        # the cluster, its servers and the node itself as an answer needs them: without inventory and status
+        light = UNREAD_IN_VIEW
+        member = columns(Node, "n", unread=light)
+        view = (
+            f"m.value AS crl_number, r.spec AS rule_spec, {columns(Cluster, 'c', 'c_')}, "
+            f"{columns(Node, 's', 's_', unread=light)}"
+        )
         self.cluster_view = (
             f"SELECT {view} FROM meta m LEFT JOIN clusters c ON c.name = ? "
             "LEFT JOIN rules r ON r.kind = ? AND r.name = ? LEFT JOIN nodes s ON s.cluster = ? AND s.role = 'server' "
@@ -95,7 +102,7 @@ class Statements:
             "LEFT JOIN nodes s ON s.cluster = n.cluster AND n.cluster <> '' AND s.role = 'server'"
         )
         self.member_view = (
-            f"SELECT {columns(Node, 'n')}, {view} FROM certs x JOIN nodes n ON n.node_id = x.node_id {joins} "
+            f"SELECT {member}, {view} FROM certs x JOIN nodes n ON n.node_id = x.node_id {joins} "
             "WHERE x.serial=? AND x.revoked_at IS NULL ORDER BY s.created_at"
         )
         # a heartbeat from the instance heard now (or from an older agent, which names none) of a node approved
@@ -106,8 +113,7 @@ class Statements:
         )
         # ... and what its answer needs, in the same statement (member_view of the row as updated)
         self.beat_view = (
-            f"WITH n AS ({self.beat} RETURNING *) SELECT {columns(Node, 'n')}, {view} FROM n {joins} "
-            "ORDER BY s.created_at"
+            f"WITH n AS ({self.beat} RETURNING *) SELECT {member}, {view} FROM n {joins} ORDER BY s.created_at"
             if d.modifying_cte
             else ""
         )
