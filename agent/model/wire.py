@@ -98,3 +98,7 @@ class MembershipAnswer(_Wire):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+    def to_bytes(self) -> bytes:
+        """``to_json`` serialised, in one step (pydantic-core's serialiser: a heartbeat's answer)."""
+        return self.model_dump_json(by_alias=True).encode()

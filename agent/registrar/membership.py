@@ -103,7 +103,7 @@ def _answer(reg: Registrar, node: Node, view: ClusterView | None = None) -> web.
         crl_number=reg.registry.crl_number() if crl_number is None else crl_number,
         status_kept=True,
     )
-    return web.json_response(answer.to_json())
+    return web.Response(body=answer.to_bytes(), content_type="application/json")
 
 
 async def register(request: web.Request) -> web.StreamResponse:
@@ -184,12 +184,11 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
     beat = reg.heartbeat(peer, instance, body.status, source_of(request), SITE_NETWORK)  # one statement, mostly
     if beat is not None:
         node, view = beat
-        stored: Node | None = node
     else:  # revoked, unknown, or another box than the one heard as this node: read which, judge the instance
         seen = _seen(request, SITE_NETWORK)
         if isinstance(seen, web.Response):
             return seen
-        node, view, stored = seen[0], None, None  # read before this heartbeat was stored: answered anew
+        node, view = seen[0], None  # read before this heartbeat was stored: answered anew
         verdict = reg.registry.record_instance(node.node_id, instance, body.status, source_of(request))
         if verdict is None:
             return problem(403, "Forbidden", "certificate revoked or not a node certificate")
@@ -214,7 +213,8 @@ async def heartbeat(request: web.Request) -> web.StreamResponse:
         view = None  # the cluster changed since it was read
     if view is not None and node.role and node.state == "approved":
         return _answer(reg, node, view)  # placed: answered from what the heartbeat read
-    return _answer(reg, _assigned(reg, node.node_id, stored))  # pending, or approved since: judge or assign now
+    # pending, or approved since: judged or placed on the node read whole (inventory included)
+    return _answer(reg, _assigned(reg, node.node_id))
 
 
 async def assignment(request: web.Request) -> web.StreamResponse:

@@ -32,6 +32,7 @@ from agent.registrar.poll import client_context
 from agent.registrar.registry import Node
 from agent.registrar.rollout_store import DB_NAME, RolloutStore
 from agent.upgrade.blocks import BLOCKED
+from agent.upgrade.manager import display_source
 from agent.upgrade.record import ALREADY_CURRENT
 
 __all__ = [
@@ -121,6 +122,16 @@ class AgentApi:
                 doc = {}
             return resp.status, doc if isinstance(doc, dict) else {}
 
+    async def _ours(self, node: Node, active: str, bundle: str) -> str:
+        """``active`` when the box's upgrade in progress (its 409's ``active``) is of ``bundle``, else ''."""
+        if not active:
+            return ""
+        try:
+            status, doc = await self._call("GET", node, f"/v1/upgrades/{active}")
+        except (aiohttp.ClientError, TimeoutError):
+            return ""
+        return active if status == 200 and doc.get("source") == display_source(bundle) else ""
+
     async def upgrade(
         self,
         node: Node,
@@ -153,6 +164,10 @@ class AgentApi:
                 detail = str(doc.get("detail") or doc.get("title") or f"HTTP {status}")
                 if status != 409:
                     return NodeResult("failed", f"refused: {detail}", "")
+                upgrade_id = await self._ours(node, str(doc.get("active") or ""), bundle)
+                if upgrade_id:  # this bundle, started by a driver that stopped before it recorded the id
+                    started(upgrade_id)
+                    break
                 last = f"busy: {detail}"
             await asyncio.sleep(self.poll_interval)
         while True:

@@ -37,18 +37,25 @@ STEP = 1.0  # serve --rollout-interval
 
 @dataclass
 class Boxes:
-    """The upgrade API of every box: each accepted POST is remembered, with the caller's role."""
+    """The upgrade API of every box, as the agent's (agent/api/upgrades.py): a POST while an upgrade runs is
+    answered 409 naming the ``active`` one; each POST is remembered with the caller's role and its answer."""
 
     upgrade_time: float
     fail: set[str] = field(default_factory=set)
     posts: dict[str, list[str]] = field(default_factory=dict)  # node -> roles of the callers, one per POST
+    answers: dict[str, list[int]] = field(default_factory=dict)  # node -> the status of each POST
     accepted: dict[str, float] = field(default_factory=dict)
 
     def app(self, node_id: str) -> web.Application:
         async def post(request: web.Request) -> web.Response:
             peer = request.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)  # type: ignore[union-attr]
             self.posts.setdefault(node_id, []).append(role_of(x509.load_der_x509_certificate(peer)) or "")
-            self.accepted.setdefault(node_id, time.monotonic())
+            if node_id in self.accepted:  # one upgrade at a time
+                self.answers.setdefault(node_id, []).append(409)
+                detail = {"title": "Upgrade in progress", "detail": "upgrade in progress", "active": f"u-{node_id}"}
+                return web.json_response(detail, status=409)
+            self.accepted[node_id] = time.monotonic()
+            self.answers.setdefault(node_id, []).append(202)
             return web.json_response({"id": f"u-{node_id}", "state": "downloading"}, status=202)
 
         async def get(request: web.Request) -> web.Response:
@@ -58,7 +65,7 @@ class Boxes:
                 state, reason = "rolled-back", "not healthy within 60s"
             else:
                 state, reason = "committed", "agent 0.3.0 is healthy"
-            upgrade = {"id": request.match_info["id"], "kind": "agent", "version": "0.3.0"}
+            upgrade = {"id": request.match_info["id"], "kind": "agent", "version": "0.3.0", "source": BUNDLE}
             return web.json_response({**upgrade, "state": state, "reason": reason})
 
         app = web.Application()
@@ -163,9 +170,13 @@ def test_three_replicas_each_drive_their_shard_and_take_over_a_killed_ones(
         assert {n["state"] for n in rows.values()} == {"committed"}, rows
         drivers = {str(n["driven_by"]) for n in rows.values()}
         assert drivers <= set(ids) and {ids[0], ids[2]} <= drivers  # the live replicas each drove some
-        for node_id in taken_over:  # taken over: followed by its upgrade id, not asked again
-            assert rows[node_id]["driven_by"] in (ids[0], ids[2]) and boxes.posts[node_id] == ["fleet:operator"]
-        assert all(len(p) == 1 for p in boxes.posts.values()), boxes.posts  # every box asked exactly once
+        for node_id in taken_over:  # taken over: followed by its upgrade id, not started again
+            assert rows[node_id]["driven_by"] in (ids[0], ids[2]), rows[node_id]
+            # asked again only when replica 1 died between the box's 202 and recording its id; then the
+            # box's 409 names the upgrade of this bundle, which is followed
+            assert boxes.answers[node_id] in ([202], [202, 409]), boxes.answers[node_id]
+        assert all(a[0] == 202 and 202 not in a[1:] for a in boxes.answers.values()), boxes.answers  # started once
+        assert all(set(p) == {"fleet:operator"} for p in boxes.posts.values()), boxes.posts
         # taken over once its lease and claims ran out (two steps plus 5 s after its last step), long before the
         # node timeout (30 min)
         assert STEP + 5 <= after_kill <= 30, after_kill  # its last renewal came up to a step before the kill

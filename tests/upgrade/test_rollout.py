@@ -39,6 +39,7 @@ class FakeFleet:
     done: dict[str, float] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
+    running: dict[str, str] = field(default_factory=dict)  # node -> source of an upgrade in progress there
 
     def app(self, node_id: str) -> web.Application:
         async def post(request: web.Request) -> web.Response:
@@ -47,6 +48,9 @@ class FakeFleet:
             peer = request.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)  # type: ignore[union-attr]
             role = role_of(x509.load_der_x509_certificate(peer)) or ""
             self.posts.append((node_id, time.monotonic(), role))
+            if node_id in self.running:  # the agent runs one upgrade at a time (agent/api/upgrades.py)
+                problem = {"title": "Upgrade in progress", "detail": "in progress", "active": f"u-{node_id}"}
+                return web.json_response(problem, status=409)
             if body["force"]:
                 self.forced.append(node_id)
             self.polls[node_id] = 0
@@ -57,7 +61,8 @@ class FakeFleet:
 
         async def get(request: web.Request) -> web.Response:
             self.polls[node_id] += 1
-            what = {"id": request.match_info["id"], "kind": "agent", "version": VERSION}
+            source = self.running.get(node_id, BUNDLE)
+            what = {"id": request.match_info["id"], "kind": "agent", "version": VERSION, "source": source}
             if node_id in self.refused:
                 reason = f"agent version {VERSION} failed once on this box and is blocked"
                 return web.json_response({**what, "state": "failed", "code": "version-blocked", "reason": reason})
@@ -304,3 +309,23 @@ async def test_resume_follows_an_upgrade_that_was_in_flight_instead_of_starting_
     assert fake.posts == []  # followed by id, not requested again
     doc = store.get(rid)
     assert doc is not None and doc["nodes"][0]["state"] == "committed"
+
+
+async def test_an_upgrade_of_this_bundle_already_running_is_followed_and_another_waited_for(fleet: Any) -> None:
+    state, fake = fleet
+    nodes = {k: v for k, v in _nodes(state).items() if k in ("a1", "a2")}
+    # a1: a driver asked it and stopped before it recorded the upgrade id; a2: busy with another bundle
+    fake.running = {"a1": BUNDLE, "a2": "https://releases.example/edge-agent-0.1.9.tar"}
+    fake.polls.update(a1=0, a2=0)
+    store = RolloutStore(state)
+    rid = store.create(BUNDLE, {"site": "lab"}, [[nodes["a1"]], [nodes["a2"]]], force=False, batch_size=1, canary=1)
+    assert (
+        await drive(store, rid, nodes, state / "rollout", node_timeout=1.5, poll_interval=0.05, say=lambda _: None)
+        == "paused"
+    )
+    doc = store.get(rid)
+    assert doc is not None
+    rows = {n["node_id"]: n for n in doc["nodes"]}
+    assert (rows["a1"]["state"], rows["a1"]["upgrade_id"]) == ("committed", "u-a1")  # followed, not failed
+    assert rows["a2"]["state"] == "failed" and "could not start" in rows["a2"]["reason"]  # not taken for ours
+    assert [p[0] for p in fake.posts].count("a1") == 1
