@@ -74,7 +74,7 @@ class ClusterView:
     """What a member's answer needs of its cluster, read at once."""
 
     cluster: Cluster | None  # None: not stored yet
-    servers: list[Node]  # by arrival; their inventory and status are not read (agent.registrar.rows.UNREAD_IN_VIEW)
+    servers: list[Node]  # by arrival; what an answer reads of them (rows.IN_VIEW), defaults for the rest
     rule: str | None  # the spec of the rule asked for, None when there is none
     crl_number: int
 
@@ -114,7 +114,7 @@ class Registry(Protocol):
 
     def member_view(self, serial: int, rule_kind: str) -> tuple[Node, ClusterView] | None:
         """``certified_node`` and the ``cluster_view`` of its cluster (the rule named by its site), in one read;
-        the node as an answer needs it: its inventory and status are not read."""
+        the node as an answer needs it (agent.registrar.rows.IN_VIEW: not its inventory or status)."""
         ...
 
     def list_nodes(self) -> list[Node]: ...

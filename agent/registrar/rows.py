@@ -31,20 +31,22 @@ def _names(record: type[Node | TokenRecord | Cluster]) -> tuple[str, ...]:
 
 
 def columns(
-    record: type[Node | TokenRecord | Cluster], table: str = "", prefix: str = "", unread: frozenset[str] = frozenset()
+    record: type[Node | TokenRecord | Cluster], table: str = "", prefix: str = "", only: tuple[str, ...] = ()
 ) -> str:
-    """The table's column list: the record's field names, in order; of ``table`` (an alias in a join)
-    and named ``<prefix><column>`` when given; the JSON columns in ``unread`` as an empty document,
-    not read (a view that has no use for a node's inventory does not carry it)."""
+    """The table's column list: the record's field names, in order (``only``: just those, the record's
+    defaults standing for the rest); of ``table`` (an alias in a join) and named ``<prefix><column>`` when given."""
+    names = only or _names(record)
     if not table:
-        return ", ".join(_names(record))
-    cols = ("'{}'" if name in unread else f"{table}.{name}" for name in _names(record))
-    return ", ".join(f"{col} AS {prefix}{name}" for col, name in zip(cols, _names(record), strict=True))
+        return ", ".join(names)
+    return ", ".join(f"{table}.{name} AS {prefix}{name}" for name in names)
 
 
 NODE_COLS = columns(Node)
-# what an answer to a member does not need of a node: its inventory and its last status (often kilobytes)
-UNREAD_IN_VIEW = frozenset({"inventory", "status"})
+# what an answer to a member reads of a node and of its cluster's servers (agent.registrar.membership,
+# .assign): not its inventory or last status (often kilobytes), nor its bookkeeping; a view's nodes have
+# the record's defaults for the rest
+IN_VIEW = ("node_id", "state", "token_id", "key_fingerprint", "site", "labels", "created_at", "serial", "cluster",
+           "role", "cluster_init", "addresses", "observed", "api_port")  # fmt: skip
 
 
 class Row(Protocol):
@@ -58,25 +60,28 @@ def _stored(raw: Any) -> Any:
     return {} if raw == "{}" else [] if raw == "[]" else json.loads(raw)
 
 
-_READING: dict[tuple[str, str], tuple[tuple[str, str, Any], ...]] = {}
+_READING: dict[tuple[str, str, tuple[str, ...]], tuple[tuple[str, str, Any], ...]] = {}
 
 
-def _reading(record: type[Node | TokenRecord | Cluster], prefix: str) -> tuple[tuple[str, str, Any], ...]:
+def _reading(
+    record: type[Node | TokenRecord | Cluster], prefix: str, only: tuple[str, ...]
+) -> tuple[tuple[str, str, Any], ...]:
     """How ``record_of`` reads ``record`` from columns named ``<prefix><column>``: (column, field, convert)."""
-    key = (record.__name__, prefix)
+    key = (record.__name__, prefix, only)
     plan = _READING.get(key)
     if plan is None:
         plan = _READING[key] = tuple(
             (prefix + name, name, _stored if name in JSON_COLS else bool if name in BOOL_COLS else None)
-            for name in _names(record)
+            for name in only or _names(record)
         )
     return plan
 
 
-def record_of(record: type[R], row: Row, prefix: str = "") -> R:
-    """The ``record`` stored in ``row`` (in its columns named ``<prefix><column>``)."""
+def record_of(record: type[R], row: Row, prefix: str = "", only: tuple[str, ...] = ()) -> R:
+    """The ``record`` stored in ``row`` (in its columns named ``<prefix><column>``; ``only``: just those
+    were read, as ``columns(..., only=)`` named them)."""
     values: dict[str, Any] = {}
-    for column, name, convert in _reading(record, prefix):
+    for column, name, convert in _reading(record, prefix, only):
         raw = row[column]
         values[name] = raw if convert is None else convert(raw)
     return record(**values)

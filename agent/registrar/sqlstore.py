@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol
 from agent.errors import Abandon, StateError
 from agent.registrar.duplicates import KEEP, Duplicate, Verdict, judge
 from agent.registrar.registry import Cluster, ClusterView, Decide, Node, NodeState, Registration
-from agent.registrar.rows import Row, node_of, record_of, token_of, values_of
+from agent.registrar.rows import IN_VIEW, Row, node_of, record_of, token_of, values_of
 from agent.registrar.statements import Statements
 from agent.registrar.tokens import TokenRecord
 
@@ -148,7 +148,7 @@ class SqlRegistry(ABC):
                 if db.execute(self.SQL.beat, beat).rowcount != 1:
                     return None
                 rows = db.execute(self.SQL.member_view, (rule_kind, f"{serial:x}")).fetchall()
-        return (node_of(rows[0]), _view_of(rows)) if rows else None
+        return (record_of(Node, rows[0], only=IN_VIEW), _view_of(rows)) if rows else None
 
     def record_instance(
         self, node_id: str, instance: str, status: dict[str, Any] | None, observed: str
@@ -275,7 +275,7 @@ class SqlRegistry(ABC):
 
     def member_view(self, serial: int, rule_kind: str) -> tuple[Node, ClusterView] | None:
         rows = self._all(f"read certificate {serial:x}", self.SQL.member_view, (rule_kind, f"{serial:x}"))
-        return (node_of(rows[0]), _view_of(rows)) if rows else None
+        return (record_of(Node, rows[0], only=IN_VIEW), _view_of(rows)) if rows else None
 
     def cluster_servers(self, name: str) -> list[Node]:
         return [node_of(r) for r in self._all(f"servers of cluster {name}", self.SQL.servers, (name,))]
@@ -341,7 +341,7 @@ def _view_of(rows: list[Row]) -> ClusterView:
     first = rows[0]
     return ClusterView(
         cluster=record_of(Cluster, first, "c_") if first["c_name"] is not None else None,
-        servers=[record_of(Node, r, "s_") for r in rows if r["s_node_id"] is not None],
+        servers=[record_of(Node, r, "s_", IN_VIEW) for r in rows if r["s_node_id"] is not None],
         rule=first["rule_spec"],
         crl_number=int(first["crl_number"]),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from agent.registrar.registry import Cluster, Node
-from agent.registrar.rows import NODE_COLS, UNREAD_IN_VIEW, columns
+from agent.registrar.rows import IN_VIEW, NODE_COLS, columns
 from agent.registrar.tokens import TokenRecord
 
 
@@ -85,11 +85,10 @@ class Statements:
         # what a member's answer needs, in one read: one row per server of the cluster (one row with no
         # server's columns when there is none); of a cluster and a site given, or of the certificate's node
         # the cluster, its servers and the node itself as an answer needs them: without inventory and status
-        light = UNREAD_IN_VIEW
-        member = columns(Node, "n", unread=light)
+        member = columns(Node, "n", only=IN_VIEW)
         view = (
             f"m.value AS crl_number, r.spec AS rule_spec, {columns(Cluster, 'c', 'c_')}, "
-            f"{columns(Node, 's', 's_', unread=light)}"
+            f"{columns(Node, 's', 's_', only=IN_VIEW)}"
         )
         self.cluster_view = (
             f"SELECT {view} FROM meta m LEFT JOIN clusters c ON c.name = ? "
