@@ -171,7 +171,8 @@ def rollout_relations(url: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def test_old_style_postgres_rollout_tables_are_adopted_by_migration_3(pg_cluster: PgCluster, tmp_path: Path) -> None:
+def schema_3_database(pg_cluster: PgCluster) -> str:
+    """A fresh database of the registry at schema 3, as the release before the rollout tables left it."""
     url = pg_cluster.new_database()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
@@ -179,6 +180,12 @@ def test_old_style_postgres_rollout_tables_are_adopted_by_migration_3(pg_cluster
             for stmt in MIGRATIONS[version]:
                 conn.execute(for_postgres(stmt).encode())
         conn.execute("INSERT INTO schema_version VALUES (3)")
+    return url
+
+
+def test_old_style_postgres_rollout_tables_are_adopted_by_migration_3(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    url = schema_3_database(pg_cluster)
+    with psycopg.connect(url, autocommit=True) as conn:
         for stmt in OLD_TABLES:
             conn.execute(stmt.encode())
     store = RolloutStore.beside(url, tmp_path)
@@ -204,13 +211,8 @@ def test_old_style_postgres_rollout_tables_are_adopted_by_migration_3(pg_cluster
 
 
 def test_a_failed_adoption_leaves_the_postgres_database_at_schema_3(pg_cluster: PgCluster, tmp_path: Path) -> None:
-    url = pg_cluster.new_database()
+    url = schema_3_database(pg_cluster)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version in range(3):
-            for stmt in MIGRATIONS[version]:
-                conn.execute(for_postgres(stmt).encode())
-        conn.execute("INSERT INTO schema_version VALUES (3)")
         conn.execute("CREATE TABLE rollouts (id TEXT PRIMARY KEY, bundle TEXT)")  # a NULL the new table refuses
         conn.execute("INSERT INTO rollouts VALUES ('r-old', NULL)")
     with pytest.raises(StateError, match=r"rollout store: .*null value"):
