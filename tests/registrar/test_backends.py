@@ -23,6 +23,7 @@ from agent.registrar.database import open_registry
 from agent.registrar.ratelimit import SharedGuessLimiter
 from agent.registrar.registry import Cluster, Node, Registry
 from agent.registrar.rollout_store import RolloutStore
+from agent.registrar.rows import IN_VIEW
 from agent.registrar.schema import SCHEMA
 from agent.registrar.tokens import TokenRecord, mint
 from bench.helpers.pgcluster import PgCluster
@@ -98,6 +99,11 @@ def test_records_round_trip_and_revocation_moves_the_crl(registry: Registry) -> 
     assert registry.rules("policy") == ["{}"] and registry.remove_rule("policy", "p")
 
 
+def in_view(node: Node | None) -> dict[str, object]:
+    assert node is not None
+    return {name: getattr(node, name) for name in IN_VIEW}
+
+
 def test_what_a_heartbeat_answers_with_is_read_at_once(registry: Registry) -> None:
     tid = token(registry, 5)
     for i in range(4):
@@ -113,10 +119,12 @@ def test_what_a_heartbeat_answers_with_is_read_at_once(registry: Registry) -> No
     seen = registry.member_view(0xA2, "site-network")
     assert seen is not None
     node, view = seen
-    assert node == registry.get_node("n2") == registry.certified_node(0xA2)
+    assert registry.get_node("n2") == registry.certified_node(0xA2)
+    assert in_view(node) == in_view(registry.get_node("n2"))  # what an answer reads of it, and only that
+    assert node.inventory == {} and node.cert_not_after == 0.0
     assert view == registry.cluster_view("lab", "site-network", "lab")
     assert view.cluster == cluster and [s.node_id for s in view.servers] == ["n0", "n1"]  # by arrival
-    assert view.servers[0] == registry.get_node("n0")
+    assert in_view(view.servers[0]) == in_view(registry.get_node("n0"))
     assert view.rule == '{"site": "lab"}' and view.crl_number == registry.crl_number()
     unplaced = registry.member_view(0xA3, "site-network")  # enrolled, not in a cluster yet
     assert unplaced is not None and unplaced[1].cluster is None and unplaced[1].servers == []
