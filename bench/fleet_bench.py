@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -133,12 +134,13 @@ def storms(work: Path, agents: int, clients: int, pg: pgcluster.PgCluster | None
 # -- heartbeat capacity ---------------------------------------------------------------------------
 FLEET = 10_000
 INTERVAL = 60.0
+STATUS: dict[str, Any] = {
+    "health": "healthy",
+    "conditions": [{"type": "NodeReady", "status": "True"}],
+    "sections": {"fleet": {"role": "agent"}},
+}
 HEARTBEAT = HeartbeatRequest(
-    status={
-        "health": "healthy",
-        "conditions": [{"type": "NodeReady", "status": "True"}],
-        "sections": {"fleet": {"role": "agent"}},
-    },
+    status=STATUS,
     boot_id="b" * 32,
     hardware="h" * 16,
 )
@@ -171,17 +173,16 @@ def heartbeats(work: Path, label: str, database: str, boxes: int, rounds: int, p
                 # its status only when it changed (agent.fleet.status_report)
                 transports = [AiohttpTransport() for _ in contexts]
                 reports = [StatusReport() for _ in contexts]
-                assert HEARTBEAT.status is not None
 
                 async def one(box: SimBox, t: AiohttpTransport, c: ssl.SSLContext, report: StatusReport) -> None:
-                    status = report.carry(box.node_id, HEARTBEAT.status or {})
+                    status = report.carry(box.node_id, STATUS)
                     beat = HEARTBEAT.model_copy(update={"status": status})
                     report.answered((await RegistrarClient(url, t, c).heartbeat(beat)).status_kept)
 
                 try:
                     for i in range(rounds + 1):
-                        boxes = zip(sims, transports, contexts, reports, strict=True)
-                        await asyncio.gather(*(one(*box) for box in boxes))
+                        each = zip(sims, transports, contexts, reports, strict=True)
+                        await asyncio.gather(*(one(*box) for box in each))
                         if i == 0:  # the handshakes are paid once; measure from the second round
                             marks.append((fleet_cpu(fleet), tree_cpu(pg_pid) if pg_pid else 0.0))
                 finally:

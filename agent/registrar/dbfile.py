@@ -2,7 +2,7 @@
 
 Callers run their own schema or migrations on the connection it returns and wrap sqlite3.Error with
 the file's name (StateError), so an operator sees which file is unusable. ``transaction`` is the one
-write transaction all of them use.
+write transaction all of them use; ``retire`` puts aside an older release's file once its rows are in the registry.
 """
 
 from __future__ import annotations
@@ -39,6 +39,22 @@ def _wal(db: sqlite3.Connection, wait: float = 10.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def retire(path: Path) -> Path:
+    """Rename an older release's file whose rows were just taken into the registry (and its WAL files, when
+    left) to ``<name>.imported``, never over another: kept, never deleted, no longer read. Raises OSError."""
+    target = path.with_name(path.name + ".imported")
+    n = 0
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.imported.{n}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
 
 
 @contextlib.contextmanager

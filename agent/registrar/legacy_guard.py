@@ -1,7 +1,8 @@
 """The identity guard's file of a registrar before schema 5 (``<state-dir>/identity-guard.sqlite``, one per
 replica), handed to the registry once: its instances and DuplicateIdentity flags are copied in (what the
 registry has already is kept), then the file is renamed ``identity-guard.sqlite.imported`` (kept, never
-deleted). Reads that file; writes the registry (``Registry.adopt_instances``) and renames the file.
+deleted; agent.registrar.dbfile.retire). Reads that file; writes the registry (``Registry.adopt_instances``)
+and renames the file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from agent.errors import StateError
+from agent.registrar.dbfile import retire
 from agent.registrar.duplicates import LEGACY_DB, Duplicate
 from agent.registrar.registry import Registry
 
@@ -38,7 +40,11 @@ def adopt_legacy_guard(registry: Registry, state_dir: Path) -> bool:
             f"and duplicates; move it aside to start without what it remembered"
         ) from exc
     registry.adopt_instances(seen, current, flags)
-    path.rename(path.with_name(path.name + ".imported"))
-    log.info("%s: %d instances and %d DuplicateIdentity flags now kept in the registry; file renamed %s.imported",
-             path, len(seen), len(flags), path.name)  # fmt: skip
+    try:
+        target = retire(path)
+    except OSError as exc:  # adopted already (copied again harmlessly at the next open): said, not raised
+        log.warning("%s: adopted into the registry; cannot rename it (%s)", path, exc)
+        return True
+    log.info("%s: %d instances and %d DuplicateIdentity flags now kept in the registry; the old file is kept as %s",
+             path, len(seen), len(flags), target)  # fmt: skip
     return True

@@ -140,11 +140,11 @@ def _judged(reg: Registrar, node: Node) -> Node:
     return fresh
 
 
-def _assigned(reg: Registrar, node_id: str, stored: Node | None = None) -> Node:
-    """The node (``stored``: as just written, else read now), judged by the approval policies while
-    pending, and given its cluster and role first when it is approved and has none: the machine class
+def _assigned(reg: Registrar, node_id: str) -> Node:
+    """The node as stored now (its whole row: policies judge its inventory), judged by the approval policies
+    while pending, and given its cluster and role first when it is approved and has none: the machine class
     with the highest priority that matches decides (agent.registrar.classes), else its site does."""
-    node = stored or reg.registry.get_node(node_id)
+    node = reg.registry.get_node(node_id)
     assert node is not None
     if node.state == "pending":
         node = _judged(reg, node)

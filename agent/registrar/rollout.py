@@ -32,8 +32,8 @@ from agent.registrar.poll import client_context
 from agent.registrar.registry import Node
 from agent.registrar.rollout_store import DB_NAME, RolloutStore
 from agent.upgrade.blocks import BLOCKED
-from agent.upgrade.manager import display_source
 from agent.upgrade.record import ALREADY_CURRENT
+from agent.urls import display_source
 
 __all__ = [
     "DB_NAME",

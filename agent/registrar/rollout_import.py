@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import StateError
+from agent.registrar import dbfile
 
 if TYPE_CHECKING:
     import psycopg
@@ -70,19 +71,10 @@ def _shared(new: list[str], old: set[str]) -> list[str]:
 
 
 def retire(path: Path, rollouts: int, registry: Path) -> None:
-    """Rename the imported ``path`` (and its WAL files, when left) to ``<name>.imported``, never over another.
-    The rows are in the registry by now: a rename refused is said and the file left where it is."""
-    target = path.with_name(path.name + ".imported")
-    n = 0
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.imported.{n}")
+    """Rename the imported ``path`` aside (agent.registrar.dbfile.retire). The rows are in the registry by
+    now: a rename refused is said and the file left where it is."""
     try:
-        path.rename(target)
-        for suffix in ("-wal", "-shm"):
-            companion = path.with_name(path.name + suffix)
-            if companion.exists():
-                companion.rename(target.with_name(target.name + suffix))
+        target = dbfile.retire(path)
     except OSError as exc:
         log.warning("%s: %d rollouts imported into %s; cannot rename it (%s): it is no longer read", path,
                     rollouts, registry, exc)  # fmt: skip

@@ -131,8 +131,9 @@ class Statements:
         self.forget_instance = "DELETE FROM node_instances WHERE node_id=? AND instance=?"
         self.forget_instances = "DELETE FROM node_instances WHERE node_id=?"
         self.add_duplicate = "INSERT INTO duplicates VALUES (?,?,?,?) ON CONFLICT (node_id) DO NOTHING"
-        self.duplicate_of = "SELECT node_id, original, second, flagged_at FROM duplicates WHERE node_id=?"
-        self.duplicates = "SELECT node_id, original, second, flagged_at FROM duplicates ORDER BY node_id"
+        flags = "SELECT node_id, original, second, flagged_at FROM duplicates"
+        self.duplicate_of = flags + " WHERE node_id=?"
+        self.duplicates = flags + " ORDER BY node_id"
         self.remove_duplicate = "DELETE FROM duplicates WHERE node_id=?"
         # rules and the audit trail
         self.put_rule = "INSERT INTO rules VALUES (?,?,?,?) ON CONFLICT DO NOTHING"

@@ -19,6 +19,7 @@ from typing import IO
 from agent.download import MAX_DOWNLOAD, Download, size_text
 from agent.errors import BundleError, DownloadError
 from agent.upgrade.progress import Progress
+from agent.urls import is_url
 
 CHUNK = 1 << 20
 MAX_BUNDLE = MAX_DOWNLOAD
@@ -35,10 +36,6 @@ _KINDS = (
 def _check_size(size: int | None, where: str, limit: int) -> None:
     if size is not None and size > limit:
         raise BundleError(f"{where}: bundle is larger than the {size_text(limit)} limit")
-
-
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
 
 
 async def fetch(

@@ -35,7 +35,7 @@ from agent.errors import AgentError, AlreadyCurrent, BundleError, UpgradeBusy, U
 from agent.model.state import UpgradeState
 from agent.model.status import UpgradeStatus
 from agent.upgrade import blocks, section
-from agent.upgrade.download import fetch, is_url
+from agent.upgrade.download import fetch
 from agent.upgrade.gate import UpdateLock, Window, deferral
 from agent.upgrade.launcher import FACTORY_VENV, SLOT_ENV
 from agent.upgrade.manifest import Manifest, host_architecture
@@ -45,7 +45,7 @@ from agent.upgrade.signing import load_release_keys
 from agent.upgrade.slots import FACTORY, Slots
 from agent.upgrade.stage import remove_half_staged, stage_agent, stage_files
 from agent.upgrade.verify import verify_bundle
-from agent.urls import redact_url
+from agent.urls import display_source
 
 log = logging.getLogger("agent.upgrade")
 
@@ -68,10 +68,6 @@ class KindInstaller(Protocol):
 
     def adopt(self, previous: str) -> None:
         """After an agent restart mid-switch: assume the new files are in place over ``previous``."""
-
-
-def display_source(source: str) -> str:
-    return redact_url(source) if is_url(source) else source
 
 
 class UpgradeManager:
